@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BenchesConfig(AppConfig):
+    name = "apps.benches"
+    label = "benches"

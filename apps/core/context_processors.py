@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from apps.core import roles
+from apps.core.nav import NAV
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    main, settings_items = [], []
+    if user is not None and roles.is_member(user):
+        for item in sorted(NAV.values(), key=lambda i: i.order):
+            if not roles.has_role(user, item.role):
+                continue
+            try:
+                url = reverse(item.url_name)
+            except NoReverseMatch:
+                continue
+            entry = {"label": item.label, "url": url, "active": request.path == url
+                     or (url != "/" and request.path.startswith(url))}
+            (main if item.section == "main" else settings_items).append(entry)
+    projects: list = []
+    current = None
+    if user is not None and roles.is_member(user):
+        from apps.projects.selectors import current_project, selectable_projects
+
+        projects = selectable_projects()
+        current = current_project(request)
+    return {
+        "projects_for_selector": projects,
+        "current_project": current,
+        "nav_main": main,
+        "nav_settings": settings_items,
+        "user_role": roles.role_of(user),
+        "is_admin": roles.is_admin(user),
+        "is_owner": roles.is_owner(user),
+        "github_login_enabled": settings.GITHUB_LOGIN_ENABLED,
+        "password_login_enabled": settings.PASSWORD_LOGIN_ENABLED,
+    }

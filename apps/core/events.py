@@ -1,0 +1,89 @@
+"""The event spine: every state change someone may want to see, alert on or count.
+
+record_event() writes an AgentEvent inside the caller's transaction, bumps the version of the
+row it changed, and on commit publishes to the realtime groups and calls the registered
+reactors (alerts, routing, ...). Ingestion never waits on those reactors: they enqueue
+Celery tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.db import models, transaction
+from django.db.models import F
+
+if TYPE_CHECKING:
+    from apps.agents.models import AgentEvent
+
+logger = logging.getLogger(__name__)
+
+# A reactor gets (event_id, kind, project_id, agent_id) after commit. Apps register theirs in
+# AppConfig.ready(); a reactor must be quick (enqueue a task), never block ingestion.
+Reactor = Callable[[int, str, int, "int | None"], None]
+_reactors: dict[str, Reactor] = {}
+
+
+def register_reactor(name: str, reactor: Reactor) -> None:
+    _reactors[name] = reactor
+
+
+def bump_version(row: models.Model) -> None:
+    """F("version") + 1 on the row, and keep the in-memory copy in step."""
+    type(row)._default_manager.filter(pk=row.pk).update(version=F("version") + 1)
+    row.version = getattr(row, "version", 0) + 1
+
+
+def record_event(
+    kind: str,
+    *,
+    project: Any,
+    agent: Any = None,
+    task: Any = None,
+    actor: Any = None,
+    actor_label: str = "",
+    data: dict[str, Any] | None = None,
+    changed: models.Model | None = None,
+    ts: Any = None,
+    publish: bool = True,
+) -> AgentEvent:
+    from apps.agents.models import AgentEvent
+
+    if changed is not None:
+        bump_version(changed)
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    fields: dict[str, Any] = {}
+    if ts is not None:
+        fields["ts"] = ts
+    event = AgentEvent.objects.create(
+        project=project,
+        agent=agent,
+        task=task,
+        kind=kind,
+        actor=actor,
+        actor_label=actor_label or (actor.get_username() if actor else ""),
+        data=data or {},
+        **fields,
+    )
+    project_id = project.pk if hasattr(project, "pk") else int(project)
+    agent_id = agent.pk if agent is not None else None
+    if publish:
+        transaction.on_commit(lambda: _after_commit(event.pk, kind, project_id, agent_id))
+    return event
+
+
+def _after_commit(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
+    from apps.realtime.publish import publish_event
+
+    try:
+        publish_event(event_id=event_id, kind=kind, project_id=project_id, agent_id=agent_id)
+    except Exception:  # a dead channel layer must not fail the write that already committed
+        logger.exception("publishing event %s failed", event_id)
+    for name, reactor in list(_reactors.items()):
+        try:
+            reactor(event_id, kind, project_id, agent_id)
+        except Exception:
+            logger.exception("reactor %s failed for event %s", name, event_id)

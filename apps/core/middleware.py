@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+class SecurityHeadersMiddleware:
+    """CSP on every response, and a 413 for API bodies over the upload limit before any parsing."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        form_targets = ["'self'"]
+        github = settings.GITHUB_URL or "https://github.com"
+        form_targets.append(github)
+        self.csp = "; ".join(
+            [
+                "default-src 'self'",
+                "script-src 'self'",
+                # htmx injects its indicator styles; Chart.js sets inline sizes.
+                "style-src 'self' 'unsafe-inline'",
+                "img-src 'self' data: https:",
+                "connect-src 'self' ws: wss:",
+                "font-src 'self' data:",
+                "worker-src 'self'",
+                "manifest-src 'self'",
+                "frame-ancestors 'none'",
+                "base-uri 'self'",
+                "object-src 'none'",
+                f"form-action {' '.join(form_targets)}",
+            ]
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                return JsonResponse({"error": "Request body is larger than 1 MB."}, status=413)
+        response = self.get_response(request)
+        if not request.path.startswith(("/api/v1/docs", "/admin/")):
+            response.headers.setdefault("Content-Security-Policy", self.csp)
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response

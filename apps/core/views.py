@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.core.health import run_checks
+from apps.core.models import ServiceBeat
+from apps.core.permissions import owner_required
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> HttpResponse:
+    ok, checks = run_checks()
+    return JsonResponse({"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503)
+
+
+@require_http_methods(["GET", "POST"])
+@owner_required
+def system_status(request: HttpRequest) -> HttpResponse:
+    """Owners see whether the background worker and beat are alive, and can ping the worker."""
+    if request.method == "POST":
+        from apps.core.tasks import ping_worker
+
+        user = request.user.get_username()
+        transaction.on_commit(lambda: ping_worker.delay(requested_by=user))
+        messages.info(request, "Worker ping sent; this page shows when it answers.")
+        return redirect("system-status")
+    beats = {b.name: b for b in ServiceBeat.objects.all()}
+    ok, checks = run_checks()
+    return render(
+        request,
+        "core/system.html",
+        {
+            "beat": beats.get("beat"),
+            "worker": beats.get("worker"),
+            "checks": checks,
+            "ready": ok,
+            "embedded": settings.EMBEDDED,
+            "database_vendor": connection.vendor,
+        },
+    )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LinearConfig(AppConfig):
+    name = "apps.linear"
+    label = "linear"

@@ -1,0 +1,11 @@
+"""Channel-layer group names. Only apps/realtime talks to Channels."""
+
+from __future__ import annotations
+
+
+def project_group(project_id: int) -> str:
+    return f"project.{project_id}"
+
+
+def agent_group(agent_id: int) -> str:
+    return f"agent.{agent_id}"

@@ -1,0 +1,265 @@
+"""Fixtures shared by every test: the team (owner, admin, viewer, outsider), projects, API
+keys, an in-process Celery worker, the real platform process, and headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.support import free_port, missing, port_open, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple"
+
+
+# --- people and projects -------------------------------------------------------------
+def _user(username: str, role: str, **extra: Any):
+    from apps.accounts.models import User
+
+    return User.objects.create_user(
+        username=username, password=PASSWORD, role=role, github_login=username, **extra
+    )
+
+
+@pytest.fixture
+def owner(db):
+    return _user("olivia", "owner", display_name="Olivia Owner")
+
+
+@pytest.fixture
+def admin_user(db):
+    return _user("adam", "admin", display_name="Adam Admin")
+
+
+@pytest.fixture
+def viewer(db):
+    return _user("vera", "viewer", display_name="Vera Viewer")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but holds no team role."""
+    return _user("oscar", "", display_name="Oscar Outsider")
+
+
+@pytest.fixture
+def team(owner, admin_user, viewer, outsider):
+    return {"owner": owner, "admin": admin_user, "viewer": viewer, "outsider": outsider}
+
+
+@pytest.fixture
+def project(db):
+    from apps.projects.models import Project
+
+    return Project.objects.create(name="Apollo", slug="apollo", description="The main project")
+
+
+@pytest.fixture
+def other_project(db):
+    from apps.projects.models import Project
+
+    return Project.objects.create(name="Zephyr", slug="zephyr")
+
+
+def make_key(project: Any, scope: str = "write", name: str = "test key") -> str:
+    from apps.projects.models import ApiKey
+
+    raw, prefix, digest = ApiKey.generate()
+    ApiKey.objects.create(project=project, name=name, prefix=prefix, key_hash=digest, scope=scope)
+    return raw
+
+
+@pytest.fixture
+def write_key(project) -> str:
+    return make_key(project, "write")
+
+
+@pytest.fixture
+def read_key(project) -> str:
+    return make_key(project, "read", "read key")
+
+
+@pytest.fixture
+def api(write_key) -> APIClient:
+    """An API client authenticated with a write key of `project`."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {write_key}")
+    return client
+
+
+@pytest.fixture
+def anon_api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+# --- background work ------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def _session_celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker (thread pool) on the configured broker: memory:// embedded, Redis
+    otherwise. Tests that use it need `transactional_db` so the worker sees committed rows."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    if settings.REDIS_URL and not port_open("127.0.0.1", _redis_port()):
+        missing("Redis is not reachable at REDIS_URL")
+    with django_db_blocker.unblock():
+        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
+                          loglevel="WARNING", shutdown_timeout=20) as worker:
+            yield worker
+
+
+@pytest.fixture
+def celery_worker(_session_celery_worker, transactional_db):
+    return _session_celery_worker
+
+
+def _redis_port() -> int:
+    from urllib.parse import urlparse
+
+    return urlparse(settings.REDIS_URL).port or 6379
+
+
+# --- the real platform process ----------------------------------------------------------
+def _test_database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+class Platform:
+    def __init__(self, url: str, procs: list[subprocess.Popen], log_dir: Path) -> None:
+        self.url = url
+        self.procs = procs
+        self.log_dir = log_dir
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text()[-4000:] for p in sorted(self.log_dir.glob("*.log")))
+
+
+@pytest.fixture(scope="session")
+def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Platform]:
+    """`manage.py serve` as a subprocess on the test database: daphne (HTTP + WebSockets) and,
+    embedded, the worker and beat inside it; with REDIS_URL, separate worker and beat
+    processes as in production."""
+    port = free_port()
+    log_dir = tmp_path_factory.mktemp("platform")
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "SECRET_KEY": "test-secret-key-for-the-live-platform-process-0123456789",
+        "DEBUG": "false",
+        "SECURE_HTTPS": "false",
+        "BEAT_TICK_SECONDS": "1",
+        "SWITCHBOARD_DATA_DIR": str(log_dir),
+        "DB_CONN_MAX_AGE": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+        if not port_open("127.0.0.1", _redis_port()):
+            missing("Redis is not reachable at REDIS_URL")
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    commands = {"web": [*manage, "serve", "--host", "127.0.0.1", "--port", str(port)]}
+    if settings.REDIS_URL:
+        celery = [sys.executable, "-m", "celery", "-A", "config"]
+        commands["worker"] = [*celery, "worker", "-l", "warning", "--concurrency", "2",
+                              "--pool", "threads"]
+        commands["beat"] = [*celery, "beat", "-l", "warning", "--schedule",
+                            str(log_dir / "beat-schedule")]
+    procs = []
+    for name, cmd in commands.items():
+        log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    platform = Platform(f"http://127.0.0.1:{port}", procs, log_dir)
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port) or procs[0].poll() is not None,
+                 timeout=40, message="the platform to listen")
+        if procs[0].poll() is not None:
+            raise RuntimeError(f"serve exited:\n{platform.logs()}")
+        yield platform
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def live(platform, transactional_db) -> Platform:
+    """The running platform, with a clean database for this test."""
+    return platform
+
+
+# --- headless Chromium ----------------------------------------------------------------
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        missing(f"Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a screenshot under var/screenshots/ to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def login_browser(page: Any, base_url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=login]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
