@@ -1,0 +1,120 @@
+// Live pages: apply server-pushed fragments only when newer, show Live / Reconnecting, fall back
+// to polling while the socket is down, take a fresh snapshot on reconnect.
+//
+// Markup contract (docs/CONTRACTS.md):
+//   <div data-live hx-ext="ws" ws-connect="/ws/..." data-poll-url="/page/?partial=x"> ... </div>
+//   live rows: id + data-version; tombstone: data-deleted + data-version;
+//   new rows: data-live-insert="#container" (+ data-live-position="append", default prepend);
+//   data-snapshot on an element replaces it whatever its version (a full snapshot).
+(function () {
+  "use strict";
+  var tombstones = {};
+  var pollTimer = null;
+  var POLL_MS = 3000;
+
+  function version(el) {
+    var v = el && el.getAttribute("data-version");
+    return v === null || v === undefined || v === "" ? null : Number(v);
+  }
+
+  function indicator(state) {
+    var el = document.getElementById("live-indicator");
+    if (!el) return;
+    el.setAttribute("data-state", state);
+    el.textContent = state === "live" ? "Live" : state === "reconnecting" ? "Reconnecting…" : "";
+    document.documentElement.setAttribute("data-live-state", state);
+  }
+
+  function activate(el) {
+    el.removeAttribute("hx-swap-oob");
+    if (window.htmx) window.htmx.process(el);
+  }
+
+  function applyElement(el) {
+    var id = el.id;
+    if (!id) return false;
+    var incoming = version(el);
+    var current = document.getElementById(id);
+    var deleted = el.hasAttribute("data-deleted");
+    if (deleted) {
+      if (incoming !== null) tombstones[id] = Math.max(tombstones[id] || 0, incoming);
+      if (current && (incoming === null || version(current) === null || incoming >= version(current))) {
+        current.remove();
+        return true;
+      }
+      return false;
+    }
+    if (tombstones[id] !== undefined && incoming !== null && incoming <= tombstones[id]) return false;
+    if (current) {
+      if (!el.hasAttribute("data-snapshot")) {
+        var have = version(current);
+        if (incoming !== null && have !== null && incoming <= have) return false; // stale or duplicate
+      }
+      activate(el);
+      current.replaceWith(el);
+      return true;
+    }
+    var sel = el.getAttribute("data-live-insert");
+    var into = sel && document.querySelector(sel);
+    if (!into) return false;
+    activate(el);
+    if (el.getAttribute("data-live-position") === "append") into.append(el);
+    else into.prepend(el);
+    return true;
+  }
+
+  function apply(html) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = String(html).trim();
+    var changed = [];
+    Array.prototype.slice.call(tpl.content.children).forEach(function (el) {
+      if (applyElement(el)) changed.push(el);
+    });
+    if (changed.length) {
+      document.dispatchEvent(new CustomEvent("live:applied", { detail: { elements: changed } }));
+      if (window.Switchboard && window.Switchboard.tick) window.Switchboard.tick();
+    }
+    return changed.length;
+  }
+
+  function liveRoot() { return document.querySelector("[data-live]"); }
+
+  function poll() {
+    var root = liveRoot();
+    var url = root && root.getAttribute("data-poll-url");
+    if (!url) return;
+    fetch(url, { headers: { "HX-Request": "true", "X-Live-Poll": "1" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) { if (html) apply(html); })
+      .catch(function () { /* still offline; try again next tick */ });
+  }
+  function startPolling() {
+    if (pollTimer) return;
+    pollTimer = setInterval(poll, POLL_MS);
+  }
+  function stopPolling() {
+    if (pollTimer) clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  document.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    evt.preventDefault(); // we apply fragments ourselves, version-checked
+    apply(evt.detail.message);
+  });
+  document.addEventListener("htmx:wsOpen", function () { indicator("live"); stopPolling(); });
+  document.addEventListener("htmx:wsClose", function () { indicator("reconnecting"); startPolling(); });
+  document.addEventListener("htmx:wsError", function () { indicator("reconnecting"); startPolling(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!liveRoot()) return;
+    if (window.htmx) window.htmx.config.wsReconnectDelay = function (retry) {
+      return Math.min(1000 * Math.pow(2, retry - 1), 15000) * (0.5 + Math.random() / 2);
+    };
+    indicator("reconnecting");
+    // If the socket never opens, polling keeps the page current.
+    setTimeout(function () {
+      if (document.documentElement.getAttribute("data-live-state") !== "live") startPolling();
+    }, 4000);
+  });
+
+  window.SwitchboardLive = { apply: apply, poll: poll, tombstones: tombstones };
+})();
