@@ -51,6 +51,12 @@ class Agent(VersionedModel):
         "AgentTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_message = models.CharField(max_length=500, blank=True)
+    # Unacked commands, kept on the row so a plain heartbeat knows without another query.
+    pending_commands = models.PositiveIntegerField(default=0)
+    # Times of the recent errors (ISO strings, newest last): the error-streak rules read the
+    # locked row instead of counting events.
+    error_times = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -207,3 +213,236 @@ class ToolSpan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tool_name} ({self.span_id})"
+
+
+class CommandAction(models.TextChoices):
+    SLEEP = "sleep", "Sleep"
+    WAKE = "wake", "Wake"
+    STOP = "stop", "Stop"
+    UNBLOCK = "unblock", "Unblock"
+    RESTART = "restart", "Restart"
+    TASK = "task", "New task"
+
+
+class CommandStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    DELIVERED = "delivered", "Delivered"
+    ACKED = "acked", "Acknowledged"
+
+
+class AgentCommand(VersionedModel):
+    """An instruction for an agent. Handed out with every heartbeat until the agent acks it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="commands")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="commands")
+    action = models.CharField(max_length=16, choices=CommandAction.choices)
+    data = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=10, choices=CommandStatus.choices, default=CommandStatus.PENDING
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    delivery_count = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    acked_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["agent", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} → {self.agent_id} ({self.status})"
+
+
+class LifecyclePolicy(models.Model):
+    """Per-project thresholds of the lifecycle engine; a project without a row uses defaults."""
+
+    DEFAULTS = {
+        "idle_after_seconds": 300,
+        "offline_after_seconds": 900,
+        "error_window_seconds": 600,
+        "block_after_errors": 3,
+        "sleep_after_errors": 5,
+    }
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="lifecycle_policy"
+    )
+    idle_after_seconds = models.PositiveIntegerField(
+        default=300, help_text="A working agent silent this long is blocked with reason idle."
+    )
+    offline_after_seconds = models.PositiveIntegerField(
+        default=900, help_text="An agent silent this long is offline."
+    )
+    error_window_seconds = models.PositiveIntegerField(
+        default=600, help_text="The window the error thresholds count in."
+    )
+    block_after_errors = models.PositiveSmallIntegerField(
+        default=3, help_text="Errors in the window that block the agent."
+    )
+    sleep_after_errors = models.PositiveSmallIntegerField(
+        default=5, help_text="Errors in the window that put the agent to sleep."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "lifecycle policies"
+
+    def __str__(self) -> str:
+        return f"Lifecycle policy of {self.project}"
+
+    @classmethod
+    def for_project(cls, project: Project | int) -> LifecyclePolicy:
+        project_id = project if isinstance(project, int) else project.pk
+        policy = cls.objects.filter(project_id=project_id).first()
+        return policy or cls(project_id=project_id, **cls.DEFAULTS)
+
+
+def validate_timezone(value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a known time zone.") from None
+
+
+class SleepSchedule(models.Model):
+    """Weekly sleep windows in a named time zone, for a whole project or one agent."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sleep_schedules")
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="sleep_schedules",
+        help_text="Empty: every agent of the project without a schedule of its own.",
+    )
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(agent__isnull=True),
+                name="sleep_schedule_one_per_project",
+            ),
+            models.UniqueConstraint(fields=["agent"], name="sleep_schedule_one_per_agent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sleep schedule of {self.agent or self.project} ({self.timezone})"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class SleepWindow(models.Model):
+    """From `start` on `weekday` until `end`; an end at or before the start is the next day."""
+
+    schedule = models.ForeignKey(SleepSchedule, on_delete=models.CASCADE, related_name="windows")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start:%H:%M}–{self.end:%H:%M}"
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end <= self.start
+
+
+class WorkflowStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for approval"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Workflow(VersionedModel):
+    """Ordered steps fed to one agent one at a time; its state lives here, not in memory."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="workflows")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="workflows")
+    name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=10, choices=WorkflowStatus.choices, default=WorkflowStatus.RUNNING
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Index of the current step.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent"], condition=Q(status__in=["running", "waiting", "paused"]),
+                name="workflow_one_active_per_agent",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"Workflow #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.PAUSED)
+
+
+class StepKind(models.TextChoices):
+    TASK = "task", "Task"
+    APPROVAL = "approval", "Human approval"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACTIVE = "active", "Active"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class WorkflowStep(models.Model):
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=StepKind.choices, default=StepKind.TASK)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
+    status = models.CharField(max_length=10, choices=StepStatus.choices, default=StepStatus.PENDING)
+    task = models.OneToOneField(
+        AgentTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="workflow_step"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["workflow", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "position"], name="workflow_step_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position + 1}. {self.title}"
