@@ -326,5 +326,6 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
+        "kombu": {"level": "ERROR"},
     },
 }
