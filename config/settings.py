@@ -329,3 +329,15 @@ LOGGING = {
         "kombu": {"level": "ERROR"},
     },
 }
+
+# --- linear ---
+# Linear connection: env values win over what an owner stores on the settings page.
+LINEAR_API_KEY = env_str("LINEAR_API_KEY")
+LINEAR_WEBHOOK_SECRET = env_str("LINEAR_WEBHOOK_SECRET")
+LINEAR_API_URL = env_str("LINEAR_API_URL", "https://api.linear.app/graphql")
+LINEAR_SYNC_INTERVAL_SECONDS = env_int("LINEAR_SYNC_INTERVAL_SECONDS", 300, minimum=10)
+# Secrets stored in the database (API key, webhook secret) are Fernet-encrypted with a key
+# derived from SECRET_KEY; rotating SECRET_KEY means entering the Linear key again.
+LINEAR_ENCRYPTION_KEY = __import__("base64").urlsafe_b64encode(
+    __import__("hashlib").sha256(f"switchboard.linear:{SECRET_KEY}".encode()).digest()
+)
