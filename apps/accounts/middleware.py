@@ -3,6 +3,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
@@ -12,44 +13,51 @@ from django.utils import timezone
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
 
-def _trusted_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(item, strict=False) for item in settings.TRUSTED_PROXY_IPS]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def _networks(items: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
 
 class TrustedProxyMiddleware:
-    """Sign in the pre-authorised user named by a trusted reverse proxy (e.g. Tailscale Serve).
+    """Sign in the team member named by a trusted reverse proxy (e.g. Tailscale Serve).
 
     Active only when both TRUSTED_PROXY_USER_HEADER and TRUSTED_PROXY_IPS are set; the header is
-    believed only from those addresses.
+    believed only from those addresses (the direct peer, REMOTE_ADDR). Settings are read per
+    request so an override (tests, reload) takes effect at once.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.header = settings.TRUSTED_PROXY_USER_HEADER
-        self.networks = _trusted_networks() if settings.TRUSTED_PROXY_IPS else []
-        self.meta_key = "HTTP_" + self.header.upper().replace("-", "_") if self.header else ""
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self.meta_key and self.networks and not request.user.is_authenticated:
-            self._maybe_login(request)
+        header = settings.TRUSTED_PROXY_USER_HEADER
+        trusted = settings.TRUSTED_PROXY_IPS
+        if header and trusted and not request.user.is_authenticated:
+            self._maybe_login(request, header, tuple(trusted))
         return self.get_response(request)
 
-    def _maybe_login(self, request: HttpRequest) -> None:
-        login_name = request.META.get(self.meta_key, "").strip()
+    def _maybe_login(self, request: HttpRequest, header: str, trusted: tuple[str, ...]) -> None:
+        meta_key = "HTTP_" + header.upper().replace("-", "_")
+        login_name = request.META.get(meta_key, "").strip()
         if not login_name:
             return
-        # Tailscale sends "user@github" style identities; the part before @ is the login.
-        login_name = login_name.split("@", 1)[0]
         try:
             ip = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
         except ValueError:
             return
-        if not any(ip in net for net in self.networks):
+        if not any(ip in net for net in _networks(trusted)):
             return
+        # Tailscale sends "user@github" style identities; the part before @ is the login.
+        login_name = login_name.split("@", 1)[0]
+        from apps.accounts.adapters import LOGIN_METHOD_ATTR
         from apps.accounts.services import user_for_trusted_login
 
         user = user_for_trusted_login(login_name=login_name)
         if user is not None:
+            setattr(request, LOGIN_METHOD_ATTR, "trusted_proxy")
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
 
 

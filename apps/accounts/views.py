@@ -1,0 +1,241 @@
+"""Claim, invite acceptance, the team page and the audit log. Thin: services decide."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts import selectors, services
+from apps.accounts.adapters import INVITE_SESSION_KEY, LOGIN_METHOD_ATTR
+from apps.accounts.forms import ClaimForm, InviteForm, PreauthForm, RoleForm, grantable_roles
+from apps.accounts.models import Invite, User
+from apps.core import roles
+from apps.core.permissions import admin_required, member_required, owner_required
+from apps.core.roles import Role
+
+NEW_INVITE_SESSION_KEY = "accounts.new_invite"
+AUDIT_PAGE_SIZE = 50
+
+
+def team_name() -> str:
+    return getattr(settings, "SITE_NAME", "") or "Switchboard"
+
+
+def _absolute(request: HttpRequest, path: str) -> str:
+    if settings.SITE_URL:
+        return settings.SITE_URL + path
+    return request.build_absolute_uri(path)
+
+
+# --- claim ---------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@never_cache
+def claim(request: HttpRequest, token: str) -> HttpResponse:
+    if not services.claim_token_is_usable(raw_token=token):
+        return render(request, "accounts/claim_invalid.html", status=410)
+    form = ClaimForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.claim_complete(
+                raw_token=token,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password1"],
+                request=request,
+            )
+        except services.AccessError:
+            return render(request, "accounts/claim_invalid.html", status=410)
+        setattr(request, LOGIN_METHOD_ATTR, "claim")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(
+            request,
+            "You own this Switchboard. Invite your team from Settings → Team.",
+        )
+        return redirect("/")
+    return render(request, "accounts/claim.html", {"form": form, "team_name": team_name()})
+
+
+# --- invite ----------------------------------------------------------------------------------
+@require_GET
+@never_cache
+def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
+    invite = services.invite_find_usable(raw_token=token)
+    if invite is None:
+        request.session.pop(INVITE_SESSION_KEY, None)
+        # One page and one status for expired, used, revoked and made-up tokens alike.
+        return render(request, "accounts/invite_invalid.html", status=410)
+    # Kept until the GitHub round trip comes back; the adapter spends it.
+    request.session[INVITE_SESSION_KEY] = token
+    return render(
+        request,
+        "accounts/invite.html",
+        {
+            "invite": invite,
+            "team_name": team_name(),
+            "inviter": invite.created_by,
+            "role_label": Role(invite.role).label,
+        },
+    )
+
+
+# --- team --------------------------------------------------------------------------------------
+@require_GET
+@member_required
+def team(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    can_invite = roles.is_admin(actor)
+    new_invite = request.session.pop(NEW_INVITE_SESSION_KEY, None)
+    context = {
+        "members": selectors.team_members(),
+        "can_invite": can_invite,
+        "can_change_roles": roles.can_change_roles(actor),
+        "can_remove": roles.can_remove_members(actor),
+        "role_choices": grantable_roles(actor),
+        "new_invite": new_invite,
+        "team_name": team_name(),
+        "sign_in_url": _absolute(request, reverse("account_login")),
+        "github_login_enabled": settings.GITHUB_LOGIN_ENABLED,
+    }
+    if can_invite:
+        context["invites"] = list(selectors.pending_invites())
+        context["preauths"] = list(selectors.preauthorized_logins())
+        context["pending_count"] = len(context["invites"]) + len(context["preauths"])
+        context["invite_form"] = InviteForm(actor=actor)
+        context["preauth_form"] = PreauthForm(actor=actor)
+    return render(request, "accounts/team.html", context)
+
+
+@require_POST
+@admin_required
+def team_invite_create(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST, actor=request.user)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect("team")
+    days = form.cleaned_data["days"]
+    try:
+        invite, raw = services.invite_create(
+            actor=request.user,
+            role=form.cleaned_data["role"],
+            note=form.cleaned_data["note"],
+            ttl_days=days,
+            request=request,
+        )
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+        return redirect("team")
+    # Shown once, on the next page view; only the hash is stored.
+    request.session[NEW_INVITE_SESSION_KEY] = {
+        "url": _absolute(request, reverse("invite-accept", args=[raw])),
+        "role": Role(invite.role).label,
+        "expires_label": f"{days} day{'s' if days != 1 else ''} ({invite.expires_at:%d %b %Y})",
+        "note": invite.note,
+    }
+    return redirect("team")
+
+
+@require_POST
+@admin_required
+def team_invite_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    invite = get_object_or_404(Invite, pk=pk)
+    try:
+        services.invite_revoke(actor=request.user, invite=invite, request=request)
+        messages.success(request, "Invite revoked; its link no longer works.")
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("team")
+
+
+@require_POST
+@admin_required
+def team_preauth_create(request: HttpRequest) -> HttpResponse:
+    form = PreauthForm(request.POST, actor=request.user)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect("team")
+    try:
+        user = services.preauth_create(
+            actor=request.user,
+            github_login=form.cleaned_data["github_login"],
+            role=form.cleaned_data["role"],
+            request=request,
+        )
+        messages.success(
+            request,
+            f"@{user.github_login} can now sign in with GitHub as {Role(user.role).label}.",
+        )
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("team")
+
+
+@require_POST
+@admin_required
+def team_preauth_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk, preauthorized=True, is_active=True)
+    try:
+        services.preauth_revoke(actor=request.user, user=user, request=request)
+        messages.success(request, f"@{user.github_login} is no longer pre-authorised.")
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("team")
+
+
+@require_POST
+@owner_required
+def team_member_role(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User.objects.members(), pk=pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner, admin or viewer.")
+        return redirect("team")
+    try:
+        member = services.member_set_role(
+            actor=request.user, member=member, role=form.cleaned_data["role"], request=request
+        )
+        messages.success(request, f"{member.label} is now {Role(member.role).label}.")
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("team")
+
+
+@require_POST
+@owner_required
+def team_member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User.objects.members(), pk=pk)
+    try:
+        services.member_remove(actor=request.user, member=member, request=request)
+        messages.success(request, f"{member.label} was removed and signed out everywhere.")
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("team")
+
+
+# --- audit -------------------------------------------------------------------------------------
+@require_GET
+@admin_required
+def audit(request: HttpRequest) -> HttpResponse:
+    actions = selectors.audit_actions()
+    action = request.GET.get("action", "")
+    if action not in actions:
+        action = ""
+    paginator = Paginator(selectors.audit_entries(action=action), AUDIT_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "accounts/audit.html",
+        {"page": page, "entries": page.object_list, "actions": actions, "action": action},
+    )
+
+
+def _first_error(form: object) -> str:
+    for field, errors in form.errors.items():  # type: ignore[attr-defined]
+        label = form.fields[field].label if field in form.fields else ""  # type: ignore[attr-defined]
+        return f"{label or field}: {errors[0]}" if field != "__all__" else errors[0]
+    return "Please check the form."
