@@ -124,6 +124,10 @@ if DATABASE_URL:
         }
     except Exception as exc:  # dj_database_url raises several kinds
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if not DATABASES["default"]["ENGINE"].endswith(("postgresql", "sqlite3")):
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// (or sqlite://) URL.")
+    if not DATABASES["default"].get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL names no database, e.g. postgres://u:p@host:5432/switchboard")
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"].setdefault("OPTIONS", {})
 else:
