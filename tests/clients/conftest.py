@@ -1,0 +1,74 @@
+"""Fixtures for the agent-side clients: run the Claude Code hook as Claude Code does (a
+subprocess fed JSON on stdin), with its own state folder, against the live platform."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clients.hook_inputs import Session
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOK = ROOT / "clients" / "claude-code" / "switchboard_hook.py"
+
+
+class Hook:
+    """`python3 switchboard_hook.py` with SWITCHBOARD_* pointing at `url`."""
+
+    def __init__(self, tmp: Path, url: str, key: str) -> None:
+        self.url = url
+        self.key = key
+        self.home = tmp / "home"
+        self.state = tmp / "state"
+        self.home.mkdir(exist_ok=True)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+        env.update({
+            "HOME": str(self.home),
+            "SWITCHBOARD_URL": self.url,
+            "SWITCHBOARD_API_KEY": self.key,
+            "SWITCHBOARD_STATE_DIR": str(self.state),
+            "SWITCHBOARD_TIMEOUT": "5",  # generous: CI machines are slow; the default is 2
+        })
+        env.update(extra)
+        return env
+
+    def __call__(self, payload: dict[str, Any] | str | bytes, **extra: str
+                 ) -> subprocess.CompletedProcess[bytes]:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        # -I: no site customisation from the environment; the hook needs only the stdlib.
+        return subprocess.run([sys.executable, "-I", str(HOOK)], input=payload,
+                              capture_output=True, env=self.env(**extra), timeout=30)
+
+    def spooled(self) -> list[dict[str, Any]]:
+        """Events in the spool that the server does not have yet."""
+        path = self.state / "spool.jsonl"
+        if not path.exists():
+            return []
+        offset_file = self.state / "spool.offset"
+        offset = int(offset_file.read_text() or 0) if offset_file.exists() else 0
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return [json.loads(line) for line in fh.read().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cc_session(tmp_path: Path) -> Session:
+    return Session(tmp_path)
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A loopback port nothing listens on: the server is down."""
+    return f"http://127.0.0.1:{free_port()}"
