@@ -255,7 +255,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
@@ -283,7 +283,7 @@ CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_SSL_REDIRECT = SECURE_HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
-SECURE_HSTS_PRELOAD = False
+SECURE_HSTS_PRELOAD = SECURE_HTTPS and env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -345,3 +345,26 @@ LINEAR_SYNC_INTERVAL_SECONDS = env_int("LINEAR_SYNC_INTERVAL_SECONDS", 300, mini
 LINEAR_ENCRYPTION_KEY = __import__("base64").urlsafe_b64encode(
     __import__("hashlib").sha256(f"switchboard.linear:{SECRET_KEY}".encode()).digest()
 )
+
+# --- projects (API keys, rate limits, CORS) ---
+from apps.core.api.rates import parse_rate as _parse_rate  # noqa: E402
+
+for _scope, _variable in (("write_key", "RATE_LIMIT_KEY"), ("write_ip", "RATE_LIMIT_IP")):
+    try:
+        _parse_rate(REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][_scope])
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"{_variable}: {_exc}") from None
+for _origin in CORS_ALLOWED_ORIGINS:
+    _parsed = urlparse(_origin)
+    if _parsed.scheme not in {"http", "https"} or not _parsed.netloc or _parsed.path not in {"", "/"}:
+        raise ImproperlyConfigured(
+            f"CORS_ALLOWED_ORIGINS: {_origin!r} is not an origin; use scheme://host[:port], "
+            "e.g. https://dashboard.example.com"
+        )
+# `make run` / `manage.py serve` listen here; checked now so junk fails before anything starts.
+PORT = env_int("PORT", 8000, minimum=1)
+if PORT > 65535:
+    raise ImproperlyConfigured(f"PORT={PORT} is not a TCP port (1-65535).")
+# HSTS preload commits the whole domain and its subdomains to HTTPS in browsers for months; a
+# self-hosted install must opt in (SECURE_HSTS_PRELOAD=true), so the deploy check's nudge is quiet.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "security.W021"]

@@ -20,7 +20,10 @@ class ApiKeyAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
     def authenticate(self, request: Any) -> tuple[Any, ApiKey] | None:
-        header = get_authorization_header(request).split()
+        try:
+            header = get_authorization_header(request).split()
+        except UnicodeError:  # a header that is not latin-1 (possible under ASGI)
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.") from None
         if not header or header[0].lower() != self.keyword:
             return None
         if len(header) != 2:

@@ -1,5 +1,15 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.projects import views
+
+urlpatterns = [
+    path("projects/", views.project_list, name="project-list"),
+    path("projects/new/", views.project_create, name="project-create"),
+    path("projects/<slug:slug>/", views.project_settings, name="project-settings"),
+    path("projects/<slug:slug>/archive/", views.project_archive, name="project-archive"),
+    path("projects/<slug:slug>/keys/", views.project_keys, name="project-keys"),
+    path("projects/<slug:slug>/keys/<int:pk>/revoke/", views.api_key_revoke,
+         name="project-key-revoke"),
+]

@@ -1,15 +1,24 @@
-"""JSON errors with a message and per-field details; never an HTML 500 for bad input."""
+"""JSON errors for the API: `{"error": "<message>", "details": {field: [messages]}}`.
+
+Every error has both keys (details is `{}` when there is nothing per field), so clients can
+parse one shape. Bad input is never an HTML page or a 500."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("switchboard.api")
+
+TOO_BIG = "Request body is larger than 1 MB."
 
 
 def _first_message(detail: Any) -> str:
@@ -17,29 +26,44 @@ def _first_message(detail: Any) -> str:
         for key, value in detail.items():
             inner = _first_message(value)
             return inner if key in ("detail", "non_field_errors") else f"{key}: {inner}"
+        return ""
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])
     return str(detail)
 
 
+def _details(detail: Any) -> dict[str, Any]:
+    if isinstance(detail, dict):
+        return detail
+    return {"non_field_errors": detail if isinstance(detail, list) else [detail]}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
-        return Response({"error": "Request body is larger than 1 MB."}, status=413)
+        return Response({"error": TOO_BIG, "details": {}}, status=413)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "message_dict") else exc.messages
         )
-    if isinstance(exc, Http404):
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        if settings.DEBUG:
+            return None  # Django's debug page is more useful to the developer
+        logger.exception("Unhandled API error", exc_info=exc)
+        return Response(
+            {"error": "Internal server error; the failure was logged.", "details": {}},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     detail = response.data
-    body: dict[str, Any] = {"error": _first_message(detail)}
     if isinstance(exc, exceptions.ValidationError):
-        body["error"] = "Invalid input."
-        body["details"] = detail if isinstance(detail, dict) else {"non_field_errors": detail}
-    elif isinstance(exc, exceptions.ParseError) and response.status_code == status.HTTP_400_BAD_REQUEST:
-        body["error"] = f"Malformed request body: {_first_message(detail)}"
+        body = {"error": "Invalid input.", "details": _details(detail)}
+    elif isinstance(exc, exceptions.ParseError):
+        body = {"error": f"Malformed request body: {_first_message(detail)}", "details": {}}
+    else:
+        body = {"error": _first_message(detail), "details": {}}
     response.data = body
     return response
