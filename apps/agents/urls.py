@@ -1,5 +1,16 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.agents import views
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("agents/", views.agents_list, name="agents-list"),
+    path("agents/<int:pk>/", views.agent_detail, name="agent-detail"),
+    path("agents/<int:pk>/action/", views.agent_action, name="agent-action"),
+    path("agents/<int:pk>/assign/", views.agent_assign, name="agent-assign"),
+    path("agents/<int:pk>/workflow/", views.agent_workflow, name="agent-workflow"),
+    path("agents/<int:pk>/signal/", views.agent_signal, name="agent-signal"),
+    path("activity/", views.activity, name="activity"),
+]

@@ -5,16 +5,24 @@ projects the page shows (`?project=<slug>` or every active project), join their 
 snapshot. Then every `sb.event` from the channel layer becomes an HTML fragment rendered from
 the same partial templates the page uses; static/js/live.js applies it only if its
 `data-version` is newer than what the DOM has.
+
+The consumer is asynchronous so that fan-out stays cheap: subclasses write plain synchronous
+`render_snapshot()` / `render_event()` (they run in Django's database thread), and when
+`event_cache_key()` says that every socket of a page type sees the same fragment, the fragment
+is rendered once per process and event and the other sockets reuse it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import async_to_sync
-from channels.generic.websocket import WebsocketConsumer
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core import roles
 from apps.realtime.groups import project_group
@@ -23,66 +31,159 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
 
 
-class LivePageConsumer(WebsocketConsumer):
-    """Subclasses implement `render_snapshot()` and `render_event(message)`; both return HTML
-    (one or more top-level elements with id + data-version) or "" for nothing to send."""
+class RenderCache:
+    """Process-local fragments keyed by (page type, event id, variant), with single-flight:
+    when a hundred sockets receive the same event, one renders and the others await it."""
 
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.done: OrderedDict[Hashable, str] = OrderedDict()
+        self.inflight: dict[Hashable, asyncio.Future[str]] = {}
+        self.renders = 0
+        self.hits = 0
+
+    async def get(self, key: Hashable, render: Callable[[], str]) -> str:
+        if key in self.done:
+            self.hits += 1
+            self.done.move_to_end(key)
+            return self.done[key]
+        loop = asyncio.get_running_loop()
+        pending = self.inflight.get(key)
+        if pending is not None and pending.get_loop() is loop:
+            self.hits += 1
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = loop.create_future()
+        self.inflight[key] = future
+        try:
+            self.renders += 1
+            html = await database_sync_to_async(render)()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise, nobody logs "never retrieved"
+            raise
+        else:
+            future.set_result(html)
+            self.done[key] = html
+            while len(self.done) > self.size:
+                self.done.popitem(last=False)
+            return html
+        finally:
+            if self.inflight.get(key) is future:
+                del self.inflight[key]
+
+    def clear(self) -> None:
+        self.done.clear()
+        self.inflight.clear()
+
+
+render_cache = RenderCache()
+
+
+class LivePageConsumer(AsyncWebsocketConsumer):
+    """Subclasses implement `render_snapshot()` and `render_event(message)` (synchronous; they
+    may query the database); both return HTML (one or more top-level elements with id +
+    data-version) or "" for nothing to send. Optional hooks: `setup()` (sync, after the
+    projects are resolved; return False to refuse with 4404), `groups()`, `wants(message)`
+    (cheap filter without queries) and `event_cache_key(message)`."""
+
+    page: str = ""
     groups_joined: list[str]
 
-    def connect(self) -> None:
+    async def connect(self) -> None:
         self.groups_joined = []
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            self.accept()
-            self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         if not roles.is_member(user):
-            self.accept()
-            self.close(code=CLOSE_FORBIDDEN)
+            await self.accept()
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         self.user = user
-        self.query = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
-        self.project_ids = self.resolve_project_ids()
+        self.is_admin = roles.is_admin(user)
+        raw = self.scope.get("query_string", b"").decode()
+        self.query = {k: v[-1] for k, v in parse_qs(raw).items()}
+        ok = await database_sync_to_async(self._prepare)()
+        if not ok:
+            await self.accept()
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
         for group in self.groups():
-            async_to_sync(self.channel_layer.group_add)(group, self.channel_name)
+            await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
-        self.accept()
-        self.send_html(self.render_snapshot())
+        await self.accept()
+        await self.send_snapshot()
 
-    def disconnect(self, code: int) -> None:
+    def _prepare(self) -> bool:
+        self.project_ids = self.resolve_project_ids()
+        return self.setup() is not False
+
+    async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
-            async_to_sync(self.channel_layer.group_discard)(group, self.channel_name)
+            await self.channel_layer.group_discard(group, self.channel_name)
 
-    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The page may ask for a fresh snapshot (after it missed messages).
         if text_data and '"resync"' in text_data:
-            self.send_html(self.render_snapshot())
+            await self.send_snapshot()
+
+    async def send_snapshot(self) -> None:
+        try:
+            html = await database_sync_to_async(self.render_snapshot)()
+        except Exception:
+            logger.exception("snapshot of %s failed", type(self).__name__)
+            return
+        await self.send_html(html)
 
     # --- channel layer handlers -----------------------------------------------------------
-    def sb_event(self, message: dict[str, Any]) -> None:
-        if message.get("project_id") not in self.project_ids:
+    async def sb_event(self, message: dict[str, Any]) -> None:
+        if message.get("project_id") not in self.project_ids or not self.wants(message):
             return
+        key = self.event_cache_key(message)
         try:
-            html = self.render_event(message)
+            if key is None:
+                html = await database_sync_to_async(self.render_event)(message)
+            else:
+                html = await render_cache.get(
+                    (self.page or type(self).__name__, message.get("event_id"), key),
+                    lambda: self.render_event(message),
+                )
         except Exception:  # one bad render must not kill the socket
             logger.exception("rendering %s for %s failed", message.get("kind"), type(self).__name__)
             return
-        self.send_html(html)
+        await self.send_html(html)
 
     # --- for subclasses --------------------------------------------------------------------
     def resolve_project_ids(self) -> set[int]:
+        """Sets `self.project` (None: every active project) and returns the ids it covers. An
+        unknown slug means every project, as on the pages (apps.projects.selectors)."""
         from apps.projects.models import Project
 
         slug = self.query.get("project", "")
-        qs = Project.objects.active()
+        self.project = None
         if slug and slug != "all":
-            qs = qs.filter(slug=slug)
-        return set(qs.values_list("id", flat=True))
+            self.project = Project.objects.filter(slug=slug).first()
+        if self.project is not None:
+            return {self.project.pk}
+        return set(Project.objects.active().values_list("id", flat=True))
+
+    def setup(self) -> bool | None:
+        return True
 
     def groups(self) -> list[str]:
         return [project_group(pid) for pid in sorted(self.project_ids)]
+
+    def wants(self, message: dict[str, Any]) -> bool:
+        return True
+
+    def event_cache_key(self, message: dict[str, Any]) -> Hashable | None:
+        """What, besides page type and event id, the fragment depends on; None: render per
+        socket (it depends on the user or on per-socket state)."""
+        return None
 
     def render_snapshot(self) -> str:
         raise NotImplementedError
@@ -90,6 +191,6 @@ class LivePageConsumer(WebsocketConsumer):
     def render_event(self, message: dict[str, Any]) -> str:
         raise NotImplementedError
 
-    def send_html(self, html: str) -> None:
+    async def send_html(self, html: str) -> None:
         if html and html.strip():
-            self.send(text_data=html)
+            await self.send(text_data=html)

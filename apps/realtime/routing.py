@@ -1,5 +1,14 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401  (consumers add their paths here)
+from django.urls import path
 
-websocket_urlpatterns: list = []
+from apps.alerts.consumers import AlertsInboxConsumer
+from apps.realtime import agent_pages
+
+websocket_urlpatterns: list = [
+    path("ws/overview/", agent_pages.OverviewConsumer.as_asgi()),
+    path("ws/agents/", agent_pages.AgentsListConsumer.as_asgi()),
+    path("ws/agents/<int:pk>/", agent_pages.AgentDetailConsumer.as_asgi()),
+    path("ws/activity/", agent_pages.ActivityConsumer.as_asgi()),
+    path("ws/alerts/", AlertsInboxConsumer.as_asgi()),
+]

@@ -11,6 +11,11 @@
   var tombstones = {};
   var pollTimer = null;
   var POLL_MS = 3000;
+  var RESYNC_MS = 30000; // the channel layer delivers at most once, and heartbeats publish nothing
+  var started = false;
+  var socket = null;
+  var resyncTimer = null;
+  var manualRetry = 0;
 
   function version(el) {
     var v = el && el.getAttribute("data-version");
@@ -21,12 +26,17 @@
     var el = document.getElementById("live-indicator");
     if (!el) return;
     el.setAttribute("data-state", state);
-    el.textContent = state === "live" ? "Live" : state === "reconnecting" ? "Reconnecting…" : "";
+    el.textContent = state === "live" ? "Live" : state === "reconnecting" ? "Reconnecting…"
+      : state === "off-error" ? "Not live — reload" : "";
+    el.title = state === "live" ? "Changes appear as they happen" : state === "reconnecting"
+      ? "Connection lost; the page polls until it is back" : "";
     document.documentElement.setAttribute("data-live-state", state);
   }
 
-  function activate(el) {
+  function activate(el, fresh) {
     el.removeAttribute("hx-swap-oob");
+    // A short highlight on pushed changes; snapshots replace quietly.
+    if (fresh && !el.hasAttribute("data-snapshot")) el.classList.add(el.tagName === "LI" ? "is-new" : "live-flash");
     if (window.htmx) window.htmx.process(el);
   }
 
@@ -50,14 +60,14 @@
         var have = version(current);
         if (incoming !== null && have !== null && incoming <= have) return false; // stale or duplicate
       }
-      activate(el);
+      activate(el, !el.hasAttribute("data-snapshot") && inLiveRegion(current));
       current.replaceWith(el);
       return true;
     }
     var sel = el.getAttribute("data-live-insert");
     var into = sel && document.querySelector(sel);
     if (!into) return false;
-    activate(el);
+    activate(el, true);
     if (el.getAttribute("data-live-position") === "append") into.append(el);
     else into.prepend(el);
     return true;
@@ -78,6 +88,7 @@
   }
 
   function liveRoot() { return document.querySelector("[data-live]"); }
+  function inLiveRegion(el) { return !!(el && el.closest && el.closest("[data-live]")) && started; }
 
   function poll() {
     var root = liveRoot();
@@ -101,20 +112,71 @@
     evt.preventDefault(); // we apply fragments ourselves, version-checked
     apply(evt.detail.message);
   });
-  document.addEventListener("htmx:wsOpen", function () { indicator("live"); stopPolling(); });
-  document.addEventListener("htmx:wsClose", function () { indicator("reconnecting"); startPolling(); });
+  document.addEventListener("htmx:wsOpen", function (evt) {
+    socket = evt.detail && evt.detail.socketWrapper;
+    manualRetry = 0;
+    indicator("live");
+    stopPolling();
+    if (resyncTimer) clearInterval(resyncTimer);
+    resyncTimer = setInterval(resync, RESYNC_MS);
+  });
+  document.addEventListener("htmx:wsClose", function (evt) {
+    var code = evt.detail && evt.detail.event ? evt.detail.event.code : 0;
+    var wrapper = evt.detail && evt.detail.socketWrapper;
+    if (resyncTimer) clearInterval(resyncTimer);
+    resyncTimer = null;
+    socket = null;
+    if (code >= 4000) {
+      // 4401 signed out, 4403 no role, 4404 gone: retrying cannot help.
+      indicator("off-error");
+      stopPolling();
+      return;
+    }
+    indicator("reconnecting");
+    startPolling();
+    poll();
+    // The ws extension retries only after abnormal closes (1006, 1011-1013); a clean close
+    // from a restarting server (1000, 1001) must come back too.
+    if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && wrapper && liveRoot()) {
+      manualRetry += 1;
+      setTimeout(function () { if (!socket) wrapper.reconnect(); }, backoff(manualRetry));
+    }
+  });
   document.addEventListener("htmx:wsError", function () { indicator("reconnecting"); startPolling(); });
+
+  function backoff(retry) {
+    return Math.min(1000 * Math.pow(2, retry - 1), 15000) * (0.5 + Math.random() / 2);
+  }
+  function resync() {
+    if (socket && document.visibilityState !== "hidden") socket.send(JSON.stringify({ type: "resync" }));
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") resync(); // a background tab may have been throttled
+  });
+
+  // Forms inside pushed fragments were rendered without a request, so without a CSRF token:
+  // take it from <body hx-headers> before they submit.
+  document.addEventListener("submit", function (e) {
+    var input = e.target.querySelector && e.target.querySelector("input[name=csrfmiddlewaretoken]");
+    if (!input || input.value) return;
+    try {
+      input.value = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (err) { /* leave it empty; the server answers 403 */ }
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () {
     if (!liveRoot()) return;
-    if (window.htmx) window.htmx.config.wsReconnectDelay = function (retry) {
-      return Math.min(1000 * Math.pow(2, retry - 1), 15000) * (0.5 + Math.random() / 2);
-    };
-    indicator("reconnecting");
+    started = true;
+    if (window.htmx) window.htmx.config.wsReconnectDelay = backoff;
+    if (document.documentElement.getAttribute("data-live-state") !== "live") indicator("reconnecting");
     // If the socket never opens, polling keeps the page current.
     setTimeout(function () {
       if (document.documentElement.getAttribute("data-live-state") !== "live") startPolling();
     }, 4000);
   });
 
-  window.SwitchboardLive = { apply: apply, poll: poll, tombstones: tombstones };
+  window.SwitchboardLive = {
+    apply: apply, poll: poll, resync: resync, tombstones: tombstones,
+    state: function () { return document.documentElement.getAttribute("data-live-state") || ""; },
+  };
 })();

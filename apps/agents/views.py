@@ -1,0 +1,306 @@
+"""The live control room: overview, agents list, agent page, activity feed.
+
+Each page renders partials that apps/realtime/agent_pages.py also renders for pushed deltas;
+`?partial=` returns the fragments the page polls while its socket is down.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.agents import selectors
+from apps.agents.models import Agent, AgentKind, AgentStatus, Priority
+from apps.core.permissions import admin_required, member_required
+from apps.projects.selectors import current_project
+
+HOOK_COMMAND = "python3 /path/to/clients/claude-code/switchboard_hook.py"
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
+               "PostToolUseFailure", "Notification", "Stop", "SubagentStop", "SessionEnd")
+TOOL_HOOKS = {"PreToolUse", "PostToolUse", "PostToolUseFailure"}
+
+
+def claude_settings_snippet(site_url: str) -> str:
+    hook = {"type": "command", "command": HOOK_COMMAND}
+    hooks = {
+        name: [{"matcher": "*", "hooks": [hook]} if name in TOOL_HOOKS else {"hooks": [hook]}]
+        for name in HOOK_EVENTS
+    }
+    data = {"env": {"SWITCHBOARD_URL": site_url, "SWITCHBOARD_API_KEY": "sbk_…"}, "hooks": hooks}
+    # One line per hook keeps the snippet short enough to read on the page.
+    lines = ["{", '  "env": ' + json.dumps(data["env"], ensure_ascii=False) + ",", '  "hooks": {']
+    for i, (name, value) in enumerate(hooks.items()):
+        comma = "," if i < len(hooks) - 1 else ""
+        lines.append(f"    {json.dumps(name)}: {json.dumps(value)}{comma}")
+    lines += ["  }", "}"]
+    return "\n".join(lines)
+
+
+def _site_url(request: HttpRequest) -> str:
+    return getattr(settings, "SITE_URL", "") or request.build_absolute_uri("/").rstrip("/")
+
+
+def _project_param(project: Any) -> str:
+    return project.slug if project is not None else "all"
+
+
+def overview_context(project: Any, *, snapshot: bool = False) -> dict[str, Any]:
+    ctx = selectors.overview(project)
+    ctx.update({"current_project": project, "show_project": project is None,
+                "snapshot": snapshot})
+    return ctx
+
+
+# --- overview -----------------------------------------------------------------------------
+@require_GET
+@member_required
+def overview(request: HttpRequest) -> HttpResponse:
+    project = current_project(request)
+    if request.GET.get("partial") == "live":
+        return render(request, "agents/overview.html#live", overview_context(project, snapshot=True))
+    ctx = overview_context(project)
+    ctx.update({"project_param": _project_param(project),
+                "claude_snippet": claude_settings_snippet(_site_url(request))})
+    return render(request, "agents/overview.html", ctx)
+
+
+# --- agents list --------------------------------------------------------------------------
+@require_GET
+@member_required
+def agents_list(request: HttpRequest) -> HttpResponse:
+    project = current_project(request)
+    filters = selectors.ListFilters.from_query(request.GET)
+    page = selectors.agent_list(project, filters)
+    pp = _project_param(project)
+    ctx: dict[str, Any] = {
+        "filters": filters,
+        "page_obj": page,
+        "show_project": project is None,
+        "current_project": project,
+        "project_param": pp,
+        "filtered": bool(filters.status or filters.kind or filters.q),
+        "version": selectors.latest_event_id(project),
+        "snapshot": request.GET.get("partial") == "rows",
+    }
+    if ctx["snapshot"]:
+        return render(request, "agents/list.html#rows", ctx)
+    base = {"project": pp, **filters.as_query()}
+    ctx.update({
+        "statuses": AgentStatus.choices,
+        "kinds": AgentKind.choices,
+        "sorts": list(selectors.LIST_SORT_LABELS.items()),
+        "live_query": urlencode({**base, "page": page.number}),
+        "page_prev_query": urlencode({**base, "page": page.number - 1}) if page.has_previous() else "",
+        "page_next_query": urlencode({**base, "page": page.number + 1}) if page.has_next() else "",
+        "sort_links": _sort_links(filters, base),
+    })
+    if request.htmx:
+        return render(request, "agents/list.html#live", ctx)
+    return render(request, "agents/list.html", ctx)
+
+
+def _sort_links(filters: selectors.ListFilters, base: dict[str, Any]) -> dict[str, Any]:
+    """Column headers: clicking the active column flips it where a reverse order exists."""
+    columns = {"name": ("name", "-name"), "status": ("status", None),
+               "since": ("since", None), "heartbeat": ("heartbeat", "-heartbeat")}
+    links = {}
+    for column, (key, alt) in columns.items():
+        active = filters.sort in (key, alt)
+        target = alt if (filters.sort == key and alt) else key
+        arrow = ""
+        if active:
+            arrow = "↑" if filters.sort == alt or filters.sort == "name" else "↓"
+        links[column] = {"query": urlencode({**base, "sort": target}), "active": active,
+                         "arrow": arrow}
+    return links
+
+
+# --- agent page ---------------------------------------------------------------------------
+def _agent_or_404(pk: int) -> Agent:
+    agent = selectors.agent_for_page(pk)
+    if agent is None:
+        raise Http404("No such agent.")
+    return agent
+
+
+def agent_context(agent: Agent, *, can_act: bool, snapshot: bool = False) -> dict[str, Any]:
+    return {
+        "agent": agent,
+        "can_act": can_act,
+        "snapshot": snapshot,
+        "trace": selectors.agent_trace(agent),
+        "tasks": selectors.agent_tasks(agent),
+        "tree": selectors.sub_agent_tree(agent),
+        "timeline": selectors.agent_timeline(agent),
+        "version": selectors.latest_agent_event_id(agent),
+        "priorities": Priority.choices,
+        "workflows_enabled": True,
+    }
+
+
+@require_GET
+@member_required
+def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.core.roles import is_admin
+
+    agent = _agent_or_404(pk)
+    snapshot = request.GET.get("partial") == "live"
+    ctx = agent_context(agent, can_act=is_admin(request.user), snapshot=snapshot)
+    if snapshot:
+        return render(request, "agents/detail_live.html", ctx)
+    return render(request, "agents/detail.html", ctx)
+
+
+def _done(request: HttpRequest, agent: Agent) -> HttpResponse:
+    return redirect("agent-detail", pk=agent.pk)
+
+
+def _errors(request: HttpRequest, exc: ValidationError) -> None:
+    if hasattr(exc, "message_dict"):
+        for field_errors in exc.message_dict.values():
+            for msg in field_errors:
+                messages.error(request, msg)
+    else:
+        for msg in exc.messages:
+            messages.error(request, msg)
+
+
+@require_POST
+@admin_required
+def agent_action(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.agents.services import ACTIONS, agent_action as do_action
+
+    agent = _agent_or_404(pk)
+    action = request.POST.get("action", "")
+    if action not in ACTIONS:
+        messages.error(request, "Unknown action.")
+        return _done(request, agent)
+    try:
+        do_action(agent=agent, action=action, actor=request.user,
+                  reason=request.POST.get("reason", "")[:300])
+    except ValidationError as exc:
+        _errors(request, exc)
+    else:
+        messages.success(request, f"{action.capitalize()} sent to {agent.name}.")
+    return _done(request, agent)
+
+
+@require_POST
+@admin_required
+def agent_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.agents.services import task_assign
+
+    agent = _agent_or_404(pk)
+    title = request.POST.get("title", "").strip()
+    try:
+        priority = int(request.POST.get("priority", "0"))
+    except ValueError:
+        priority = 0
+    if not title:
+        messages.error(request, "A task needs a title.")
+        return _done(request, agent)
+    if priority not in Priority.values:
+        priority = Priority.NONE
+    try:
+        task_assign(agent=agent, title=title[:300], description=request.POST.get("description", ""),
+                    priority=priority, actor=request.user)
+    except ValidationError as exc:
+        _errors(request, exc)
+    else:
+        messages.success(request, f"Task “{title[:80]}” assigned to {agent.name}.")
+    return _done(request, agent)
+
+
+def parse_steps(text: str) -> list[dict[str, Any]]:
+    """One step per line; a line starting with "approve:" is a human approval step."""
+    steps = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.lower().startswith("approve:"):
+            title = line.split(":", 1)[1].strip() or "Approval"
+            steps.append({"title": title[:300], "kind": "approval"})
+        else:
+            steps.append({"title": line[:300]})
+    return steps
+
+
+@require_POST
+@admin_required
+def agent_workflow(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.agents.workflows import workflow_start
+
+    agent = _agent_or_404(pk)
+    steps = parse_steps(request.POST.get("steps", ""))
+    if not steps:
+        messages.error(request, "A workflow needs at least one step.")
+        return _done(request, agent)
+    try:
+        workflow_start(agent=agent, steps=steps, name=request.POST.get("name", "").strip()[:200],
+                       actor=request.user, actor_label=request.user.get_username())
+    except ValidationError as exc:
+        _errors(request, exc)
+    else:
+        messages.success(request, f"Workflow started with {len(steps)} step(s).")
+    return _done(request, agent)
+
+
+@require_POST
+@admin_required
+def agent_signal(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.agents.workflows import workflow_signal
+
+    agent = _agent_or_404(pk)
+    signal = request.POST.get("signal", "").strip()
+    try:
+        workflow_signal(agent=agent, signal=signal, actor=request.user,
+                        actor_label=request.user.get_username())
+    except ValidationError as exc:
+        _errors(request, exc)
+    else:
+        messages.success(request, f"Signal “{signal}” sent.")
+    return _done(request, agent)
+
+
+# --- activity feed ------------------------------------------------------------------------
+@require_GET
+@member_required
+def activity(request: HttpRequest) -> HttpResponse:
+    project = current_project(request)
+    filters = selectors.FeedFilters.from_query(request.GET)
+    partial = request.GET.get("partial", "")
+    events, next_before = selectors.feed(project, filters)
+    pp = _project_param(project)
+    ctx: dict[str, Any] = {
+        "events": events,
+        "next_before": next_before,
+        "filters": filters,
+        "paged": bool(filters.before),
+        "show_agent": True,
+        "show_project": project is None,
+        "current_project": project,
+        "more_query": urlencode({"project": pp, **filters.as_query(before=next_before)}),
+    }
+    if partial == "live":
+        # Oldest first: live.js prepends each new row, so the newest ends on top.
+        ctx["events"] = list(reversed(events))
+        return render(request, "agents/activity_live.html", ctx)
+    if partial == "page":
+        return render(request, "agents/activity.html#page", ctx)
+    ctx.update({
+        "families": selectors.EVENT_FAMILIES,
+        "kind_is_exact": bool(filters.kind)
+        and filters.kind not in dict(selectors.EVENT_FAMILIES),
+        "agents": selectors.feed_agents(project),
+        "live_query": urlencode({"project": pp, **filters.as_query()}),
+    })
+    return render(request, "agents/activity.html", ctx)
