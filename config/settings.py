@@ -108,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.alerts.context_processors.alerts_badge",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -190,6 +191,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Auth ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
+    # Refuses every password check when PASSWORD_LOGIN_ENABLED is off (allauth and admin forms).
+    "apps.accounts.backends.PasswordLoginSwitch",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -342,8 +345,11 @@ LINEAR_API_URL = env_str("LINEAR_API_URL", "https://api.linear.app/graphql")
 LINEAR_SYNC_INTERVAL_SECONDS = env_int("LINEAR_SYNC_INTERVAL_SECONDS", 300, minimum=10)
 # Secrets stored in the database (API key, webhook secret) are Fernet-encrypted with a key
 # derived from SECRET_KEY; rotating SECRET_KEY means entering the Linear key again.
-LINEAR_ENCRYPTION_KEY = __import__("base64").urlsafe_b64encode(
-    __import__("hashlib").sha256(f"switchboard.linear:{SECRET_KEY}".encode()).digest()
+import base64 as _base64  # noqa: E402
+import hashlib as _hashlib  # noqa: E402
+
+LINEAR_ENCRYPTION_KEY = _base64.urlsafe_b64encode(
+    _hashlib.sha256(f"switchboard.linear:{SECRET_KEY}".encode()).digest()
 )
 
 # --- projects (API keys, rate limits, CORS) ---
@@ -368,3 +374,38 @@ if PORT > 65535:
 # HSTS preload commits the whole domain and its subdomains to HTTPS in browsers for months; a
 # self-hosted install must opt in (SECURE_HSTS_PRELOAD=true), so the deploy check's nudge is quiet.
 SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "security.W021"]
+
+# --- alerts ---
+ALERTS_ENABLED = env_bool("ALERTS_ENABLED", True)
+# Per agent, across all rules; more is held back as "throttled" and summarised later.
+ALERTS_MAX_PER_AGENT_PER_HOUR = env_int("ALERTS_MAX_PER_AGENT_PER_HOUR", 3, minimum=1)
+try:  # seconds between delivery attempts; one more attempt than delays, then "failed"
+    ALERTS_RETRY_DELAYS = [float(d) for d in env_list("ALERTS_RETRY_DELAYS", ["10", "60", "300", "1800"])]
+except ValueError:
+    raise ImproperlyConfigured("ALERTS_RETRY_DELAYS must be comma-separated seconds, e.g. 10,60,300") from None
+ALERTS_DELIVERY_LEASE_SECONDS = env_int("ALERTS_DELIVERY_LEASE_SECONDS", 120, minimum=5)
+ALERTS_SWEEP_SECONDS = env_int("ALERTS_SWEEP_SECONDS", 60, minimum=5)
+# VAPID "sub" claim: how a push service reaches the operator (mailto: or https:).
+ALERTS_VAPID_SUBJECT = env_str("ALERTS_VAPID_SUBJECT", f"mailto:{DEFAULT_FROM_EMAIL}")
+if not ALERTS_VAPID_SUBJECT.startswith(("mailto:", "https:")):
+    raise ImproperlyConfigured("ALERTS_VAPID_SUBJECT must start with mailto: or https:")
+ALERTS_PUSH_TTL_SECONDS = env_int("ALERTS_PUSH_TTL_SECONDS", 86400, minimum=0)
+
+# --- agents ---
+# One named enum per choice set in the OpenAPI schema (several fields are called status/kind).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "AgentKindEnum": "apps.agents.models.AgentKind",
+    "AgentStatusEnum": "apps.agents.models.AgentStatus",
+    "ReportableStatusEnum": "apps.agents.serializers.REPORTABLE_STATUSES",
+    "TaskStatusEnum": "apps.agents.models.TaskStatus",
+    "TaskFinishStatusEnum": "apps.agents.serializers.FINISH_STATUSES",
+    "WorkflowStatusEnum": "apps.agents.models.WorkflowStatus",
+    "StepKindEnum": "apps.agents.models.StepKind",
+    "StepStatusEnum": "apps.agents.models.StepStatus",
+    "EventResultStatusEnum": "apps.agents.serializers.RESULT_STATUSES",
+    "SpanOutcomeEnum": "apps.agents.models.SpanOutcome",
+    "ReportedOutcomeEnum": "apps.agents.serializers.REPORTED_OUTCOMES",
+}
+# Only benchmarks/ingest.py turns this on: it exposes a bare one-INSERT view for comparison.
+AGENTS_BENCHMARK_VIEWS = env_bool("AGENTS_BENCHMARK_VIEWS", False)

@@ -4,3 +4,20 @@ from django.apps import AppConfig
 class LinearConfig(AppConfig):
     name = "apps.linear"
     label = "linear"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from apps.core.events import register_reactor
+        from apps.core.nav import register_nav
+        from apps.core.roles import Role
+        from apps.core.schedule import add_periodic
+        from apps.linear.routing import reactor
+
+        register_nav("Board", "board", order=30)
+        register_nav("Linear", "linear-settings", order=60, role=Role.ADMIN, section="settings")
+        register_nav("Routing rules", "linear-routing", order=61, role=Role.ADMIN, section="settings")
+        add_periodic(
+            "linear-incremental-sync", "linear.incremental_sync", settings.LINEAR_SYNC_INTERVAL_SECONDS
+        )
+        register_reactor("linear.routing", reactor)

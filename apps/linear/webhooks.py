@@ -1,0 +1,201 @@
+"""Linear webhook intake: verify, store, answer; processing happens in Celery.
+
+Verification follows Linear's rules: HMAC-SHA256 (hex) of the raw body with the webhook
+secret in `Linear-Signature`, compared in constant time; `webhookTimestamp` (ms) within 60 s
+of now; `Linear-Delivery` is unique, so a replay is stored once and processed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.events import bump_version
+from apps.linear import crypto, upserts
+from apps.linear.announce import issues_announce
+from apps.linear.models import (
+    DeliveryStatus,
+    LinearComment,
+    LinearConnection,
+    LinearIssue,
+    LinearWorkflowState,
+    WebhookDelivery,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SKEW_SECONDS = 60
+MAX_BODY_BYTES = 1024 * 1024
+HANDLED_TYPES = {"Issue", "Comment", "Project", "Cycle", "IssueLabel"}
+
+
+@dataclass
+class Rejection(Exception):
+    status: int
+    message: str
+
+
+def webhook_secret() -> str:
+    if settings.LINEAR_WEBHOOK_SECRET:
+        return settings.LINEAR_WEBHOOK_SECRET
+    token = (
+        LinearConnection.objects.filter(pk=1).values_list("webhook_secret_encrypted", flat=True).first()
+    )
+    return crypto.decrypt(token or "")
+
+
+def sign(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(*, body: bytes, headers: Any, now: float | None = None) -> tuple[str, dict[str, Any]]:
+    """(delivery id, payload) or Rejection. Nothing is written here."""
+    if len(body) > MAX_BODY_BYTES:
+        raise Rejection(413, "Request body is larger than 1 MB.")
+    signature = headers.get("Linear-Signature") or ""
+    delivery_id = (headers.get("Linear-Delivery") or "").strip()
+    if not signature or not delivery_id:
+        raise Rejection(400, "Missing Linear-Signature or Linear-Delivery header.")
+    if len(delivery_id) > 100:
+        raise Rejection(400, "Linear-Delivery is too long.")
+    secret = webhook_secret()
+    if not secret:
+        raise Rejection(503, "No webhook secret is configured.")
+    if not hmac.compare_digest(sign(body, secret), signature.strip().lower()):
+        raise Rejection(401, "Signature does not match.")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejection(400, "Malformed JSON body.") from None
+    if not isinstance(payload, dict):
+        raise Rejection(400, "The body must be a JSON object.")
+    stamp = payload.get("webhookTimestamp")
+    if not isinstance(stamp, (int, float)) or isinstance(stamp, bool):
+        raise Rejection(400, "webhookTimestamp is missing.")
+    skew = abs((now if now is not None else time.time()) - stamp / 1000)
+    if skew > MAX_SKEW_SECONDS:
+        raise Rejection(400, f"webhookTimestamp is {skew:.0f}s off; at most {MAX_SKEW_SECONDS}s.")
+    return delivery_id, payload
+
+
+def delivery_store(*, delivery_id: str, payload: dict[str, Any]) -> tuple[WebhookDelivery, bool]:
+    """Store once. (delivery, created); a replay returns the stored row and created=False."""
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                delivery_id=delivery_id,
+                resource_type=str(payload.get("type") or "")[:60],
+                action=str(payload.get("action") or "")[:30],
+                resource_id=str(data.get("id") or "")[:64],
+                payload=payload,
+            )
+    except IntegrityError:
+        return WebhookDelivery.objects.get(delivery_id=delivery_id), False
+    from apps.linear.tasks import process_delivery
+
+    transaction.on_commit(lambda: process_delivery.delay(delivery.pk))
+    return delivery, True
+
+
+# --- processing (Celery) ----------------------------------------------------------------------
+def delivery_process(delivery_id: int) -> None:
+    """Apply one stored delivery. Claimed with a conditional update, so processed once."""
+    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.RECEIVED).update(
+        status=DeliveryStatus.PROCESSED, processed_at=timezone.now()
+    )
+    if not claimed:
+        return
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    if delivery.resource_type not in HANDLED_TYPES:
+        WebhookDelivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.IGNORED)
+        return
+    try:
+        with transaction.atomic():
+            _apply(delivery)
+    except Exception as exc:
+        logger.exception("linear webhook %s failed", delivery.delivery_id)
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=DeliveryStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:2000]
+        )
+
+
+def _apply(delivery: WebhookDelivery) -> None:
+    payload = delivery.payload
+    action = payload.get("action")
+    data = payload.get("data") or {}
+    kind = delivery.resource_type
+    if kind == "Issue":
+        _apply_issue(action, data)
+    elif kind == "Comment":
+        _apply_comment(action, data)
+    elif kind == "Project":
+        if action == "remove":
+            data = {**data, "archivedAt": data.get("archivedAt") or timezone.now().isoformat()}
+        upserts.upsert_projects([data])
+    elif kind == "Cycle":
+        upserts.upsert_cycles([data])
+    elif kind == "IssueLabel":
+        if action == "remove":
+            data = {**data, "archivedAt": data.get("archivedAt") or timezone.now().isoformat()}
+        upserts.upsert_labels([data])
+
+
+def _apply_issue(action: str, data: dict[str, Any]) -> None:
+    linear_id = data.get("id")
+    if not linear_id:
+        raise ValueError("Issue payload without id")
+    if action == "remove":
+        pk = upserts.mark_issue_removed(linear_id)
+        if pk:
+            issues_announce([(pk, upserts.REMOVED)])
+        return
+    known = LinearIssue.objects.filter(linear_id=linear_id).exists()
+    state_id = data.get("stateId") or (data.get("state") or {}).get("id")
+    state_known = bool(
+        state_id and LinearWorkflowState.objects.filter(linear_id=state_id).exists()
+    )
+    if (action == "update" and not known) or not state_known:
+        # We missed this issue (or its state): fetch the whole node from Linear.
+        from apps.linear.tasks import fetch_issue
+
+        linear = linear_id
+        transaction.on_commit(lambda: fetch_issue.delay(linear))
+        return
+    changes = upserts.upsert_issues([data])
+    issues_announce(changes)
+    if changes:
+        from apps.linear.routing import enqueue_routing
+
+        enqueue_routing([pk for pk, kind in changes if kind != upserts.REMOVED])
+
+
+def _apply_comment(action: str, data: dict[str, Any]) -> None:
+    issue = LinearIssue.objects.filter(linear_id=data.get("issueId") or "").first()
+    if issue is None or not data.get("id"):
+        return
+    user = data.get("user") or {}
+    if action == "remove":
+        LinearComment.objects.filter(linear_id=data["id"]).update(deleted_at=timezone.now())
+    else:
+        LinearComment.objects.update_or_create(
+            linear_id=data["id"],
+            defaults={
+                "issue": issue,
+                "body": data.get("body") or "",
+                "user_name": user.get("name") or "",
+                "created_at_linear": upserts.parse_dt(data.get("createdAt")),
+            },
+        )
+    # The card shows a comment count: a new version makes the live update apply.
+    bump_version(issue)
+    issues_announce([(issue.pk, upserts.UPDATED)])
