@@ -1,5 +1,13 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.alerts import apis
+
+urlpatterns = [
+    path("alerts", apis.AlertListView.as_view(), name="api-alerts"),
+    path("alerts/<int:pk>/ack", apis.AlertAckView.as_view(), name="api-alert-ack"),
+    path("alerts/<int:pk>/resolve", apis.AlertResolveView.as_view(), name="api-alert-resolve"),
+    path("settings/alerts", apis.RuleSettingsView.as_view(), name="api-alert-rules"),
+    path("settings/alerts/<int:pk>", apis.RuleDeleteView.as_view(), name="api-alert-rule"),
+]

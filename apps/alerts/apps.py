@@ -1,6 +1,26 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class AlertsConfig(AppConfig):
     name = "apps.alerts"
     label = "alerts"
+    verbose_name = "Alerts"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from apps.alerts.reactor import on_event
+        from apps.core.events import register_reactor
+        from apps.core.nav import register_nav
+        from apps.core.roles import Role
+        from apps.core.schedule import add_periodic
+
+        register_reactor("alerts", on_event)
+        register_nav("Alerts", "alerts-inbox", order=45)
+        register_nav("Alert rules", "alerts-rules", order=40, role=Role.ADMIN, section="settings")
+        register_nav("Notification channels", "alerts-channels", order=41, role=Role.ADMIN,
+                     section="settings")
+        register_nav("My notifications", "alerts-personal", order=42, section="settings")
+        add_periodic("alerts-sweep", "alerts.sweep", settings.ALERTS_SWEEP_SECONDS)

@@ -1,0 +1,128 @@
+"""The alerts API: list, acknowledge, resolve; rules under /settings/alerts (admins).
+
+A project API key sees only its project's alerts; a browser session sees the team's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.alerts import services
+from apps.alerts.models import Alert, AlertRule, AlertState
+from apps.alerts.serializers import AlertRuleSerializer, AlertSerializer, RulesPutSerializer
+from apps.core.api.permissions import IsTeamAdmin, api_key_of
+from apps.core.api.throttles import WRITE_THROTTLES
+
+
+def _alerts(request: Request) -> Any:
+    qs = Alert.objects.select_related("project", "agent", "rule")
+    key = api_key_of(request)
+    return qs.filter(project=key.project) if key is not None else qs
+
+
+class AlertListView(GenericAPIView):
+    serializer_class = AlertSerializer
+
+    @extend_schema(parameters=[
+        OpenApiParameter("state", str, enum=["open", "acknowledged", "resolved", "active"]),
+        OpenApiParameter("project", str, description="project slug"),
+        OpenApiParameter("agent", int),
+    ])
+    def get(self, request: Request) -> Response:
+        qs = _alerts(request)
+        state = request.query_params.get("state")
+        if state == "active":
+            qs = qs.filter(state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED])
+        elif state:
+            if state not in AlertState.values:
+                raise ValidationError({"state": [f"One of: active, {', '.join(AlertState.values)}."]})
+            qs = qs.filter(state=state)
+        if request.query_params.get("project"):
+            qs = qs.filter(project__slug=request.query_params["project"])
+        if request.query_params.get("agent"):
+            try:
+                qs = qs.filter(agent_id=int(request.query_params["agent"]))
+            except ValueError:
+                raise ValidationError({"agent": ["A whole number."]}) from None
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(AlertSerializer(page, many=True).data)
+
+
+class _AlertAction(GenericAPIView):
+    serializer_class = AlertSerializer
+    throttle_classes = WRITE_THROTTLES
+
+    def act(self, alert: Alert, user: Any) -> bool:
+        raise NotImplementedError
+
+    @extend_schema(request=None)
+    def post(self, request: Request, pk: int) -> Response:
+        alert = get_object_or_404(_alerts(request), pk=pk)
+        changed = self.act(alert, request.user)
+        alert.refresh_from_db()
+        return Response({"changed": changed, "alert": AlertSerializer(alert).data})
+
+
+class AlertAckView(_AlertAction):
+    def act(self, alert: Alert, user: Any) -> bool:
+        return services.alert_acknowledge(alert=alert, user=user)
+
+
+class AlertResolveView(_AlertAction):
+    def act(self, alert: Alert, user: Any) -> bool:
+        return services.alert_resolve(alert=alert, user=user)
+
+
+class RuleSettingsView(GenericAPIView):
+    """GET every rule; PUT {"rules": [...]} creates (no id) or updates (id) each one."""
+
+    permission_classes = [IsTeamAdmin]
+    serializer_class = AlertRuleSerializer
+    pagination_class = None
+    throttle_classes = WRITE_THROTTLES
+
+    def get(self, request: Request) -> Response:
+        rules = AlertRule.objects.select_related("project").order_by("id")
+        return Response({"rules": AlertRuleSerializer(rules, many=True).data})
+
+    @extend_schema(request=RulesPutSerializer)
+    def put(self, request: Request) -> Response:
+        body = RulesPutSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        with transaction.atomic():
+            for index, item in enumerate(request.data["rules"]):
+                rule_id = item.get("id") if isinstance(item, dict) else None
+                instance = None
+                if rule_id is not None:
+                    instance = AlertRule.objects.filter(pk=rule_id).first()
+                    if instance is None:
+                        raise NotFound(f"rules[{index}]: no rule with id {rule_id}.")
+                ser = AlertRuleSerializer(instance, data=item, partial=instance is not None)
+                if not ser.is_valid():
+                    raise ValidationError({f"rules[{index}]": ser.errors})
+                data = dict(ser.validated_data)
+                data.pop("id", None)
+                rule = instance or AlertRule()
+                for field, value in data.items():
+                    setattr(rule, field, value)
+                services.rule_save(rule=rule, actor=request.user, request=request._request)
+        return self.get(request)
+
+
+class RuleDeleteView(GenericAPIView):
+    permission_classes = [IsTeamAdmin]
+    serializer_class = AlertRuleSerializer
+    throttle_classes = WRITE_THROTTLES
+
+    def delete(self, request: Request, pk: int) -> Response:
+        rule = get_object_or_404(AlertRule, pk=pk)
+        services.rule_delete(rule=rule, actor=request.user, request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

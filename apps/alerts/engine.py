@@ -1,0 +1,289 @@
+"""The alert engine: runs in Celery for one event at a time, never in the ingestion request.
+
+evaluate_event(): resolve alerts whose condition has cleared, then for each rule that
+matches the event, open the alert (or count a repeat) and decide whether to notify.
+Everything it decides is a durable row, so re-running it for the same event changes nothing
+and a periodic sweep repairs whatever a lost task or an out-of-order delivery left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.alerts import badge, rules, throttle
+from apps.alerts.messages import alert_message, alert_title
+from apps.alerts.models import (
+    ACTIVE_STATES,
+    SEVERITY_RANK,
+    Alert,
+    AlertPolicy,
+    AlertState,
+    Notification,
+    NotificationState,
+)
+from apps.alerts.rules import RuleSpec
+from apps.core.events import record_event
+
+logger = logging.getLogger(__name__)
+
+HELD_STATES = (NotificationState.THROTTLED, NotificationState.SUPPRESSED)
+
+
+def subject_of(*, agent_id: int | None, project_id: int) -> str:
+    return f"agent:{agent_id}" if agent_id else f"project:{project_id}"
+
+
+# --- evaluation ---------------------------------------------------------------------------
+def evaluate_event(
+    event_id: int,
+    *,
+    kind: str | None = None,
+    project_id: int | None = None,
+    now: datetime | None = None,
+) -> list[Alert]:
+    """Returns the alerts opened or repeated by this event."""
+    from apps.agents.models import AgentEvent
+
+    if kind is not None and project_id is not None:
+        # Cheap path: most events match no rule and clear nothing; skip loading them.
+        if kind not in rules.CLEARING_KINDS and not rules.rules_for(kind, project_id):
+            return []
+    event = (
+        AgentEvent.objects.select_related("agent", "project", "task").filter(pk=event_id).first()
+    )
+    if event is None or event.kind.startswith("alert."):
+        return []
+    now = now or timezone.now()
+    if event.agent_id and event.kind in rules.CLEARING_KINDS:
+        clear_conditions(agent=event.agent, now=now)
+    touched = []
+    for rule in rules.rules_for(event.kind, event.project_id):
+        if rule.agent_kind and (event.agent is None or event.agent.kind != rule.agent_kind):
+            continue
+        alert = fire(rule=rule, event=event, now=now)
+        if alert is not None:
+            touched.append(alert)
+    return touched
+
+
+def _threshold_met(rule: RuleSpec, event: Any, now: datetime) -> bool:
+    if rule.threshold <= 1:
+        return True
+    from apps.agents.models import AgentEvent
+
+    qs = AgentEvent.objects.filter(kind=event.kind, id__lte=event.pk, ts__gte=event.ts - rule.window)
+    qs = qs.filter(agent_id=event.agent_id) if event.agent_id else qs.filter(
+        project_id=event.project_id, agent__isnull=True
+    )
+    return qs.count() >= rule.threshold
+
+
+def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
+    if not _threshold_met(rule, event, now):
+        return None
+    agent = event.agent
+    if event.kind in rules.MUST_HOLD_ON_OPEN and agent is not None:
+        agent.refresh_from_db(fields=["status"])
+        if agent.status not in rules.STATUS_KINDS[event.kind]:
+            return None  # already cleared before we got to it: nothing to tell anyone
+    key = f"{rule.id}:" + (f"a{event.agent_id}" if event.agent_id else f"p{event.project_id}")
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update()
+            .filter(dedupe_key=key, state__in=ACTIVE_STATES)
+            .first()
+        )
+        opened = False
+        if alert is None:
+            alert, opened = _open(rule=rule, event=event, key=key, now=now)
+        if not opened:
+            if alert.last_event_id is not None and event.pk <= alert.last_event_id:
+                return alert  # this event (or a later one) was already counted
+            Alert.objects.filter(pk=alert.pk).update(
+                count=F("count") + 1, last_event_id=event.pk, last_fired_at=now,
+                version=F("version") + 1,
+            )
+            alert.refresh_from_db()
+        due = alert.state == AlertState.OPEN and (
+            alert.last_action_at is None or now - alert.last_action_at >= rule.action_interval
+        )
+        if due:
+            Alert.objects.filter(pk=alert.pk).update(last_action_at=now)
+            alert.last_action_at = now
+            notify(alert=alert, rule=rule, now=now, repeat=not opened)
+        badge.changed()
+    return alert
+
+
+def _open(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> tuple[Alert, bool]:
+    agent = event.agent
+    title = alert_title(
+        kind=event.kind, rule_name=rule.name, agent=agent, project=event.project,
+        data=event.data or {}, task_title=event.task.title if event.task_id else "",
+        threshold=rule.threshold, window_minutes=int(rule.window.total_seconds() // 60),
+    )
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                rule_id=rule.id, project_id=event.project_id, agent=agent, dedupe_key=key,
+                severity=rule.severity, event_kind=event.kind, title=title[:300],
+                message=alert_message(kind=event.kind, data=event.data or {}),
+                first_event_id=event.pk, last_event_id=event.pk, opened_at=now,
+                last_fired_at=now,
+            )
+    except IntegrityError:
+        # Another worker opened it a moment ago: this event is a repeat of that alert.
+        return Alert.objects.select_for_update().get(dedupe_key=key, state__in=ACTIVE_STATES), False
+    record_event(
+        "alert.opened", project=event.project, agent=agent, changed=alert,
+        actor_label="alerts",
+        data={"alert_id": alert.pk, "rule_id": rule.id, "severity": rule.severity,
+              "title": alert.title},
+    )
+    return alert, True
+
+
+# --- notifying ------------------------------------------------------------------------------
+def notify(*, alert: Alert, rule: RuleSpec, now: datetime, repeat: bool) -> Notification:
+    subject = subject_of(agent_id=alert.agent_id, project_id=alert.project_id)
+    title = alert.title if not repeat else f"Still happening ({alert.count}×): {alert.title}"
+    hold = throttle.hold_reason(
+        subject=subject, agent=alert.agent, now=now,
+        respect_sleep_windows=rule.respect_sleep_windows,
+        respect_quiet_hours=rule.respect_quiet_hours,
+    )
+    fields = dict(
+        alert=alert, project_id=alert.project_id, agent_id=alert.agent_id, subject=subject,
+        severity=alert.severity, channels=list(rule.channels), title=title[:300],
+        body=alert.message, created_at=now,
+    )
+    if hold is not None:
+        return Notification.objects.create(state=hold.state, reason=hold.reason, **fields)
+    return _send_with_summary(subject=subject, now=now, fields=fields)
+
+
+def _send_with_summary(*, subject: str, now: datetime, fields: dict[str, Any]) -> Notification:
+    from apps.alerts import dispatch
+
+    held = list(
+        Notification.objects.filter(subject=subject, state__in=HELD_STATES, summarised_in=None)
+        .order_by("created_at", "id")
+    )
+    summary = [
+        {"title": h.title, "state": h.state, "reason": h.reason, "severity": h.severity,
+         "at": h.created_at.isoformat(), "alert_id": h.alert_id}
+        for h in held
+    ]
+    note = Notification.objects.create(state=NotificationState.SENT, summary=summary, **fields)
+    if held:
+        Notification.objects.filter(pk__in=[h.pk for h in held], summarised_in=None).update(
+            summarised_in=note
+        )
+    dispatch.fan_out(notification=note)
+    return note
+
+
+def flush_held(*, now: datetime | None = None) -> list[Notification]:
+    """Send one summary per subject whose held-back messages may go out now (quiet hours or
+    sleep window over, hourly budget free again). Idempotent: each held row is summarised once."""
+    now = now or timezone.now()
+    policy = AlertPolicy.objects.filter(pk=1).first()
+    subjects = (
+        Notification.objects.filter(state__in=HELD_STATES, summarised_in=None)
+        .values_list("subject", flat=True).distinct()
+    )
+    sent = []
+    for subject in list(subjects)[:500]:
+        held = list(
+            Notification.objects.select_related("agent", "project")
+            .filter(subject=subject, state__in=HELD_STATES, summarised_in=None)
+            .order_by("created_at", "id")
+        )
+        if not held:
+            continue
+        first = held[0]
+        hold = throttle.hold_reason(
+            subject=subject, agent=first.agent, now=now, policy=policy,
+            respect_sleep_windows=any("sleep" in h.reason for h in held),
+            respect_quiet_hours=any("quiet" in h.reason for h in held),
+        )
+        if hold is not None:
+            continue
+        who = first.agent.name if first.agent else (first.project.name if first.project else "")
+        severity = max((h.severity for h in held), key=lambda s: SEVERITY_RANK.get(s, 0))
+        channels = sorted({c for h in held for c in (h.channels or [])})
+        n = len(held)
+        with transaction.atomic():
+            note = _send_with_summary(
+                subject=subject, now=now,
+                fields=dict(
+                    alert=None, project_id=first.project_id, agent_id=first.agent_id,
+                    subject=subject, severity=severity, channels=channels,
+                    title=f"{n} alert{'s' if n != 1 else ''} held back for {who}",
+                    body="Held back while notifications were paused; the list follows.",
+                    created_at=now,
+                ),
+            )
+        sent.append(note)
+    return sent
+
+
+# --- clearing --------------------------------------------------------------------------------
+def clear_conditions(*, agent: Any, now: datetime | None = None) -> list[Alert]:
+    """Resolve this agent's status-based alerts whose status no longer holds."""
+    now = now or timezone.now()
+    agent.refresh_from_db(fields=["status"])
+    resolved = []
+    for alert in Alert.objects.filter(
+        agent=agent, state__in=ACTIVE_STATES, event_kind__in=list(rules.STATUS_KINDS)
+    ):
+        if agent.status in rules.STATUS_KINDS[alert.event_kind]:
+            continue
+        if resolve(alert=alert, now=now, reason=f"cleared: the agent is {agent.status} now"):
+            resolved.append(alert)
+    return resolved
+
+
+def resolve(*, alert: Alert, now: datetime, reason: str, user: Any = None) -> bool:
+    """Conditional update: only one caller resolves an alert, and only that one records it."""
+    with transaction.atomic():
+        changed = Alert.objects.filter(pk=alert.pk, state__in=ACTIVE_STATES).update(
+            state=AlertState.RESOLVED, resolved_at=now, resolved_reason=reason[:200],
+            resolved_by=user if user is not None and user.is_authenticated else None,
+        )
+        if not changed:
+            return False
+        alert.refresh_from_db()
+        record_event(
+            "alert.resolved", project=alert.project, agent=alert.agent, changed=alert,
+            actor=user, actor_label="" if user else "alerts",
+            data={"alert_id": alert.pk, "rule_id": alert.rule_id, "reason": reason[:200],
+                  "title": alert.title},
+        )
+        badge.changed()
+    return True
+
+
+def sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Periodic repair: clear alerts a lost or out-of-order event left open, send summaries
+    that are due, and re-enqueue deliveries whose retry never ran."""
+    from apps.agents.models import Agent
+    from apps.alerts import dispatch
+
+    now = now or timezone.now()
+    agent_ids = (
+        Alert.objects.filter(state__in=ACTIVE_STATES, event_kind__in=list(rules.STATUS_KINDS))
+        .exclude(agent=None).values_list("agent_id", flat=True).distinct()
+    )
+    cleared = 0
+    for agent in Agent.objects.filter(pk__in=list(agent_ids)[:1000]):
+        cleared += len(clear_conditions(agent=agent, now=now))
+    summaries = flush_held(now=now)
+    requeued = dispatch.requeue_stuck(now=now)
+    return {"cleared": cleared, "summaries": len(summaries), "requeued": requeued}

@@ -1,0 +1,99 @@
+"""What alerts and notifications say: titles from events, and the Message every transport
+renders (plain text, HTML, a JSON payload)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from apps.alerts.models import Notification, Severity
+
+
+def site_url() -> str:
+    return getattr(settings, "SITE_URL", "") or "http://127.0.0.1:8000"
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = " ".join(str(value or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def alert_title(*, kind: str, rule_name: str, agent: Any, project: Any, data: dict,
+                task_title: str = "", threshold: int = 1, window_minutes: int = 0) -> str:
+    who = agent.name if agent is not None else project.name
+    if kind == "agent.blocked":
+        reason = _short(data.get("reason"), 120)
+        return f"{who} is blocked" + (f": {reason}" if reason else "")
+    if kind == "agent.idle":
+        return f"{who} is idle: no heartbeat while working"
+    if kind == "agent.offline":
+        return f"{who} went silent (offline)"
+    if kind == "agent.error":
+        msg = _short(data.get("message"), 120)
+        lead = f"{who}: {threshold} errors in {window_minutes} min" if threshold > 1 else f"{who} errored"
+        return lead + (f" — {msg}" if msg else "")
+    if kind == "task.completed":
+        return f"{who} completed " + (f"“{_short(task_title, 120)}”" if task_title else "a task")
+    return f"{rule_name}: {kind} on {who}"
+
+
+def alert_message(*, kind: str, data: dict) -> str:
+    for key in ("message", "reason", "result", "error"):
+        if data.get(key):
+            return _short(data[key], 2000)
+    return ""
+
+
+@dataclass
+class Message:
+    """One notification, ready for any transport."""
+
+    title: str
+    text: str
+    html: str
+    url: str
+    severity: str
+    event_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def build_message(notification: Notification) -> Message:
+    alert = notification.alert
+    path = reverse("alerts-detail", args=[alert.pk]) if alert else reverse("alerts-inbox")
+    url = site_url() + path
+    held = notification.summary or []
+    ctx = {"n": notification, "alert": alert, "url": url, "held": held,
+           "severity_label": Severity(notification.severity).label}
+    text = render_to_string("alerts/email/notification.txt", ctx).strip()
+    html = render_to_string("alerts/email/notification.html", ctx)
+    event_type = "alert.test" if notification.is_test else (
+        "alert.summary" if alert is None else "alert.notification"
+    )
+    payload: dict[str, Any] = {
+        "notification_id": notification.pk,
+        "title": notification.title,
+        "body": notification.body,
+        "severity": notification.severity,
+        "url": url,
+        "held_back": held,
+        "created_at": notification.created_at.isoformat(),
+    }
+    if alert is not None:
+        payload["alert"] = {
+            "id": alert.pk,
+            "state": alert.state,
+            "rule_id": alert.rule_id,
+            "event_kind": alert.event_kind,
+            "project_id": alert.project_id,
+            "agent_id": alert.agent_id,
+            "count": alert.count,
+            "opened_at": alert.opened_at.isoformat(),
+        }
+    return Message(
+        title=notification.title, text=text, html=html, url=url,
+        severity=notification.severity, event_type=event_type, payload=payload,
+    )

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import re
+
+from rest_framework import serializers
+
+from apps.alerts.models import Alert, AlertRule, Channel
+
+KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    rule_name = serializers.CharField(source="rule.name", read_only=True, default=None)
+    agent_name = serializers.CharField(source="agent.name", read_only=True, default=None)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id", "state", "severity", "title", "message", "event_kind", "count", "project",
+            "agent", "agent_name", "rule", "rule_name", "opened_at", "last_fired_at",
+            "acknowledged_at", "resolved_at", "resolved_reason", "version",
+        ]
+        read_only_fields = fields
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(required=False)
+    project = serializers.SlugRelatedField(
+        slug_field="slug", required=False, allow_null=True,
+        queryset=AlertRule._meta.get_field("project").related_model.objects.all(),
+    )
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=Channel.values), required=False
+    )
+    threshold = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    window_minutes = serializers.IntegerField(min_value=1, max_value=10080, required=False)
+    action_interval_minutes = serializers.IntegerField(min_value=0, max_value=10080, required=False)
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id", "name", "enabled", "project", "event_kind", "agent_kind", "threshold",
+            "window_minutes", "severity", "channels", "action_interval_minutes",
+            "respect_sleep_windows", "respect_quiet_hours", "version", "updated_at",
+        ]
+        read_only_fields = ["version", "updated_at"]
+
+    def validate_event_kind(self, value: str) -> str:
+        value = value.strip().lower()
+        if not KIND_RE.match(value) or value.startswith("alert."):
+            raise serializers.ValidationError("Use a dotted event kind such as agent.blocked.")
+        return value
+
+    def validate_agent_kind(self, value: str) -> str:
+        from apps.agents.models import AgentKind
+
+        if value and value not in AgentKind.values:
+            raise serializers.ValidationError(f"One of: {', '.join(AgentKind.values)}.")
+        return value
+
+
+class RulesPutSerializer(serializers.Serializer):
+    rules = AlertRuleSerializer(many=True, allow_empty=False)

@@ -1,0 +1,92 @@
+"""Why a notification would be held back right now, if it would: the agent's sleep window,
+the team's quiet hours, or the per-agent hourly budget across all rules."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+
+from apps.alerts.models import AlertPolicy, Notification, NotificationState
+
+logger = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Hold:
+    state: str  # NotificationState.THROTTLED or SUPPRESSED
+    reason: str
+
+
+def in_time_range(t: time, start: time, end: time) -> bool:
+    """start..end on a clock; an end at or before the start runs past midnight."""
+    if start == end:
+        return False
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+def in_quiet_hours(at: datetime, policy: AlertPolicy | None = None) -> bool:
+    policy = policy or AlertPolicy.objects.filter(pk=1).first()
+    if policy is None or not policy.quiet_hours_enabled:
+        return False
+    if policy.quiet_start is None or policy.quiet_end is None:
+        return False
+    try:
+        tz = ZoneInfo(policy.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return in_time_range(at.astimezone(tz).time(), policy.quiet_start, policy.quiet_end)
+
+
+def in_sleep_window(agent: Any, at: datetime) -> bool:
+    """The agents app decides sleep windows; an agent that is asleep right now counts too."""
+    if agent is None:
+        return False
+    if getattr(agent, "status", "") == "sleeping":
+        return True
+    try:
+        from apps.agents.lifecycle import in_sleep_window as agents_in_sleep_window
+    except ImportError:  # the agents lifecycle module is optional for this app
+        return False
+    try:
+        return bool(agents_in_sleep_window(agent, at))
+    except Exception:
+        logger.exception("sleep window check failed for agent %s", agent.pk)
+        return False
+
+
+def max_per_hour() -> int:
+    return int(getattr(settings, "ALERTS_MAX_PER_AGENT_PER_HOUR", 3))
+
+
+def sent_in_last_hour(subject: str, now: datetime) -> int:
+    return Notification.objects.filter(
+        subject=subject, state=NotificationState.SENT, is_test=False, created_at__gt=now - HOUR
+    ).count()
+
+
+def hold_reason(
+    *,
+    subject: str,
+    agent: Any,
+    now: datetime,
+    respect_sleep_windows: bool,
+    respect_quiet_hours: bool,
+    policy: AlertPolicy | None = None,
+) -> Hold | None:
+    if respect_sleep_windows and in_sleep_window(agent, now):
+        return Hold(NotificationState.SUPPRESSED, "the agent's sleep window")
+    if respect_quiet_hours and in_quiet_hours(now, policy):
+        return Hold(NotificationState.SUPPRESSED, "quiet hours")
+    limit = max_per_hour()
+    if sent_in_last_hour(subject, now) >= limit:
+        return Hold(NotificationState.THROTTLED, f"limit of {limit} notifications per hour")
+    return None

@@ -1,0 +1,46 @@
+"""Web push with VAPID (RFC 8292) and aes128gcm payload encryption (RFC 8291), via pywebpush."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.utils import timezone
+from pywebpush import WebPushException, webpush
+
+from apps.alerts import vapid
+from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, http_error
+
+
+def send(delivery, message) -> str:  # noqa: ANN001
+    sub = delivery.subscription
+    if sub is None:
+        raise TransportError("the browser unsubscribed", retryable=False)
+    data = json.dumps({
+        "title": message.title[:120],
+        "body": (message.payload.get("body") or message.severity)[:300],
+        "url": message.url,
+        "tag": f"alert-{message.payload.get('alert', {}).get('id', 'n')}",
+        "severity": message.severity,
+    })
+    try:
+        r = webpush(
+            subscription_info={"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
+            data=data,
+            vapid_private_key=vapid.signer(),
+            vapid_claims={"sub": settings.ALERTS_VAPID_SUBJECT},
+            content_encoding="aes128gcm",
+            ttl=settings.ALERTS_PUSH_TTL_SECONDS,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except WebPushException as exc:
+        status = getattr(exc.response, "status_code", None)
+        if status in (404, 410):
+            # The push service forgot this browser: drop the subscription, do not retry.
+            type(sub).objects.filter(pk=sub.pk).delete()
+            raise TransportError(f"subscription gone (HTTP {status})", retryable=False) from exc
+        if status is not None:
+            raise http_error(status, getattr(exc.response, "text", "")) from exc
+        raise TransportError(f"push service unreachable: {exc}") from exc
+    type(sub).objects.filter(pk=sub.pk).update(last_success_at=timezone.now())
+    return f"push service answered {r.status_code}"
