@@ -1,0 +1,381 @@
+"""POST /events: a batch of up to 1,000 events from hooks and clients.
+
+Plain events (any dotted type the server does not interpret, e.g. `hook.notification`) are
+validated by hand and bulk-inserted in one statement; interpreted types (agent.register,
+agent.heartbeat, agent.status, agent.error, span.start/finish, usage, task.completed) go through
+the services one by one, each in its own savepoint. Idempotency keys live on the unique
+AgentEvent(project, idempotency_key): a replayed key changes nothing and answers with the
+event id of the first delivery."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.agents import services
+from apps.agents.models import Agent, AgentEvent, AgentKind, AgentStatus, AgentTask
+from apps.core.events import record_event
+from apps.projects.models import Project
+
+MAX_BATCH = 1000
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$|^usage$")
+INTERPRETED = {"agent.register", "agent.heartbeat", "agent.status", "agent.error", "span.start",
+               "span.finish", "usage", "task.completed"}
+# Kinds the engine itself writes: a client may not forge them as plain events.
+RESERVED = ("agent.", "task.", "span.", "command.", "workflow.", "linear.", "alert.", "bench.")
+
+
+@dataclass
+class Item:
+    index: int
+    type: str = ""
+    agent_ref: tuple[str, Any] | None = None
+    ts: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    result: dict[str, Any] | None = None
+
+
+def _parse_ts(value: Any) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError
+
+
+def _validate(index: int, raw: Any) -> Item:
+    item = Item(index)
+    if not isinstance(raw, dict):
+        item.result = _error(index, "Each event must be an object.")
+        return item
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not TYPE_RE.match(kind) or len(kind) > 64:
+        item.result = _error(index, "type: a dotted lowercase name is required, e.g. hook.stop.")
+        return item
+    if kind not in INTERPRETED and kind.startswith(RESERVED):
+        item.result = _error(index, f"type: {kind!r} is reserved for the server.")
+        return item
+    item.type = kind
+    if raw.get("agent") is not None:
+        if not isinstance(raw["agent"], int) or isinstance(raw["agent"], bool):
+            item.result = _error(index, "agent: must be an agent id (integer).")
+            return item
+        item.agent_ref = ("id", raw["agent"])
+    elif raw.get("agent_external_id"):
+        if not isinstance(raw["agent_external_id"], str):
+            item.result = _error(index, "agent_external_id: must be a string.")
+            return item
+        item.agent_ref = ("ext", raw["agent_external_id"])
+    if kind == "agent.register" and item.agent_ref is None:
+        ext = (raw.get("data") or {}).get("external_id") if isinstance(raw.get("data"), dict) else None
+        item.agent_ref = ("ext", ext) if ext else None
+    if item.agent_ref is None and kind != "agent.register":
+        item.result = _error(index, "agent: agent or agent_external_id is required.")
+        return item
+    data = raw.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        item.result = _error(index, "data: must be an object.")
+        return item
+    item.data = data
+    if raw.get("ts") is not None:
+        try:
+            item.ts = _parse_ts(raw["ts"])
+        except (ValueError, TypeError, OverflowError, OSError):
+            item.result = _error(index, "ts: must be an ISO 8601 time or a Unix timestamp.")
+            return item
+    key = raw.get("idempotency_key")
+    if key is not None:
+        if not isinstance(key, str) or not key or len(key) > 200:
+            item.result = _error(index, "idempotency_key: a string of 1 to 200 characters.")
+            return item
+        item.key = key
+    return item
+
+
+def _error(index: int, message: str) -> dict[str, Any]:
+    return {"index": index, "status": "error", "error": message}
+
+
+class Batch:
+    def __init__(self, project: Project, actor_label: str) -> None:
+        self.project = project
+        self.actor_label = actor_label
+        self.now = timezone.now()
+        self.by_id: dict[int, Agent] = {}
+        self.by_ext: dict[str, Agent] = {}
+        self.touched: dict[int, Agent] = {}
+
+    # --- agents ---------------------------------------------------------------------------
+    def load_agents(self, items: list[Item]) -> None:
+        ids = {i.agent_ref[1] for i in items if i.agent_ref and i.agent_ref[0] == "id"}
+        exts = {i.agent_ref[1] for i in items if i.agent_ref and i.agent_ref[0] == "ext"}
+        if not ids and not exts:
+            return
+        from django.db.models import Q
+
+        query = Q(pk__in=ids) | Q(external_id__in=exts) if exts else Q(pk__in=ids)
+        for agent in Agent.objects.filter(query, project=self.project):
+            self._remember(agent)
+
+    def _remember(self, agent: Agent) -> None:
+        self.by_id[agent.pk] = agent
+        if agent.external_id:
+            self.by_ext[agent.external_id] = agent
+
+    def agent_for(self, item: Item) -> Agent | None:
+        if item.agent_ref is None:
+            return None
+        kind, value = item.agent_ref
+        return self.by_id.get(value) if kind == "id" else self.by_ext.get(value)
+
+    # --- the batch ------------------------------------------------------------------------
+    def run(self, raw_events: list[Any]) -> dict[str, Any]:
+        items = [_validate(i, raw) for i, raw in enumerate(raw_events)]
+        self._mark_duplicates(items)
+        live = [i for i in items if i.result is None]
+        self.load_agents(live)
+        for item in live:
+            if item.type in INTERPRETED:
+                self._interpret(item)
+        self._insert_plain([i for i in live if i.result is None])
+        self._resolve_in_batch_duplicates(items)
+        self._touch_agents()
+        results = [i.result for i in items]
+        return {
+            "accepted": sum(1 for r in results if r["status"] == "created"),
+            "duplicates": sum(1 for r in results if r["status"] == "duplicate"),
+            "results": results,
+        }
+
+    def _mark_duplicates(self, items: list[Item]) -> None:
+        keys = {i.key for i in items if i.key and i.result is None}
+        if not keys:
+            return
+        existing = dict(
+            AgentEvent.objects.filter(project=self.project, idempotency_key__in=keys)
+            .values_list("idempotency_key", "id")
+        )
+        seen: set[str] = set()
+        for item in items:
+            if item.result is not None or not item.key:
+                continue
+            if item.key in existing:
+                item.result = {"index": item.index, "status": "duplicate",
+                               "event_id": existing[item.key]}
+            elif item.key in seen:
+                item.result = {"index": item.index, "status": "duplicate", "event_id": None}
+            seen.add(item.key)
+
+    def _resolve_in_batch_duplicates(self, items: list[Item]) -> None:
+        first: dict[str, Any] = {}
+        for item in items:
+            if item.key and item.result and item.result["status"] == "created":
+                first.setdefault(item.key, item.result.get("event_id"))
+        for item in items:
+            if item.result and item.result["status"] == "duplicate" and item.result["event_id"] is None:
+                item.result["event_id"] = first.get(item.key)
+
+    def _insert_plain(self, items: list[Item]) -> None:
+        rows = []
+        kept = []
+        for item in items:
+            agent = self.agent_for(item)
+            if agent is None:
+                item.result = _error(item.index, "agent: unknown agent in this project.")
+                continue
+            self.touched[agent.pk] = agent
+            rows.append(AgentEvent(project=self.project, agent=agent, kind=item.type,
+                                   data=item.data, actor_label=self.actor_label,
+                                   idempotency_key=item.key, ts=item.ts or self.now))
+            kept.append(item)
+        if not rows:
+            return
+        try:
+            with transaction.atomic():
+                AgentEvent.objects.bulk_create(rows, batch_size=1000)
+        except IntegrityError:
+            # A concurrent delivery of the same keys: fall back to one row at a time.
+            for row in rows:
+                row.pk = None
+            self._insert_one_by_one(rows, kept)
+            return
+        for item, row in zip(kept, rows, strict=True):
+            item.result = {"index": item.index, "status": "created", "event_id": row.pk}
+        self._publish_newest(rows)
+
+    def _insert_one_by_one(self, rows: list[AgentEvent], items: list[Item]) -> None:
+        created = []
+        for item, row in zip(items, rows, strict=True):
+            try:
+                with transaction.atomic():
+                    row.save(force_insert=True)
+            except IntegrityError:
+                existing = AgentEvent.objects.filter(project=self.project,
+                                                     idempotency_key=item.key).first()
+                item.result = {"index": item.index, "status": "duplicate",
+                               "event_id": existing.pk if existing else None}
+                continue
+            created.append(row)
+            item.result = {"index": item.index, "status": "created", "event_id": row.pk}
+        self._publish_newest(created)
+
+    def _publish_newest(self, rows: list[AgentEvent]) -> None:
+        """One realtime message per agent per batch (its newest event), not one per row."""
+        from apps.realtime.publish import publish_event
+
+        newest: dict[int, AgentEvent] = {}
+        for row in rows:
+            newest[row.agent_id] = row
+        project_id = self.project.pk
+
+        def send() -> None:
+            for agent_id, row in newest.items():
+                try:
+                    publish_event(event_id=row.pk, kind=row.kind, project_id=project_id,
+                                  agent_id=agent_id)
+                except Exception:  # a dead channel layer must not fail committed ingestion
+                    return
+
+        transaction.on_commit(send)
+
+    def _touch_agents(self) -> None:
+        """Every reported event is a sign of life for its agent."""
+        plain = [a.pk for a in self.touched.values() if services.heartbeat_is_plain(a)]
+        if plain:
+            Agent.objects.filter(pk__in=plain).update(last_heartbeat_at=self.now)
+        for agent in self.touched.values():
+            if agent.pk not in plain:
+                services.agent_heartbeat(agent=agent, now=self.now, deliver=False,
+                                         actor_label=self.actor_label)
+
+    # --- interpreted types ---------------------------------------------------------------
+    def _interpret(self, item: Item) -> None:
+        try:
+            with transaction.atomic():
+                event = self._apply(item)
+                if item.key:
+                    if event is None:
+                        event = AgentEvent.objects.create(
+                            project=self.project, agent=self.agent_for(item),
+                            kind=item.type, data=item.data, actor_label=self.actor_label,
+                            ts=item.ts or self.now)
+                    AgentEvent.objects.filter(pk=event.pk).update(idempotency_key=item.key)
+        except ValidationError as exc:
+            item.result = _error(item.index, _message(exc))
+            return
+        except IntegrityError:
+            existing = AgentEvent.objects.filter(project=self.project,
+                                                 idempotency_key=item.key).first()
+            item.result = {"index": item.index, "status": "duplicate",
+                           "event_id": existing.pk if existing else None}
+            return
+        item.result = {"index": item.index, "status": "created",
+                       "event_id": event.pk if event is not None else None}
+
+    def _apply(self, item: Item) -> AgentEvent | None:
+        data = item.data
+        if item.type == "agent.register":
+            return self._register(item)
+        agent = self.agent_for(item)
+        if agent is None:
+            raise ValidationError({"agent": ["unknown agent in this project."]})
+        if item.type == "agent.heartbeat":
+            services.agent_heartbeat(agent=agent, message=_str(data.get("message")),
+                                     deliver=False, actor_label=self.actor_label, now=self.now)
+            return None
+        if item.type == "agent.status":
+            status = data.get("status")
+            if status not in AgentStatus.values:
+                raise ValidationError({"data.status": [f"one of {', '.join(AgentStatus.values)}."]})
+            services.agent_set_status(agent=agent, status=status,
+                                      reason=_str(data.get("reason"))[:300],
+                                      actor_label=self.actor_label, now=self.now)
+            self._reload(agent)
+            return None
+        if item.type == "agent.error":
+            event = services.agent_error(agent=agent, message=_str(data.get("message")) or "error",
+                                         data=data, actor_label=self.actor_label, now=self.now,
+                                         ts=item.ts)
+            self._reload(agent)
+            return event
+        if item.type in ("span.start", "span.finish"):
+            from apps.agents.serializers import SpanInSerializer
+
+            payload = {**data, "agent": agent.pk, "phase": item.type.split(".")[1]}
+            serializer = SpanInSerializer(data=payload)
+            if not serializer.is_valid():
+                raise ValidationError({f"data.{k}": v for k, v in serializer.errors.items()})
+            fields = dict(serializer.validated_data)
+            fields.pop("agent", None)
+            _, event = services.span_record(agent=agent, now=self.now,
+                                            actor_label=self.actor_label, **fields)
+            return event
+        if item.type == "usage":
+            usage = {}
+            for name in services.TOKEN_FIELDS:
+                value = data.get(name, 0)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValidationError({f"data.{name}": ["a non-negative integer."]})
+                usage[name] = value
+            if data.get("model"):
+                usage["model"] = _str(data["model"])[:150]
+            return record_event("agent.usage", project=self.project, agent=agent,
+                                task=AgentTask(pk=agent.current_task_id) if agent.current_task_id else None,
+                                actor_label=self.actor_label, data=usage, ts=item.ts or self.now)
+        if item.type == "task.completed":
+            task_id = data.get("task_id") or agent.current_task_id
+            task = AgentTask.objects.filter(pk=task_id, agent=agent).first() if task_id else None
+            if task is None:
+                raise ValidationError({"data.task_id": ["no such task for this agent."]})
+            services.task_complete(task=task, result=_str(data.get("result")),
+                                   actor_label=self.actor_label, now=self.now)
+            self._reload(agent)
+            return AgentEvent.objects.filter(task=task, kind="task.completed").order_by("-id").first()
+        raise ValidationError({"type": ["not handled."]})
+
+    def _register(self, item: Item) -> AgentEvent | None:
+        from apps.agents.serializers import AgentRegisterSerializer
+
+        serializer = AgentRegisterSerializer(data=item.data, context={"project": self.project})
+        if not serializer.is_valid():
+            raise ValidationError({f"data.{k}": v for k, v in serializer.errors.items()})
+        values = dict(serializer.validated_data)
+        agent, created = services.agent_register(project=self.project, now=self.now,
+                                                 actor_label=self.actor_label, **values)
+        self._remember(agent)
+        if created:
+            return AgentEvent.objects.filter(agent=agent, kind="agent.registered").first()
+        return None
+
+    def _reload(self, agent: Agent) -> None:
+        agent.refresh_from_db()
+        self._remember(agent)
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _message(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        for key, messages in exc.message_dict.items():
+            return f"{key}: {messages[0]}"
+    return exc.messages[0] if exc.messages else "invalid"
+
+
+@transaction.atomic
+def events_ingest(*, project: Project, events: list[Any], actor_label: str = "") -> dict[str, Any]:
+    return Batch(project, actor_label).run(events)
+
+
+__all__ = ["MAX_BATCH", "events_ingest", "AgentKind"]

@@ -1,0 +1,544 @@
+"""Writes on agents, tasks, commands and spans. Keyword-only, `@transaction.atomic`; each locks
+the agent row first so concurrent reports serialise, and records its events through
+record_event (publishing and reactors run after commit). `now` is injectable for tests."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.agents import lifecycle
+from apps.agents.lifecycle import project_of
+from apps.agents.models import (
+    Agent,
+    AgentCommand,
+    AgentEvent,
+    AgentKind,
+    AgentStatus,
+    AgentTask,
+    CommandAction,
+    CommandStatus,
+    LifecyclePolicy,
+    SpanOutcome,
+    TaskStatus,
+    ToolSpan,
+)
+from apps.core.events import bump_version, record_event
+from apps.projects.models import Project
+
+ACTIONS = (CommandAction.SLEEP, CommandAction.WAKE, CommandAction.STOP, CommandAction.UNBLOCK,
+           CommandAction.RESTART)
+OPEN_TASK = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
+
+
+def _lock(agent: Agent) -> Agent:
+    return Agent.objects.select_for_update().get(pk=agent.pk)
+
+
+def _actor_label(actor: Any, label: str) -> str:
+    if label:
+        return label
+    return actor.get_username() if getattr(actor, "is_authenticated", False) else ""
+
+
+# --- agents -------------------------------------------------------------------------------
+@transaction.atomic
+def agent_register(
+    *,
+    project: Project,
+    name: str,
+    kind: str = AgentKind.CUSTOM,
+    model: str = "",
+    external_id: str = "",
+    parent: Agent | None = None,
+    metadata: dict[str, Any] | None = None,
+    actor_label: str = "",
+    now: datetime | None = None,
+) -> tuple[Agent, bool]:
+    """Idempotent on project + external_id: a re-register updates name, model, metadata."""
+    now = now or timezone.now()
+    if parent is not None and parent.project_id != project.pk:
+        raise ValidationError({"parent": ["The parent agent belongs to another project."]})
+    existing = None
+    if external_id:
+        existing = Agent.objects.select_for_update().filter(
+            project=project, external_id=external_id
+        ).first()
+    if existing is None:
+        agent = Agent(project=project, name=name, kind=kind, model=model, external_id=external_id,
+                      parent=parent, metadata=metadata or {}, status_since=now,
+                      last_heartbeat_at=now)
+        agent.full_clean(exclude=["current_task", "parent", "project"])
+        try:
+            with transaction.atomic():
+                agent.save()
+        except IntegrityError:
+            # Registered concurrently by a retry of the same client: that one wins.
+            existing = Agent.objects.select_for_update().get(project=project,
+                                                             external_id=external_id)
+        else:
+            record_event("agent.registered", project=project, agent=agent,
+                         actor_label=actor_label,
+                         data={"name": name, "kind": kind, "parent": parent.pk if parent else None},
+                         changed=agent, ts=now)
+            return agent, True
+    agent = existing
+    fields = {"name": name, "model": model or agent.model, "kind": kind or agent.kind,
+              "metadata": {**(agent.metadata or {}), **(metadata or {})}}
+    if parent is not None:
+        fields["parent"] = parent
+    dirty = [f for f, v in fields.items() if getattr(agent, f) != v]
+    for field, value in fields.items():
+        setattr(agent, field, value)
+    agent.last_heartbeat_at = now
+    agent.save(update_fields=[*dirty, "last_heartbeat_at", "updated_at"])
+    if agent.status == AgentStatus.OFFLINE:
+        lifecycle.release(agent, now=now, reason="re-registered", actor_label=actor_label)
+    elif dirty:
+        record_event("agent.updated", project=project, agent=agent, actor_label=actor_label,
+                     data={"fields": dirty}, changed=agent, ts=now)
+    return agent, False
+
+
+@transaction.atomic
+def agent_update(*, agent: Agent, actor: Any = None, actor_label: str = "",
+                 now: datetime | None = None, **fields: Any) -> Agent:
+    """PATCH: name, model, kind, metadata (replaced), and optionally status (+ reason)."""
+    now = now or timezone.now()
+    agent = _lock(agent)
+    status = fields.pop("status", None)
+    reason = fields.pop("status_reason", "")
+    dirty = [f for f, v in fields.items() if getattr(agent, f) != v]
+    for field in dirty:
+        setattr(agent, field, fields[field])
+    if dirty:
+        agent.full_clean(exclude=["current_task", "parent", "project"])
+        agent.save(update_fields=[*dirty, "updated_at"])
+        record_event("agent.updated", project=project_of(agent), agent=agent, actor=actor,
+                     actor_label=actor_label, data={"fields": dirty}, changed=agent, ts=now)
+    if status is not None:
+        _change_status(agent, status, reason=reason, actor=actor, actor_label=actor_label, now=now)
+    return agent
+
+
+@transaction.atomic
+def agent_delete(*, agent: Agent, actor: Any = None, actor_label: str = "") -> None:
+    """Deletes the agent with its tasks, spans and events; the `agent.deleted` event is kept
+    (agent=None, the old id in data) so feeds can drop the row."""
+    from apps.core import events as spine
+
+    agent = _lock(agent)
+    old_id, project = agent.pk, project_of(agent)
+    data = {"agent_id": old_id, "name": agent.name, "version": agent.version + 1}
+    agent.delete()
+    event = record_event("agent.deleted", project=project, actor=actor, actor_label=actor_label,
+                         data=data, publish=False)
+    # Published with the old agent id so the agent's own page hears about it.
+    transaction.on_commit(
+        lambda: spine._after_commit(event.pk, "agent.deleted", project.pk, old_id)
+    )
+
+
+def _change_status(agent: Agent, status: str, *, reason: str, actor: Any, actor_label: str,
+                   now: datetime) -> None:
+    if status == AgentStatus.OFFLINE:
+        raise ValidationError({"status": ["Offline is decided by the server, not reported."]})
+    if status == agent.status and reason == agent.status_reason:
+        return
+    if agent.status == AgentStatus.BLOCKED and status != AgentStatus.BLOCKED:
+        agent.error_times = []
+    lifecycle.set_status(agent, status, now=now, reason=reason, actor=actor,
+                         actor_label=actor_label)
+    if status in (AgentStatus.IDLE, AgentStatus.WORKING) and agent.current_task_id is None:
+        # A self-reported state stands; only queued work is handed out.
+        lifecycle.hand_out_next(agent, now=now, settle=False)
+
+
+def heartbeat_is_plain(agent: Agent, status: str | None = None, message: str = "",
+                       progress: Any = None) -> bool:
+    """True when a heartbeat would change nothing but last_heartbeat_at."""
+    return (
+        status in (None, agent.status)
+        and (not message or message == agent.last_message)
+        and progress is None
+        and agent.pending_commands == 0
+        and agent.status != AgentStatus.OFFLINE
+        and not (agent.status == AgentStatus.BLOCKED and agent.status_reason == lifecycle.IDLE_REASON)
+    )
+
+
+def agent_heartbeat(
+    *,
+    agent: Agent,
+    status: str | None = None,
+    message: str = "",
+    progress: dict[str, Any] | None = None,
+    actor_label: str = "",
+    now: datetime | None = None,
+    deliver: bool = True,
+) -> list[AgentCommand]:
+    """Sign of life; returns the commands the agent has not acked yet.
+
+    The hot path (nothing changed, no commands waiting) is one conditional UPDATE without a
+    transaction and without an event: a plain heartbeat is not a state change, and the
+    condition on status and pending_commands sends any race to the locked slow path."""
+    now = now or timezone.now()
+    if heartbeat_is_plain(agent, status, message, progress):
+        updated = Agent.objects.filter(
+            pk=agent.pk, status=agent.status, pending_commands=0
+        ).update(last_heartbeat_at=now)
+        if updated == 1:
+            agent.last_heartbeat_at = now
+            return []
+    return _heartbeat_locked(agent=agent, status=status, message=message, progress=progress,
+                             actor_label=actor_label, now=now, deliver=deliver)
+
+
+@transaction.atomic
+def _heartbeat_locked(*, agent: Agent, status: str | None, message: str,
+                      progress: dict[str, Any] | None, actor_label: str, now: datetime,
+                      deliver: bool) -> list[AgentCommand]:
+    locked = _lock(agent)
+    locked.last_heartbeat_at = now
+    fields = ["last_heartbeat_at"]
+    message_changed = bool(message) and message != locked.last_message
+    if message_changed:
+        locked.last_message = message[:500]
+        fields.append("last_message")
+    locked.save(update_fields=fields)
+    if locked.status == AgentStatus.OFFLINE or (
+        locked.status == AgentStatus.BLOCKED and locked.status_reason == lifecycle.IDLE_REASON
+    ):
+        lifecycle.release(locked, now=now, reason="heartbeat", actor_label=actor_label)
+    if status is not None and status != locked.status:
+        _change_status(locked, status, reason=message if status == AgentStatus.BLOCKED else "",
+                       actor=None, actor_label=actor_label, now=now)
+    elif message_changed:
+        record_event("agent.heartbeat", project=project_of(locked), agent=locked,
+                     actor_label=actor_label, data={"message": message[:500]}, changed=locked,
+                     ts=now)
+    if progress is not None and locked.current_task_id:
+        AgentTask.objects.filter(pk=locked.current_task_id).update(progress=progress)
+        task = AgentTask.objects.get(pk=locked.current_task_id)
+        bump_version(task)
+        record_event("task.progress", project=project_of(locked), agent=locked, task=task,
+                     actor_label=actor_label, data={"task_id": task.pk, "progress": progress},
+                     ts=now)
+    commands: list[AgentCommand] = []
+    if locked.pending_commands:
+        commands = list(AgentCommand.objects.filter(agent=locked).exclude(
+            status=CommandStatus.ACKED).order_by("id"))
+        if deliver and commands:
+            AgentCommand.objects.filter(pk__in=[c.pk for c in commands]).update(
+                status=CommandStatus.DELIVERED, delivered_at=now,
+                delivery_count=F("delivery_count") + 1,
+            )
+            for command in commands:
+                command.status = CommandStatus.DELIVERED
+                command.delivery_count += 1
+                command.delivered_at = now
+    # The caller's instance (serialised in the response) follows the locked row.
+    if locked.current_task_id != agent.current_task_id or progress is not None:
+        agent._state.fields_cache.pop("current_task", None)
+    for field in Agent._meta.concrete_fields:
+        setattr(agent, field.attname, getattr(locked, field.attname))
+    return commands
+
+
+@transaction.atomic
+def agent_set_status(*, agent: Agent, status: str, reason: str = "", actor: Any = None,
+                     actor_label: str = "", now: datetime | None = None) -> Agent:
+    now = now or timezone.now()
+    if status not in AgentStatus.values:
+        raise ValidationError({"status": [f"Unknown status {status!r}."]})
+    agent = _lock(agent)
+    agent.last_heartbeat_at = now
+    agent.save(update_fields=["last_heartbeat_at"])
+    if agent.status == AgentStatus.OFFLINE and status != AgentStatus.OFFLINE:
+        lifecycle.release(agent, now=now, reason="reported", actor_label=actor_label)
+    _change_status(agent, status, reason=reason, actor=actor, actor_label=actor_label, now=now)
+    return agent
+
+
+@transaction.atomic
+def agent_action(*, agent: Agent, action: str, actor: Any = None, actor_label: str = "",
+                 reason: str = "", now: datetime | None = None) -> AgentCommand:
+    """A human steers an agent: the state changes now, the agent learns by a command."""
+    now = now or timezone.now()
+    if action not in ACTIONS:
+        raise ValidationError({"action": [f"Unknown action {action!r}; one of {', '.join(ACTIONS)}."]})
+    agent = _lock(agent)
+    label = _actor_label(actor, actor_label)
+    kwargs = {"now": now, "actor": actor, "actor_label": label}
+    if action == CommandAction.SLEEP:
+        lifecycle.set_status(agent, AgentStatus.SLEEPING, reason=reason or "manual", **kwargs)
+    elif action == CommandAction.WAKE and agent.status == AgentStatus.SLEEPING:
+        lifecycle.release(agent, reason=reason, **kwargs)
+    elif action == CommandAction.STOP:
+        lifecycle.set_status(agent, AgentStatus.STOPPED, reason=reason or "stopped", **kwargs)
+    elif action == CommandAction.UNBLOCK and agent.status == AgentStatus.BLOCKED:
+        lifecycle.release(agent, reason=reason, **kwargs)
+    elif action == CommandAction.RESTART:
+        agent.error_times = []
+        agent.save(update_fields=["error_times"])
+        if agent.status in lifecycle.HOLDING:
+            lifecycle.release(agent, reason=reason or "restart", **kwargs)
+        elif agent.status in (AgentStatus.STOPPED, AgentStatus.ERROR):
+            status = AgentStatus.WORKING if agent.current_task_id else AgentStatus.IDLE
+            lifecycle.set_status(agent, status, reason=reason or "restart", **kwargs)
+    return lifecycle.issue_command(agent, action, data={"reason": reason} if reason else {},
+                                   **kwargs)
+
+
+@transaction.atomic
+def agent_block(*, agent: Agent, reason: str, actor: Any = None, actor_label: str = "",
+                now: datetime | None = None) -> Agent:
+    now = now or timezone.now()
+    agent = _lock(agent)
+    lifecycle.set_status(agent, AgentStatus.BLOCKED, now=now, reason=reason or "blocked",
+                         actor=actor, actor_label=_actor_label(actor, actor_label))
+    return agent
+
+
+@transaction.atomic
+def agent_unblock(*, agent: Agent, actor: Any = None, actor_label: str = "",
+                  now: datetime | None = None) -> Agent:
+    now = now or timezone.now()
+    agent = _lock(agent)
+    if agent.status == AgentStatus.BLOCKED:
+        lifecycle.release(agent, now=now, actor=actor, actor_label=_actor_label(actor, actor_label))
+    return agent
+
+
+@transaction.atomic
+def agent_error(*, agent: Agent, message: str, data: dict[str, Any] | None = None,
+                actor_label: str = "", now: datetime | None = None,
+                ts: datetime | None = None) -> AgentEvent:
+    """Record an error; 3 in the window block the agent, 5 put it to sleep (per-project)."""
+    now = now or timezone.now()
+    agent = _lock(agent)
+    agent.last_heartbeat_at = now
+    agent.save(update_fields=["last_heartbeat_at"])
+    event = record_event("agent.error", project=project_of(agent), agent=agent,
+                         task=agent.current_task, actor_label=actor_label,
+                         data={**(data or {}), "message": message[:2000]}, changed=agent,
+                         ts=ts or now)
+    policy = LifecyclePolicy.for_project(agent.project_id)
+    count = lifecycle.note_error(agent, at=ts or now, policy=policy)
+    lifecycle.apply_error_rules(agent, count, now=now, policy=policy)
+    return event
+
+
+@transaction.atomic
+def command_ack(*, command: AgentCommand, result: dict[str, Any] | None = None,
+                actor_label: str = "", now: datetime | None = None) -> AgentCommand:
+    """Idempotent: acking twice changes nothing the second time."""
+    now = now or timezone.now()
+    agent = Agent.objects.select_for_update().get(pk=command.agent_id)
+    command = AgentCommand.objects.select_for_update().get(pk=command.pk)
+    if command.status == CommandStatus.ACKED:
+        return command
+    command.status = CommandStatus.ACKED
+    command.acked_at = now
+    command.result = result or {}
+    command.save(update_fields=["status", "acked_at", "result"])
+    # Recounted rather than decremented, so the counter heals if it ever drifts.
+    pending = AgentCommand.objects.filter(agent=agent).exclude(status=CommandStatus.ACKED).count()
+    Agent.objects.filter(pk=agent.pk).update(pending_commands=pending)
+    agent.pending_commands = pending
+    record_event("command.acked", project=project_of(agent), agent=agent, actor_label=actor_label,
+                 data={"command_id": command.pk, "action": command.action}, changed=command,
+                 ts=now)
+    return command
+
+
+# --- tasks --------------------------------------------------------------------------------
+@transaction.atomic
+def task_assign(*, agent: Agent, title: str, description: str = "", priority: int = 0,
+                linear_issue_id: str = "", actor: Any = None, actor_label: str = "",
+                now: datetime | None = None) -> AgentTask:
+    """Creates the task; a free agent starts it at once, a busy one queues it. An urgent or
+    high-priority task wakes a sleeping agent."""
+    now = now or timezone.now()
+    agent = _lock(agent)
+    label = _actor_label(actor, actor_label)
+    task = AgentTask(project_id=agent.project_id, agent=agent, title=title,
+                     description=description, priority=priority, linear_issue_id=linear_issue_id)
+    task.full_clean(exclude=["project", "agent"])
+    task.save()
+    record_event("task.assigned", project=project_of(agent), agent=agent, task=task, actor=actor,
+                 actor_label=label,
+                 data={"task_id": task.pk, "title": title, "linear_issue_id": linear_issue_id,
+                       "priority": priority},
+                 changed=task, ts=now)
+    if agent.status == AgentStatus.SLEEPING and priority in lifecycle.HIGH_PRIORITIES:
+        lifecycle.release(agent, now=now, reason=f"high-priority task: {title}"[:300],
+                          actor=actor, actor_label=label)
+    if lifecycle.can_take_task(agent):
+        lifecycle.hand_out_next(agent, now=now, sleep_if_scheduled=False)
+    task.refresh_from_db()
+    return task
+
+
+def _finish(task: AgentTask, status: str, *, now: datetime, actor: Any, actor_label: str,
+            result: str = "", error: str = "") -> AgentTask:
+    agent = Agent.objects.select_for_update().filter(pk=task.agent_id).first()
+    task = AgentTask.objects.select_for_update().get(pk=task.pk)
+    if task.status not in OPEN_TASK:
+        return task  # finishing twice changes nothing (client retries)
+    task.status = status
+    task.result = result
+    task.error = error
+    task.finished_at = now
+    task.save(update_fields=["status", "result", "error", "finished_at", "updated_at"])
+    kind = {"completed": "task.completed", "failed": "task.failed"}.get(status, "task.cancelled")
+    data: dict[str, Any] = {"task_id": task.pk, "title": task.title,
+                            "linear_issue_id": task.linear_issue_id}
+    data.update({"result": result[:2000]} if status == TaskStatus.COMPLETED else {})
+    data.update({"error": error[:2000]} if status == TaskStatus.FAILED else {})
+    record_event(kind, project=Project(pk=task.project_id), agent=agent, task=task, actor=actor,
+                 actor_label=_actor_label(actor, actor_label), data=data, changed=task, ts=now)
+    from apps.agents import workflows
+
+    if agent is not None and agent.current_task_id == task.pk:
+        agent.current_task = None
+        agent.save(update_fields=["current_task", "updated_at"])
+    # A workflow feeds its next step first, so it wins over other queued tasks.
+    workflows.on_task_finished(task, now=now)
+    if agent is not None:
+        agent.refresh_from_db()
+        lifecycle.hand_out_next(agent, now=now)
+    return task
+
+
+@transaction.atomic
+def task_complete(*, task: AgentTask, result: str = "", actor: Any = None, actor_label: str = "",
+                  now: datetime | None = None) -> AgentTask:
+    """Records the result, then the agent gets its next pending task or sleeps in a window."""
+    return _finish(task, TaskStatus.COMPLETED, now=now or timezone.now(), actor=actor,
+                   actor_label=actor_label, result=result)
+
+
+@transaction.atomic
+def task_fail(*, task: AgentTask, error: str, actor: Any = None, actor_label: str = "",
+              now: datetime | None = None) -> AgentTask:
+    return _finish(task, TaskStatus.FAILED, now=now or timezone.now(), actor=actor,
+                   actor_label=actor_label, error=error)
+
+
+@transaction.atomic
+def task_cancel(*, task: AgentTask, actor: Any = None, actor_label: str = "",
+                now: datetime | None = None) -> AgentTask:
+    return _finish(task, TaskStatus.CANCELLED, now=now or timezone.now(), actor=actor,
+                   actor_label=actor_label)
+
+
+@transaction.atomic
+def task_update(*, task: AgentTask, actor: Any = None, actor_label: str = "",
+                now: datetime | None = None, **fields: Any) -> AgentTask:
+    """PATCH a task: title, description, priority, progress; `status` completed / failed /
+    cancelled finishes it (with result / error)."""
+    now = now or timezone.now()
+    status = fields.pop("status", None)
+    result = fields.pop("result", "")
+    error = fields.pop("error", "")
+    task = AgentTask.objects.select_for_update().get(pk=task.pk)
+    dirty = [f for f, v in fields.items() if getattr(task, f) != v]
+    for field in dirty:
+        setattr(task, field, fields[field])
+    if dirty:
+        task.full_clean(exclude=["project", "agent"])
+        task.save(update_fields=[*dirty, "updated_at"])
+        record_event("task.updated", project=Project(pk=task.project_id), agent=task.agent,
+                     task=task, actor=actor, actor_label=_actor_label(actor, actor_label),
+                     data={"task_id": task.pk, "fields": dirty}, changed=task, ts=now)
+    if status == TaskStatus.COMPLETED:
+        task = _finish(task, status, now=now, actor=actor, actor_label=actor_label, result=result)
+    elif status == TaskStatus.FAILED:
+        task = _finish(task, status, now=now, actor=actor, actor_label=actor_label,
+                       error=error or "failed")
+    elif status == TaskStatus.CANCELLED:
+        task = _finish(task, status, now=now, actor=actor, actor_label=actor_label)
+    elif status is not None and status != task.status:
+        raise ValidationError({"status": ["Only completed, failed or cancelled can be set."]})
+    return task
+
+
+# --- spans --------------------------------------------------------------------------------
+def _clip(value: Any) -> tuple[str, int]:
+    """Stored truncated to 16 KB (on a character boundary) with the original size in bytes."""
+    if value is None:
+        return "", 0
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    raw = text.encode()
+    if len(raw) <= ToolSpan.MAX_PAYLOAD:
+        return text, len(raw)
+    return raw[: ToolSpan.MAX_PAYLOAD].decode(errors="ignore"), len(raw)
+
+
+TOKEN_FIELDS = ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_cache_write",
+                "tokens_reasoning")
+
+
+@transaction.atomic
+def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None = None,
+                actor_label: str = "", **fields: Any) -> tuple[ToolSpan, AgentEvent]:
+    """Start or finish a span in any order; a finish without a start makes a whole span."""
+    now = now or timezone.now()
+    if phase not in ("start", "finish"):
+        raise ValidationError({"phase": ["Must be start or finish."]})
+    span = ToolSpan.objects.select_for_update().filter(agent=agent, span_id=span_id).first()
+    if span is None:
+        try:
+            with transaction.atomic():
+                span = ToolSpan.objects.create(project_id=agent.project_id, agent=agent,
+                                               span_id=span_id)
+        except IntegrityError:
+            span = ToolSpan.objects.select_for_update().get(agent=agent, span_id=span_id)
+    task_id = fields.get("task")
+    if task_id and AgentTask.objects.filter(pk=task_id, agent=agent).exists():
+        span.task_id = task_id
+    elif span.task_id is None and agent.current_task_id:
+        span.task_id = agent.current_task_id
+    if fields.get("turn") is not None:
+        span.turn = fields["turn"]
+    if fields.get("tool_name"):
+        span.tool_name = fields["tool_name"][:200]
+    if phase == "start":
+        span.started_at = fields.get("started_at") or now
+        if "input" in fields:
+            span.input, span.input_size = _clip(fields["input"])
+    else:
+        span.finished_at = fields.get("finished_at") or now
+        if "output" in fields:
+            span.output, span.output_size = _clip(fields["output"])
+        span.error = (fields.get("error") or "")[:10_000]
+        span.outcome = fields.get("outcome") or (SpanOutcome.ERROR if span.error else SpanOutcome.OK)
+        for name in TOKEN_FIELDS:
+            if fields.get(name) is not None:
+                setattr(span, name, fields[name])
+        if fields.get("latency_ms") is not None:
+            span.latency_ms = fields["latency_ms"]
+        if span.started_at is None:
+            span.started_at = span.finished_at - timedelta(milliseconds=span.latency_ms or 0)
+    if span.started_at and span.finished_at and fields.get("latency_ms") is None:
+        span.latency_ms = max(int((span.finished_at - span.started_at).total_seconds() * 1000), 0)
+    span.save()
+    if phase == "start":
+        data = {"span_id": span_id, "tool_name": span.tool_name, "turn": span.turn}
+        kind = "span.started"
+    else:
+        data = {"span_id": span_id, "tool_name": span.tool_name, "latency_ms": span.latency_ms,
+                "outcome": span.outcome}
+        kind = "span.finished"
+    event = record_event(kind, project=project_of(agent), agent=agent, task=None,
+                         actor_label=actor_label, data=data, ts=now)
+    agent_heartbeat(agent=agent, now=now, deliver=False)
+    return span, event
+
