@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.linear import apis
+
+urlpatterns = [
+    path("linear/webhook", apis.webhook, name="linear-webhook"),
+    path("linear/issues", apis.IssueList.as_view(), name="linear-issues"),
+]

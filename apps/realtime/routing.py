@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from apps.alerts.consumers import AlertsInboxConsumer
+from apps.linear.consumers import BoardConsumer
 from apps.realtime import agent_pages
 
 websocket_urlpatterns: list = [
@@ -11,4 +12,5 @@ websocket_urlpatterns: list = [
     path("ws/agents/<int:pk>/", agent_pages.AgentDetailConsumer.as_asgi()),
     path("ws/activity/", agent_pages.ActivityConsumer.as_asgi()),
     path("ws/alerts/", AlertsInboxConsumer.as_asgi()),
+    path("ws/board/", BoardConsumer.as_asgi()),
 ]
