@@ -190,8 +190,7 @@ class Simulation:
         if agent.blocked_ticks:
             agent.blocked_ticks -= 1
             if agent.blocked_ticks == 0:  # a human answered: carry on
-                self.api.call("POST", f"{path}/actions", {"action": "unblock"},
-                              "POST /agents/{id}/actions")
+                self.api.call("POST", f"{path}/unblock", {}, "POST /agents/{id}/unblock")
                 self.count("unblocks")
             return
         if agent.task_id is None:
@@ -223,7 +222,8 @@ class Simulation:
         elif action == "unblock":
             agent.blocked_ticks = 0
         self.api.call("POST", f"/agents/{agent.id}/commands/{command.get('id')}/ack",
-                      {"result": f"{action} done"}, "POST /agents/{id}/commands/{id}/ack")
+                      {"result": {"message": f"{action} done"}},
+                      "POST /agents/{id}/commands/{id}/ack")
         self.count("commands acked")
 
     def assign(self, agent: SimAgent) -> None:

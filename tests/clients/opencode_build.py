@@ -1,0 +1,61 @@
+"""Type-check and compile clients/opencode/switchboard.ts with TypeScript against the real
+@opencode-ai/plugin types. The toolchain is installed once with npm into var/node-tools (or
+$SWITCHBOARD_NODE_TOOLS) at the pinned versions below."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.support import missing
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "clients" / "opencode" / "switchboard.ts"
+DRIVER = Path(__file__).with_name("opencode_driver.mjs")
+PACKAGES = ["typescript@7.0.2", "@opencode-ai/plugin@1.18.33", "@types/node@26.6.6"]
+TSCONFIG = {
+    "compilerOptions": {
+        "target": "es2022", "module": "nodenext", "moduleResolution": "nodenext",
+        "strict": True, "noImplicitReturns": True, "types": ["node"], "outDir": "out",
+        "skipLibCheck": True,
+    },
+    "files": ["switchboard.ts"],
+}
+
+
+def toolchain() -> Path:
+    tools = Path(os.environ.get("SWITCHBOARD_NODE_TOOLS") or ROOT / "var" / "node-tools")
+    tsc = tools / "node_modules" / ".bin" / "tsc"
+    if not shutil.which("node") or not shutil.which("npm"):
+        missing("node and npm are needed to check the OpenCode plugin")
+    stamp = tools / "installed.json"
+    if tsc.exists() and stamp.exists() and json.loads(stamp.read_text()) == PACKAGES:
+        return tools
+    tools.mkdir(parents=True, exist_ok=True)
+    (tools / "package.json").write_text('{"private": true}\n')
+    result = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
+         *PACKAGES], cwd=tools, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0 or not tsc.exists():
+        missing(f"npm install of {PACKAGES} failed:\n{result.stderr[-2000:]}")
+    stamp.write_text(json.dumps(PACKAGES))
+    return tools
+
+
+def build(workdir: Path) -> Path:
+    """Compile the plugin; a type error fails here with tsc's messages."""
+    tools = toolchain()
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PLUGIN, workdir / "switchboard.ts")
+    (workdir / "package.json").write_text('{"type": "module"}\n')
+    (workdir / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    link = workdir / "node_modules"
+    if not link.exists():
+        link.symlink_to(tools / "node_modules", target_is_directory=True)
+    result = subprocess.run([str(tools / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"],
+                            cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"tsc failed:\n{result.stdout}\n{result.stderr}"
+    return workdir / "out" / "switchboard.js"
