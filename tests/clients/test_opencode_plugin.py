@@ -1,0 +1,156 @@
+"""The OpenCode plugin: type-checked by TypeScript against @opencode-ai/plugin's real types,
+then run under node the way OpenCode calls it, against the live platform."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.agents.models import Agent, AgentEvent, AgentStatus, ToolSpan
+from tests.clients.opencode_build import DRIVER, build
+from tests.conftest import make_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DIRECTORY = "/home/dev/projects/web-app"
+SESSION = "ses_7f3a9c2e1ffeXq2Lr8JmNw"
+CHILD = "ses_7f3a9c2e2001Ab9Kd0PqRs"
+
+
+@pytest.fixture(scope="module")
+def plugin_js(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("opencode"))
+
+
+def run(plugin_js: Path, tmp: Path, steps: list[dict[str, Any]], url: str, key: str
+        ) -> subprocess.CompletedProcess[str]:
+    scenario = tmp / f"scenario-{time.monotonic_ns()}.json"
+    scenario.write_text(json.dumps({"directory": DIRECTORY, "steps": steps}))
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp),
+           "SWITCHBOARD_URL": url, "SWITCHBOARD_API_KEY": key,
+           "SWITCHBOARD_STATE_DIR": str(tmp / "state"), "SWITCHBOARD_TIMEOUT": "5"}
+    result = subprocess.run([shutil.which("node") or "node", str(DRIVER), str(plugin_js),
+                             str(scenario)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    return result
+
+
+def event(type_: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {"hook": "event", "args": [{"event": {"type": type_, "properties": properties}}]}
+
+
+def session_info(id_: str, parent: str | None = None, title: str = "") -> dict[str, Any]:
+    info = {"id": id_, "projectID": "prj_1", "directory": DIRECTORY, "title": title,
+            "version": "1.18.33", "time": {"created": 1795270000000, "updated": 1795270000000}}
+    if parent:
+        info["parentID"] = parent
+    return {"info": info}
+
+
+def assistant(id_: str, session: str, tokens: dict[str, Any]) -> dict[str, Any]:
+    return event("message.updated", {"info": {
+        "id": id_, "sessionID": session, "role": "assistant", "parentID": "msg_user1",
+        "modelID": "claude-sonnet-4-5", "providerID": "anthropic", "mode": "build",
+        "path": {"cwd": DIRECTORY, "root": DIRECTORY}, "cost": 0.01,
+        "time": {"created": 1795270001000}, "tokens": tokens}})
+
+
+def tool(hook: str, name: str, call: str, session: str = SESSION, **output: Any) -> dict[str, Any]:
+    if hook == "before":
+        return {"hook": "tool.execute.before",
+                "args": [{"tool": name, "sessionID": session, "callID": call},
+                         {"args": output.get("args", {})}]}
+    return {"hook": "tool.execute.after",
+            "args": [{"tool": name, "sessionID": session, "callID": call,
+                      "args": output.get("args", {})},
+                     {"title": output.get("title", name), "output": output.get("output", ""),
+                      "metadata": output.get("metadata", {})}]}
+
+
+def tokens(input_: int, output: int, reasoning: int = 0, read: int = 0, write: int = 0) -> dict:
+    return {"input": input_, "output": output, "reasoning": reasoning,
+            "cache": {"read": read, "write": write}}
+
+
+def test_it_reports_a_session(live, project, plugin_js: Path, tmp_path: Path) -> None:
+    steps = [
+        event("session.created", session_info(SESSION, title="Fix login redirect")),
+        {"hook": "chat.message", "args": [
+            {"sessionID": SESSION, "agent": "build", "messageID": "msg_user1"},
+            {"message": {}, "parts": []}]},
+        event("session.status", {"sessionID": SESSION, "status": {"type": "busy"}}),
+        tool("before", "bash", "call_01", args={"command": "npm test"}),
+        event("permission.updated", {
+            "id": "per_1", "type": "bash", "pattern": "npm test", "sessionID": SESSION,
+            "messageID": "msg_a1", "callID": "call_01", "title": "npm test",
+            "metadata": {}, "time": {"created": 1795270002000}}),
+        event("permission.replied", {"sessionID": SESSION, "permissionID": "per_1",
+                                     "response": "once"}),
+        {"sleep": 20},
+        tool("after", "bash", "call_01", args={"command": "npm test"},
+             output="Tests: 12 passed", metadata={"exit": 0}),
+        assistant("msg_a1", SESSION, tokens(2000, 100, 50, 12000, 800)),
+        assistant("msg_a1", SESSION, tokens(2000, 340, 120, 12000, 800)),  # streamed again
+        # A sub-agent (the task tool) runs in a child session.
+        event("session.created", session_info(CHILD, SESSION, "Explore auth code (@explore)")),
+        tool("before", "grep", "call_02", session=CHILD, args={"pattern": "redirect"}),
+        tool("after", "grep", "call_02", session=CHILD, output="3 matches"),
+        event("session.idle", {"sessionID": CHILD}),
+        event("session.error", {"sessionID": SESSION, "error": {
+            "name": "APIError", "data": {"message": "overloaded", "isRetryable": True}}}),
+        event("session.idle", {"sessionID": SESSION}),
+    ]
+    run(plugin_js, tmp_path, steps, live.url, make_key(project, "write"))
+
+    agent = Agent.objects.get(external_id=SESSION)
+    assert agent.kind == "opencode" and agent.name == "web-app"
+    assert agent.status == AgentStatus.IDLE and agent.status_reason == "turn finished"
+    span = ToolSpan.objects.get(agent=agent, span_id="call_01")
+    assert span.tool_name == "bash" and span.turn == 1 and span.outcome == "ok"
+    assert span.latency_ms >= 20 and span.output == "Tests: 12 passed"
+    assert json.loads(span.input) == {"command": "npm test"}
+    usage = AgentEvent.objects.filter(agent=agent, kind="agent.usage").values_list("data",
+                                                                                 flat=True)
+    assert sum(u["tokens_output"] for u in usage) == 340  # the re-sent message counted once
+    assert sum(u["tokens_cache_read"] for u in usage) == 12000
+    assert sum(u["tokens_reasoning"] for u in usage) == 120
+    assert AgentEvent.objects.get(agent=agent, kind="agent.error").data["message"] == "overloaded"
+    trail = [e["to"] for e in AgentEvent.objects.filter(agent=agent).order_by("id")
+             .values_list("data", flat=True) if "to" in e and "from" in e]
+    assert "blocked" in trail and trail[trail.index("blocked") + 1] == "working"
+
+    child = Agent.objects.get(external_id=CHILD)
+    assert child.parent == agent and child.status == AgentStatus.STOPPED
+    assert ToolSpan.objects.get(span_id="call_02").agent == child
+
+
+def test_it_spools_while_the_server_is_down_and_sends_later(live, project, plugin_js: Path,
+                                                           tmp_path: Path,
+                                                           closed_url: str) -> None:
+    key = make_key(project, "write")
+    steps = [
+        event("session.created", session_info(SESSION)),
+        {"hook": "chat.message", "args": [{"sessionID": SESSION}, {"message": {}, "parts": []}]},
+        tool("before", "read", "call_01", args={"filePath": "src/app.ts"}),
+        tool("after", "read", "call_01", output="export const app = 1"),
+        event("session.idle", {"sessionID": SESSION}),
+    ]
+    run(plugin_js, tmp_path, steps, closed_url, key)
+    assert list((tmp_path / "state").glob("*.jsonl"))  # kept for later
+    assert not Agent.objects.filter(external_id=SESSION).exists()
+
+    # Next OpenCode start, server up: the spool goes first, then the new session's events.
+    later = [event("session.created", session_info("ses_next")), {"sleep": 10}]
+    run(plugin_js, tmp_path, later, live.url, key)
+    assert list((tmp_path / "state").glob("*.jsonl")) == []
+    agent = Agent.objects.get(external_id=SESSION)
+    assert agent.status == AgentStatus.IDLE
+    assert ToolSpan.objects.get(agent=agent, span_id="call_01").outcome == "ok"
+    assert Agent.objects.filter(external_id="ses_next").exists()
