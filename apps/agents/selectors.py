@@ -498,6 +498,28 @@ def feed_agents(project: Project | None, limit: int = 300) -> list[Agent]:
 
 
 # --- event wording -------------------------------------------------------------------------
+BAD_KINDS = {"agent.error", "task.failed", "agent.offline", "alert.opened"}
+WARN_KINDS = {"agent.blocked", "agent.idle"}
+OK_KINDS = {"task.completed", "agent.unblocked", "agent.online", "alert.resolved", "agent.woke"}
+
+
+def decorate_event(e: AgentEvent) -> AgentEvent:
+    """Adds what a timeline row shows: the one-line summary, the kind family and a tone."""
+    e.summary = describe_event(e)
+    e.family = e.kind.split(".", 1)[0]
+    data = e.data if isinstance(e.data, dict) else {}
+    if e.kind in BAD_KINDS or data.get("outcome") == "error":
+        e.tone = "bad"
+    elif e.kind in WARN_KINDS or (e.kind == "agent.status_changed"
+                                  and data.get("to") in ("blocked", "error", "offline")):
+        e.tone = "warn"
+    elif e.kind in OK_KINDS:
+        e.tone = "ok"
+    else:
+        e.tone = ""
+    return e
+
+
 def describe_event(e: AgentEvent) -> str:
     """One line a human reads in a timeline; unknown kinds fall back to their data."""
     d = e.data if isinstance(e.data, dict) else {}

@@ -121,7 +121,7 @@ class AgentDetailConsumer(LivePageConsumer):
         self.project_ids = {agent.project_id}
         return True
 
-    def groups(self) -> list[str]:
+    def live_groups(self) -> list[str]:
         return [agent_group(self.agent_id)]
 
     def wants(self, message: dict[str, Any]) -> bool:

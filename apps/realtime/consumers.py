@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -35,21 +36,25 @@ CLOSE_NOT_FOUND = 4404
 
 
 class RenderCache:
-    """Process-local fragments keyed by (page type, event id, variant), with single-flight:
-    when a hundred sockets receive the same event, one renders and the others await it."""
+    """Process-local fragments keyed by (page type, event, variant), with single-flight:
+    when a hundred sockets receive the same event, one renders and the others await it.
 
-    def __init__(self, size: int = 4096) -> None:
+    Entries live a few seconds only: a fan-out is over by then, and a short life means an id
+    reused after the events table was emptied (SQLite, tests) never meets an old fragment."""
+
+    def __init__(self, size: int = 4096, ttl: float = 5.0) -> None:
         self.size = size
-        self.done: OrderedDict[Hashable, str] = OrderedDict()
+        self.ttl = ttl
+        self.done: OrderedDict[Hashable, tuple[float, str]] = OrderedDict()
         self.inflight: dict[Hashable, asyncio.Future[str]] = {}
         self.renders = 0
         self.hits = 0
 
     async def get(self, key: Hashable, render: Callable[[], str]) -> str:
-        if key in self.done:
+        hit = self.done.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
             self.hits += 1
-            self.done.move_to_end(key)
-            return self.done[key]
+            return hit[1]
         loop = asyncio.get_running_loop()
         pending = self.inflight.get(key)
         if pending is not None and pending.get_loop() is loop:
@@ -66,7 +71,8 @@ class RenderCache:
             raise
         else:
             future.set_result(html)
-            self.done[key] = html
+            self.done[key] = (time.monotonic(), html)
+            self.done.move_to_end(key)
             while len(self.done) > self.size:
                 self.done.popitem(last=False)
             return html
@@ -86,7 +92,8 @@ class LivePageConsumer(AsyncWebsocketConsumer):
     """Subclasses implement `render_snapshot()` and `render_event(message)` (synchronous; they
     may query the database); both return HTML (one or more top-level elements with id +
     data-version) or "" for nothing to send. Optional hooks: `setup()` (sync, after the
-    projects are resolved; return False to refuse with 4404), `groups()`, `wants(message)`
+    projects are resolved; return False to refuse with 4404), `live_groups()` (not
+    `groups`: Channels iterates that attribute itself), `wants(message)`
     (cheap filter without queries) and `event_cache_key(message)`."""
 
     page: str = ""
@@ -112,7 +119,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        for group in self.groups():
+        for group in self.live_groups():
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
@@ -149,7 +156,8 @@ class LivePageConsumer(AsyncWebsocketConsumer):
                 html = await database_sync_to_async(self.render_event)(message)
             else:
                 html = await render_cache.get(
-                    (self.page or type(self).__name__, message.get("event_id"), key),
+                    (self.page or type(self).__name__, message.get("event_id"),
+                     message.get("kind"), message.get("agent_id"), key),
                     lambda: self.render_event(message),
                 )
         except Exception:  # one bad render must not kill the socket
@@ -174,7 +182,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):
     def setup(self) -> bool | None:
         return True
 
-    def groups(self) -> list[str]:
+    def live_groups(self) -> list[str]:
         return [project_group(pid) for pid in sorted(self.project_ids)]
 
     def wants(self, message: dict[str, Any]) -> bool:
