@@ -95,19 +95,29 @@ class RuleSettingsView(GenericAPIView):
 
     @extend_schema(request=RulesPutSerializer)
     def put(self, request: Request) -> Response:
-        body = RulesPutSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        items = request.data.get("rules") if isinstance(request.data, dict) else None
+        if not isinstance(items, list) or not items:
+            raise ValidationError({"rules": ["A non-empty list of rules."]})
+        prepared, errors, failed = [], [], False
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                errors.append({"non_field_errors": ["An object."]})
+                failed = True
+                continue
+            instance = None
+            if item.get("id") is not None:
+                instance = AlertRule.objects.filter(pk=item["id"]).first()
+                if instance is None:
+                    raise NotFound(f"rules[{index}]: no rule with id {item['id']}.")
+            ser = AlertRuleSerializer(instance, data=item, partial=instance is not None)
+            ok = ser.is_valid()
+            errors.append({} if ok else ser.errors)
+            failed = failed or not ok
+            prepared.append((instance, ser))
+        if failed:  # all or nothing: a half-applied rule set is worse than none
+            raise ValidationError({"rules": errors})
         with transaction.atomic():
-            for index, item in enumerate(request.data["rules"]):
-                rule_id = item.get("id") if isinstance(item, dict) else None
-                instance = None
-                if rule_id is not None:
-                    instance = AlertRule.objects.filter(pk=rule_id).first()
-                    if instance is None:
-                        raise NotFound(f"rules[{index}]: no rule with id {rule_id}.")
-                ser = AlertRuleSerializer(instance, data=item, partial=instance is not None)
-                if not ser.is_valid():
-                    raise ValidationError({f"rules[{index}]": ser.errors})
+            for instance, ser in prepared:
                 data = dict(ser.validated_data)
                 data.pop("id", None)
                 rule = instance or AlertRule()

@@ -56,7 +56,10 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 req = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                        "body": body, "at": time.monotonic()}
-                problem = receiver.check(req) if receiver.check else None
+                try:
+                    problem = receiver.check(req) if receiver.check else None
+                except Exception as exc:  # a failed check is a rejection, never a hang
+                    problem = f"{exc.__class__.__name__}: {exc}"
                 with receiver.lock:
                     receiver.requests.append({**req, "problem": problem})
                     status = receiver.statuses[min(len(receiver.requests) - 1, len(receiver.statuses) - 1)]

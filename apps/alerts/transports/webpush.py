@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import requests
+
 from django.conf import settings
 from django.utils import timezone
 from pywebpush import WebPushException, webpush
@@ -33,6 +35,8 @@ def send(delivery, message) -> str:  # noqa: ANN001
             ttl=settings.ALERTS_PUSH_TTL_SECONDS,
             timeout=TIMEOUT_SECONDS,
         )
+    except requests.RequestException as exc:
+        raise TransportError(f"push service unreachable: {exc.__class__.__name__}") from exc
     except WebPushException as exc:
         status = getattr(exc.response, "status_code", None)
         if status in (404, 410):
