@@ -1,0 +1,110 @@
+"""Write endpoints are rate limited per API key and per client IP on the shared cache."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from apps.core.api.rates import parse_rate
+from tests.conftest import make_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(key: str = "1000/min", ip: str = "1000/min", proxies: int = 0) -> None:
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"write_key": key, "write_ip": ip},
+            "NUM_PROXIES": proxies,
+        }
+
+    return set_rates
+
+
+def client_for(raw: str, ip: str = "10.0.0.1") -> APIClient:
+    client = APIClient(REMOTE_ADDR=ip)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def write(client: APIClient, **extra):
+    return client.patch("/api/v1/projects/apollo", {"description": "x"}, format="json", **extra)
+
+
+# Hourly windows: a test never straddles a window boundary in practice (fixed windows reset).
+def test_a_key_over_its_rate_gets_429_with_retry_after(rates, project, write_key):
+    rates(key="3/hour")
+    client = client_for(write_key)
+    assert [write(client).status_code for _ in range(3)] == [200, 200, 200]
+    response = write(client)
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 3600
+    body = response.json()
+    assert body["error"].startswith("Request was throttled.") and body["details"] == {}
+    # Another key from the same address has its own allowance.
+    assert write(client_for(make_key(project))).status_code == 200
+
+
+def test_reads_are_not_limited(rates, project, write_key):
+    rates(key="1/hour", ip="1/hour")
+    client = client_for(write_key)
+    assert all(client.get("/api/v1/whoami").status_code == 200 for _ in range(5))
+
+
+def test_an_address_over_its_rate_gets_429_across_keys(rates, project):
+    rates(ip="2/hour")
+    assert write(client_for(make_key(project))).status_code == 200
+    assert write(client_for(make_key(project))).status_code == 200
+    assert write(client_for(make_key(project))).status_code == 429
+    assert write(client_for(make_key(project), ip="10.0.0.2")).status_code == 200
+
+
+def test_the_client_address_comes_from_the_proxy_when_configured(rates, project, write_key):
+    rates(ip="1/hour", proxies=1)
+    client = client_for(write_key, ip="127.0.0.1")  # the reverse proxy
+    assert write(client, HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 200
+    assert write(client, HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 429
+    assert write(client, HTTP_X_FORWARDED_FOR="203.0.113.6").status_code == 200
+
+
+def test_session_writes_count_per_user(rates, client, admin_user, project):
+    rates(key="1/hour")
+    client.force_login(admin_user)
+    assert client.patch("/api/v1/projects/apollo", {"description": "a"},
+                        content_type="application/json").status_code == 200
+    assert client.patch("/api/v1/projects/apollo", {"description": "b"},
+                        content_type="application/json").status_code == 429
+
+
+def test_the_counters_live_in_the_shared_cache(rates, project, write_key):
+    """With REDIS_URL the cache is Redis, so every web process sees the same counters."""
+    rates(key="1/hour")
+    client = client_for(write_key)
+    assert write(client).status_code == 200
+    assert write(client).status_code == 429
+    cache.clear()
+    assert write(client).status_code == 200
+
+
+def test_off_disables_a_limit(rates, project, write_key):
+    rates(key="off", ip="off")
+    client = client_for(write_key)
+    assert all(write(client).status_code == 200 for _ in range(5))
+
+
+@pytest.mark.parametrize(
+    ("rate", "parsed"),
+    [("600/min", (600, 60)), ("20/s", (20, 1)), ("100/10s", (100, 10)), ("5/hour", (5, 3600)),
+     ("1/day", (1, 86400)), ("off", None), ("", None)],
+)
+def test_rates_parse(rate, parsed):
+    assert parse_rate(rate) == parsed
+
+
+@pytest.mark.parametrize("rate", ["lots", "10", "10/fortnight", "/min", "-1/min", "10/0s"])
+def test_bad_rates_are_refused(rate):
+    with pytest.raises(ValueError):
+        parse_rate(rate)
