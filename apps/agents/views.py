@@ -52,10 +52,10 @@ def _project_param(project: Any) -> str:
     return project.slug if project is not None else "all"
 
 
-def overview_context(project: Any, *, snapshot: bool = False) -> dict[str, Any]:
+def overview_context(project: Any, *, site_url: str, snapshot: bool = False) -> dict[str, Any]:
     ctx = selectors.overview(project)
     ctx.update({"current_project": project, "show_project": project is None,
-                "snapshot": snapshot})
+                "snapshot": snapshot, "claude_snippet": claude_settings_snippet(site_url)})
     return ctx
 
 
@@ -65,10 +65,10 @@ def overview_context(project: Any, *, snapshot: bool = False) -> dict[str, Any]:
 def overview(request: HttpRequest) -> HttpResponse:
     project = current_project(request)
     if request.GET.get("partial") == "live":
-        return render(request, "agents/overview.html#live", overview_context(project, snapshot=True))
-    ctx = overview_context(project)
-    ctx.update({"project_param": _project_param(project),
-                "claude_snippet": claude_settings_snippet(_site_url(request))})
+        return render(request, "agents/overview.html#live",
+                      overview_context(project, site_url=_site_url(request), snapshot=True))
+    ctx = overview_context(project, site_url=_site_url(request))
+    ctx["project_param"] = _project_param(project)
     return render(request, "agents/overview.html", ctx)
 
 

@@ -52,8 +52,8 @@ class OverviewConsumer(LivePageConsumer):
     def render_snapshot(self) -> str:
         from apps.agents.views import overview_context
 
-        return render_to_string("agents/overview.html#live",
-                                overview_context(self.project, snapshot=True))
+        return render_to_string("agents/overview.html#live", overview_context(
+            self.project, site_url=self.site_url(), snapshot=True))
 
     def render_event(self, message: dict[str, Any]) -> str:
         counts = selectors.status_counts(self.project)

@@ -182,6 +182,17 @@ class LivePageConsumer(AsyncWebsocketConsumer):
     def setup(self) -> bool | None:
         return True
 
+    def site_url(self) -> str:
+        """SITE_URL, or the origin the browser used to reach this socket."""
+        from django.conf import settings
+
+        if getattr(settings, "SITE_URL", ""):
+            return settings.SITE_URL.rstrip("/")
+        headers = dict(self.scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1") or "127.0.0.1:8000"
+        scheme = "https" if self.scope.get("scheme") == "wss" else "http"
+        return f"{scheme}://{host}"
+
     def live_groups(self) -> list[str]:
         return [project_group(pid) for pid in sorted(self.project_ids)]
 

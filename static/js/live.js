@@ -175,7 +175,16 @@
     }, 4000);
   });
 
+  // Keep a handle on the raw socket so tests (and the console) can drop it on purpose.
+  var rawSocket = null;
+  if (window.htmx && window.htmx.createWebSocket) {
+    var makeSocket = window.htmx.createWebSocket;
+    window.htmx.createWebSocket = function (url) { rawSocket = makeSocket(url); return rawSocket; };
+  }
+  function drop() { if (rawSocket) rawSocket.close(1000, "dropped"); }
+
   window.SwitchboardLive = {
+    drop: drop,
     apply: apply, poll: poll, resync: resync, tombstones: tombstones,
     state: function () { return document.documentElement.getAttribute("data-live-state") || ""; },
   };
