@@ -41,6 +41,7 @@ class Channel(models.TextChoices):
 
 
 ALL_CHANNELS = [c.value for c in Channel]
+CHANNEL_LABELS = {"inapp": "In-app", **dict(Channel.choices)}
 
 # The watched events offered in forms; any other dotted event kind may be typed in.
 WATCH_PRESETS = [
@@ -272,6 +273,10 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} → {self.target} ({self.state})"
+
+    @property
+    def channel_label(self) -> str:
+        return CHANNEL_LABELS.get(self.channel, self.channel)
 
 
 class TeamChannel(models.Model):
