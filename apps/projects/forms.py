@@ -15,7 +15,7 @@ class ProjectForm(forms.ModelForm):
         model = Project
         fields = ["name", "slug", "description"]
         help_texts = {
-            "slug": "Lower-case letters, digits and hyphens; used in links and `?project=`. "
+            "slug": "Lower-case letters, digits and hyphens; used in links and ?project= filters. "
             "Leave empty to derive it from the name.",
         }
         widgets = {
@@ -31,21 +31,16 @@ class ProjectForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["slug"].required = False
+        # Derived from the name when creating; an existing project always keeps one.
+        self.fields["slug"].required = bool(self.instance.pk)
+        if self.instance.pk:
+            self.fields["slug"].help_text = "Lower-case letters, digits and hyphens."
         self.fields["name"].widget.attrs["maxlength"] = 100
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the project a name.")
-        return name
 
     def clean_slug(self) -> str:
         slug = (self.cleaned_data.get("slug") or "").strip().lower()
         if slug in RESERVED_SLUGS:
             raise forms.ValidationError(f"“{slug}” is reserved. Pick a different slug.")
-        if not slug and self.instance.pk:
-            raise forms.ValidationError("A project needs a slug.")
         return slug
 
     def clean(self) -> dict[str, Any]:
