@@ -547,7 +547,7 @@ def describe_event(e: AgentEvent) -> str:
         return f"Task failed: {g('error')}" if g("error") else "Task failed"
     if k == "span.finished":
         ms = d.get("latency_ms")
-        tail = f" in {ms} ms" if isinstance(ms, int) else ""
+        tail = f" in {fmt_ms(ms)}" if isinstance(ms, int) else ""
         outcome = " (error)" if g("outcome") == "error" else ""
         return f"{g('tool_name') or 'Tool'} finished{tail}{outcome}"
     if k == "span.started":

@@ -25,6 +25,8 @@ from apps.projects.selectors import current_project
 HOOK_COMMAND = "python3 /path/to/clients/claude-code/switchboard_hook.py"
 HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
                "PostToolUseFailure", "Notification", "Stop", "SubagentStop", "SessionEnd")
+WORKFLOW_SIGNALS = [("approve", "Approve the waiting step"), ("pause", "Pause"),
+                    ("resume", "Resume"), ("cancel", "Cancel the workflow")]
 TOOL_HOOKS = {"PreToolUse", "PostToolUse", "PostToolUseFailure"}
 
 
@@ -143,6 +145,7 @@ def agent_context(agent: Agent, *, can_act: bool, snapshot: bool = False) -> dic
         "version": selectors.latest_agent_event_id(agent),
         "priorities": Priority.choices,
         "workflows_enabled": True,
+        "signals": WORKFLOW_SIGNALS,
     }
 
 

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 
 from apps.agents import selectors
 from apps.agents.models import Priority
+from apps.agents.views import WORKFLOW_SIGNALS
 from apps.realtime.consumers import LivePageConsumer
 from apps.realtime.groups import agent_group
 
@@ -154,7 +155,8 @@ class AgentDetailConsumer(LivePageConsumer):
         if agent is None:
             return ""
         ctx: dict[str, Any] = {"agent": agent, "can_act": self.is_admin, "version": event_id,
-                               "priorities": Priority.choices, "workflows_enabled": True}
+                               "priorities": Priority.choices, "workflows_enabled": True,
+                               "signals": WORKFLOW_SIGNALS}
         parts = [render_to_string("agents/detail.html#head", ctx)]
         event = selectors.event_for_feed(event_id)
         if event is not None:
