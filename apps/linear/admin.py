@@ -23,11 +23,35 @@ from apps.linear.models import (
 @admin.register(LinearConnection)
 class LinearConnectionAdmin(OwnerAdmin):
     # Secrets stay encrypted and out of the form; owners set the key on the settings page.
-    list_display = ("__str__", "api_key_hint", "api_url", "webhook_id", "last_sync_at", "last_error")
-    fields = ("api_url", "api_key_hint", "organization_name", "viewer_name", "webhook_id",
-              "webhook_url", "sync_watermark", "last_full_sync_at", "last_sync_at", "last_error")
-    readonly_fields = ("api_key_hint", "organization_name", "viewer_name", "webhook_id",
-                       "webhook_url", "last_full_sync_at", "last_sync_at")
+    list_display = (
+        "__str__",
+        "api_key_hint",
+        "api_url",
+        "webhook_id",
+        "last_sync_at",
+        "last_error",
+    )
+    fields = (
+        "api_url",
+        "api_key_hint",
+        "organization_name",
+        "viewer_name",
+        "webhook_id",
+        "webhook_url",
+        "sync_watermark",
+        "last_full_sync_at",
+        "last_sync_at",
+        "last_error",
+    )
+    readonly_fields = (
+        "api_key_hint",
+        "organization_name",
+        "viewer_name",
+        "webhook_id",
+        "webhook_url",
+        "last_full_sync_at",
+        "last_sync_at",
+    )
 
 
 class RoutingTargetInline(admin.TabularInline):
@@ -43,8 +67,17 @@ class RoutingTargetInline(admin.TabularInline):
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(OwnerAdmin):
-    list_display = ("name", "enabled", "order", "team", "linear_project", "label", "priority",
-                    "complete_state", "comment_on_complete")
+    list_display = (
+        "name",
+        "enabled",
+        "order",
+        "team",
+        "linear_project",
+        "label",
+        "priority",
+        "complete_state",
+        "comment_on_complete",
+    )
     list_filter = ("enabled",)
     inlines = [RoutingTargetInline]
 
@@ -56,13 +89,29 @@ class ProjectMappingAdmin(OwnerAdmin):
 
 @admin.register(LinearIssue)
 class LinearIssueAdmin(OwnerAdmin):
-    list_display = ("identifier", "title", "team", "state", "priority", "assignee",
-                    "updated_at_linear", "archived_at", "deleted_at")
+    list_display = (
+        "identifier",
+        "title",
+        "team",
+        "state",
+        "priority",
+        "assignee",
+        "updated_at_linear",
+        "archived_at",
+        "deleted_at",
+    )
     list_filter = ("team", "priority")
     search_fields = ("identifier", "title", "linear_id")
     list_select_related = ("team", "state", "assignee")
-    raw_id_fields = ("state", "assignee", "project", "cycle", "pending_from_state", "route_rule",
-                     "last_seen_run")
+    raw_id_fields = (
+        "state",
+        "assignee",
+        "project",
+        "cycle",
+        "pending_from_state",
+        "route_rule",
+        "last_seen_run",
+    )
     filter_horizontal = ("labels",)
 
 

@@ -8,8 +8,6 @@ feed, so big batches send one board refresh per project instead.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from django.db import transaction
 
 from apps.core.events import record_event
@@ -19,7 +17,9 @@ EVENT_BATCH_LIMIT = 100
 BOARD_REFRESH = "linear.board.refresh"
 
 
-def mappings_for(issue: LinearIssue, mappings: list[ProjectMapping] | None = None) -> list[ProjectMapping]:
+def mappings_for(
+    issue: LinearIssue, mappings: list[ProjectMapping] | None = None
+) -> list[ProjectMapping]:
     mappings = mappings if mappings is not None else list(ProjectMapping.objects.all())
     return [m for m in mappings if m.covers(issue)]
 
@@ -61,21 +61,17 @@ def board_refresh(*, project_ids: list[int]) -> None:
     def send() -> None:
         for pid in set(project_ids):
             try:
-                publish(project_group(pid), {
-                    "type": "sb.event", "event_id": 0, "kind": BOARD_REFRESH,
-                    "project_id": pid, "agent_id": None,
-                })
+                publish(
+                    project_group(pid),
+                    {
+                        "type": "sb.event",
+                        "event_id": 0,
+                        "kind": BOARD_REFRESH,
+                        "project_id": pid,
+                        "agent_id": None,
+                    },
+                )
             except Exception:  # a dead channel layer must not fail a sync that committed
                 pass
 
     transaction.on_commit(send)
-
-
-def projects_grouped(issue_ids: list[int]) -> dict[int, list[int]]:
-    """{switchboard project id: [issue ids]} for routing."""
-    mappings = list(ProjectMapping.objects.all())
-    out: dict[int, list[int]] = defaultdict(list)
-    for issue in LinearIssue.objects.filter(pk__in=issue_ids):
-        for m in mappings_for(issue, mappings):
-            out[m.project_id].append(issue.pk)
-    return out

@@ -23,7 +23,7 @@ def webhook(request: HttpRequest) -> JsonResponse:
         delivery_id, payload = verify(body=request.body, headers=request.headers)
     except Rejection as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
-    delivery, created = delivery_store(delivery_id=delivery_id, payload=payload)
+    _, created = delivery_store(delivery_id=delivery_id, payload=payload)
     return JsonResponse({"status": "accepted" if created else "duplicate", "delivery": delivery_id})
 
 
@@ -37,9 +37,26 @@ class IssueSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LinearIssue
-        fields = ["id", "linear_id", "identifier", "title", "description", "team", "state",
-                  "priority", "estimate", "assignee", "project", "cycle", "labels", "url",
-                  "created_at_linear", "updated_at_linear", "archived_at", "version"]
+        fields = [
+            "id",
+            "linear_id",
+            "identifier",
+            "title",
+            "description",
+            "team",
+            "state",
+            "priority",
+            "estimate",
+            "assignee",
+            "project",
+            "cycle",
+            "labels",
+            "url",
+            "created_at_linear",
+            "updated_at_linear",
+            "archived_at",
+            "version",
+        ]
 
     def get_state(self, obj: LinearIssue) -> dict[str, Any] | None:
         s = obj.state
@@ -73,6 +90,9 @@ class IssueList(generics.ListAPIView):
         slug = params.get("project", "")
         if project is None and slug:
             project = get_object_or_404(Project, slug=slug)
-        return selectors.api_issues(project=project, state=params.get("state", "").strip(),
-                                    assignee=params.get("assignee", "").strip(),
-                                    agent=params.get("agent", "").strip())
+        return selectors.api_issues(
+            project=project,
+            state=params.get("state", "").strip(),
+            assignee=params.get("assignee", "").strip(),
+            agent=params.get("agent", "").strip(),
+        )

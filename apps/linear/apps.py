@@ -16,8 +16,12 @@ class LinearConfig(AppConfig):
 
         register_nav("Board", "board", order=30)
         register_nav("Linear", "linear-settings", order=60, role=Role.ADMIN, section="settings")
-        register_nav("Routing rules", "linear-routing", order=61, role=Role.ADMIN, section="settings")
+        register_nav(
+            "Routing rules", "linear-routing", order=61, role=Role.ADMIN, section="settings"
+        )
         add_periodic(
-            "linear-incremental-sync", "linear.incremental_sync", settings.LINEAR_SYNC_INTERVAL_SECONDS
+            "linear-incremental-sync",
+            "linear.incremental_sync",
+            settings.LINEAR_SYNC_INTERVAL_SECONDS,
         )
         register_reactor("linear.routing", reactor)

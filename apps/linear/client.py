@@ -186,7 +186,9 @@ class LinearClient:
         try:
             body = response.json()
         except ValueError:
-            raise LinearUnavailable(f"Linear answered {response.status_code} without JSON.") from None
+            raise LinearUnavailable(
+                f"Linear answered {response.status_code} without JSON."
+            ) from None
         errors = body.get("errors") or []
         if errors:
             codes = {(e.get("extensions") or {}).get("code") for e in errors}

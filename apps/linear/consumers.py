@@ -21,7 +21,9 @@ class BoardConsumer(LivePageConsumer):
 
     def resolve_project_ids(self) -> set[int]:
         mappings = selectors.board_mappings()
-        self.mapping = selectors.pick_mapping(mappings, project=None, board_id=self.query.get("board"))
+        self.mapping = selectors.pick_mapping(
+            mappings, project=None, board_id=self.query.get("board")
+        )
         self.filters = selectors.BoardFilters.parse(self.query)
         return {self.mapping.project_id} if self.mapping is not None else set()
 
@@ -56,7 +58,11 @@ class BoardConsumer(LivePageConsumer):
     def _event_data(self, message: dict[str, Any]) -> dict[str, Any]:
         from apps.agents.models import AgentEvent
 
-        data = AgentEvent.objects.filter(pk=message.get("event_id")).values_list("data", flat=True).first()
+        data = (
+            AgentEvent.objects.filter(pk=message.get("event_id"))
+            .values_list("data", flat=True)
+            .first()
+        )
         return data or {}
 
     def _render_issue(self, message: dict[str, Any]) -> str:
@@ -83,7 +89,11 @@ class BoardConsumer(LivePageConsumer):
 
         task_id = data.get("task_id")
         if task_id:
-            linked = AgentTask.objects.filter(pk=task_id).values_list("linear_issue_id", flat=True).first()
+            linked = (
+                AgentTask.objects.filter(pk=task_id)
+                .values_list("linear_issue_id", flat=True)
+                .first()
+            )
             if linked:
                 linear_ids.add(linked)
         if not linear_ids:

@@ -15,7 +15,7 @@ def encrypt(value: str) -> str:
 
 
 def decrypt(token: str) -> str:
-    """"" when empty or undecryptable (SECRET_KEY changed): the owner enters it again."""
+    """ "" when empty or undecryptable (SECRET_KEY changed): the owner enters it again."""
     if not token:
         return ""
     try:

@@ -17,7 +17,9 @@ from apps.linear.models import (
 
 class ApiKeyForm(forms.Form):
     api_key = forms.CharField(
-        label="Linear API key", max_length=200, strip=True,
+        label="Linear API key",
+        max_length=200,
+        strip=True,
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "placeholder": "lin_api_…"}),
         help_text="Linear → Settings → Security & access → Personal API keys. Stored encrypted; "
         "it is never shown again.",
@@ -26,11 +28,13 @@ class ApiKeyForm(forms.Form):
 
 class MappingForm(forms.Form):
     team = forms.ModelChoiceField(
-        queryset=LinearTeam.objects.filter(archived_at__isnull=True), required=False,
+        queryset=LinearTeam.objects.filter(archived_at__isnull=True),
+        required=False,
         empty_label="— not mapped —",
     )
     linear_project = forms.ModelChoiceField(
-        queryset=LinearProject.objects.filter(archived_at__isnull=True), required=False,
+        queryset=LinearProject.objects.filter(archived_at__isnull=True),
+        required=False,
         empty_label="All of the team's issues",
     )
 
@@ -44,29 +48,48 @@ class MappingForm(forms.Form):
         return data
 
 
-PRIORITY_CHOICES = [("", "Any priority"), (1, "Urgent"), (2, "High"), (3, "Medium"), (4, "Low"),
-                    (0, "No priority")]
+PRIORITY_CHOICES = [
+    ("", "Any priority"),
+    (1, "Urgent"),
+    (2, "High"),
+    (3, "Medium"),
+    (4, "Low"),
+    (0, "No priority"),
+]
 
 
 class RoutingRuleForm(forms.ModelForm):
-    priority = forms.TypedChoiceField(choices=PRIORITY_CHOICES, coerce=int, empty_value=None,
-                                      required=False)
+    priority = forms.TypedChoiceField(
+        choices=PRIORITY_CHOICES, coerce=int, empty_value=None, required=False
+    )
 
     class Meta:
         model = RoutingRule
-        fields = ["name", "enabled", "order", "team", "linear_project", "label", "priority",
-                  "complete_state", "comment_on_complete"]
+        fields = [
+            "name",
+            "enabled",
+            "order",
+            "team",
+            "linear_project",
+            "label",
+            "priority",
+            "complete_state",
+            "comment_on_complete",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = LinearTeam.objects.filter(archived_at__isnull=True)
         self.fields["team"].empty_label = "Any team"
-        self.fields["linear_project"].queryset = LinearProject.objects.filter(archived_at__isnull=True)
+        self.fields["linear_project"].queryset = LinearProject.objects.filter(
+            archived_at__isnull=True
+        )
         self.fields["linear_project"].empty_label = "Any project"
         self.fields["label"].queryset = LinearLabel.objects.filter(archived_at__isnull=True)
         self.fields["label"].empty_label = "Any label"
         self.fields["complete_state"].queryset = LinearWorkflowState.objects.filter(
-            archived_at__isnull=True).select_related("team")
+            archived_at__isnull=True
+        ).select_related("team")
         self.fields["complete_state"].empty_label = "Leave the state alone"
         self.fields["complete_state"].label_from_instance = lambda s: f"{s.team.key} · {s.name}"
 
@@ -87,7 +110,9 @@ class TargetForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         from apps.agents.models import Agent
 
-        self.fields["agent"].queryset = Agent.objects.select_related("project").order_by("project__name", "name")
+        self.fields["agent"].queryset = Agent.objects.select_related("project").order_by(
+            "project__name", "name"
+        )
         self.fields["agent"].label_from_instance = lambda a: f"{a.project.name} · {a.name}"
         self.fields["capacity"].widget.attrs.update({"min": 1, "max": 50})
 
@@ -99,6 +124,11 @@ class TargetForm(forms.ModelForm):
 
 
 TargetFormSet = inlineformset_factory(
-    RoutingRule, RoutingTarget, form=TargetForm, extra=3, can_delete=True, min_num=1,
+    RoutingRule,
+    RoutingTarget,
+    form=TargetForm,
+    extra=3,
+    can_delete=True,
+    min_num=1,
     validate_min=True,
 )

@@ -184,7 +184,9 @@ class LinearIssue(VersionedModel):
     created_at_linear = models.DateTimeField(null=True, blank=True)
     updated_at_linear = models.DateTimeField(null=True, blank=True, db_index=True)
     archived_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted or trashed in Linear.")
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Deleted or trashed in Linear."
+    )
     last_seen_run = models.ForeignKey(
         "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -224,6 +226,9 @@ class LinearComment(models.Model):
 
     class Meta:
         ordering = ["created_at_linear", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment on {self.issue_id}: {self.body[:40]}"
 
 
 class ProjectMapping(models.Model):
@@ -285,10 +290,6 @@ class SyncRun(models.Model):
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
-    @property
-    def total(self) -> int:
-        return sum(v for v in self.counts.values() if isinstance(v, int))
-
 
 class DeliveryStatus(models.TextChoices):
     RECEIVED = "received", "Received"
@@ -325,16 +326,24 @@ class RoutingRule(models.Model):
     name = models.CharField(max_length=120)
     enabled = models.BooleanField(default=True)
     order = models.PositiveIntegerField(default=100, help_text="Lower rules are tried first.")
-    team = models.ForeignKey(LinearTeam, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(
+        LinearTeam, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     linear_project = models.ForeignKey(
         LinearProject, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    label = models.ForeignKey(LinearLabel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey(
+        LinearLabel, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     priority = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Match only this Linear priority (1 urgent … 4 low)."
     )
     complete_state = models.ForeignKey(
-        LinearWorkflowState, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        LinearWorkflowState,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="When the agent completes the task, move the issue here.",
     )
     comment_on_complete = models.BooleanField(
@@ -364,7 +373,9 @@ class RoutingTarget(models.Model):
     capacity = models.PositiveSmallIntegerField(default=1, help_text="Open tasks at most.")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["rule", "agent"], name="routing_target_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "agent"], name="routing_target_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent} ×{self.capacity}"

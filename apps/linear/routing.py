@@ -63,9 +63,7 @@ def pick_agent(rule: RoutingRule) -> Any:
     targets = list(
         RoutingTarget.objects.filter(rule=rule, agent__status__in=AVAILABLE_AGENT_STATUSES)
         .select_related("agent")
-        .annotate(
-            load=Count("agent__tasks", filter=Q(agent__tasks__status__in=OPEN_TASK_STATUSES))
-        )
+        .annotate(load=Count("agent__tasks", filter=Q(agent__tasks__status__in=OPEN_TASK_STATUSES)))
     )
     free = [t for t in targets if t.load < t.capacity]
     if not free:
@@ -101,8 +99,9 @@ def _stop_waiting(issue: LinearIssue) -> None:
         LinearIssue.objects.filter(pk=issue.pk).update(route_waiting_since=None)
 
 
-def _assign(issue: LinearIssue, agent: Any, *, rule: RoutingRule | None, actor: Any,
-            actor_label: str) -> Any:
+def _assign(
+    issue: LinearIssue, agent: Any, *, rule: RoutingRule | None, actor: Any, actor_label: str
+) -> Any:
     from apps.agents.services import task_assign
 
     task = task_assign(
@@ -127,7 +126,7 @@ def _task_description(issue: LinearIssue) -> str:
 
 @transaction.atomic
 def issue_assign_manual(*, issue: LinearIssue, agent: Any, actor: Any) -> Any:
-    """"Assign to agent" from a card: no rule, no capacity check, but never twice."""
+    """ "Assign to agent" from a card: no rule, no capacity check, but never twice."""
     issue = LinearIssue.objects.select_for_update().get(pk=issue.pk)
     existing = open_task_for(issue)
     if existing is not None:
@@ -166,8 +165,13 @@ def completion_actions(*, task_id: int) -> tuple[LinearIssue, RoutingRule] | Non
 
 # Event kinds after which a waiting issue may find a free agent.
 FREEING_KINDS = {
-    "task.completed", "task.failed", "agent.status_changed", "agent.woke", "agent.unblocked",
-    "agent.online", "agent.registered",
+    "task.completed",
+    "task.failed",
+    "agent.status_changed",
+    "agent.woke",
+    "agent.unblocked",
+    "agent.online",
+    "agent.registered",
 }
 
 

@@ -20,7 +20,9 @@ from apps.linear.models import LinearIssue, RoutingRule, RoutingTarget
 def routing_list(request: HttpRequest) -> HttpResponse:
     rules = (
         RoutingRule.objects.select_related("team", "linear_project", "label", "complete_state")
-        .prefetch_related(Prefetch("targets", queryset=RoutingTarget.objects.select_related("agent")))
+        .prefetch_related(
+            Prefetch("targets", queryset=RoutingTarget.objects.select_related("agent"))
+        )
         .annotate(waiting=Count("issues", filter=Q(issues__route_waiting_since__isnull=False)))
     )
     waiting = LinearIssue.objects.filter(route_waiting_since__isnull=False).count()
@@ -38,15 +40,22 @@ def routing_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             saved = form.save()
             formset.instance = saved
             formset.save()
-            audit_record("linear.routing_rule_saved", actor=request.user, request=request,
-                         target=saved, data={"created": rule is None})
+            audit_record(
+                "linear.routing_rule_saved",
+                actor=request.user,
+                request=request,
+                target=saved,
+                data={"created": rule is None},
+            )
         # New targets may free waiting issues right away.
         from apps.linear.tasks import assign_waiting
 
         transaction.on_commit(lambda: assign_waiting.delay())
         messages.success(request, f"Rule “{saved.name}” saved.")
         return redirect("linear-routing")
-    return render(request, "linear/routing_form.html", {"form": form, "formset": formset, "rule": rule})
+    return render(
+        request, "linear/routing_form.html", {"form": form, "formset": formset, "rule": rule}
+    )
 
 
 @require_POST
@@ -54,7 +63,9 @@ def routing_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def routing_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(RoutingRule, pk=pk)
     with transaction.atomic():
-        audit_record("linear.routing_rule_deleted", actor=request.user, request=request, target=rule)
+        audit_record(
+            "linear.routing_rule_deleted", actor=request.user, request=request, target=rule
+        )
         LinearIssue.objects.filter(route_rule=rule).update(route_waiting_since=None)
         rule.delete()
     messages.success(request, "Rule deleted.")

@@ -53,7 +53,9 @@ def board_mappings() -> list[ProjectMapping]:
     )
 
 
-def pick_mapping(mappings: list[ProjectMapping], *, project: Any, board_id: str | None) -> ProjectMapping | None:
+def pick_mapping(
+    mappings: list[ProjectMapping], *, project: Any, board_id: str | None
+) -> ProjectMapping | None:
     if board_id and board_id.isdigit():
         chosen = next((m for m in mappings if m.pk == int(board_id)), None)
         if chosen is not None:
@@ -75,15 +77,23 @@ def agent_issue_ids(agent_id: int) -> list[str]:
     )
 
 
-def mapping_issues(mapping: ProjectMapping, filters: BoardFilters | None = None) -> QuerySet[LinearIssue]:
-    qs = LinearIssue.objects.filter(team_id=mapping.team_id, archived_at__isnull=True, deleted_at__isnull=True)
+def mapping_issues(
+    mapping: ProjectMapping, filters: BoardFilters | None = None
+) -> QuerySet[LinearIssue]:
+    qs = LinearIssue.objects.filter(
+        team_id=mapping.team_id, archived_at__isnull=True, deleted_at__isnull=True
+    )
     if mapping.linear_project_id:
         qs = qs.filter(project_id=mapping.linear_project_id)
     f = filters or BoardFilters()
     if f.label:
         qs = qs.filter(labels__id=f.label)
     if f.assignee is not None:
-        qs = qs.filter(assignee__isnull=True) if f.assignee == 0 else qs.filter(assignee_id=f.assignee)
+        qs = (
+            qs.filter(assignee__isnull=True)
+            if f.assignee == 0
+            else qs.filter(assignee_id=f.assignee)
+        )
     if f.cycle:
         qs = qs.filter(cycle_id=f.cycle)
     if f.agent:
@@ -92,9 +102,13 @@ def mapping_issues(mapping: ProjectMapping, filters: BoardFilters | None = None)
 
 
 def card_queryset(qs: QuerySet[LinearIssue]) -> QuerySet[LinearIssue]:
-    return qs.select_related("assignee", "state").prefetch_related(
-        Prefetch("labels", queryset=LinearLabel.objects.only("id", "name", "color"))
-    ).annotate(comment_count=Count("comments", filter=Q(comments__deleted_at__isnull=True)))
+    return (
+        qs.select_related("assignee", "state")
+        .prefetch_related(
+            Prefetch("labels", queryset=LinearLabel.objects.only("id", "name", "color"))
+        )
+        .annotate(comment_count=Count("comments", filter=Q(comments__deleted_at__isnull=True)))
+    )
 
 
 def attach_agents(issues: list[LinearIssue]) -> list[LinearIssue]:
@@ -142,16 +156,22 @@ def board_columns(mapping: ProjectMapping, filters: BoardFilters) -> list[Column
     """Columns in Linear's order, each with its first CARDS_PER_COLUMN cards. A fixed number
     of queries: states, counts, cards (ranked per column with a window), labels, tasks."""
     states = list(
-        LinearWorkflowState.objects.filter(team_id=mapping.team_id, archived_at__isnull=True)
-        .order_by("type_rank", "position", "name")
+        LinearWorkflowState.objects.filter(
+            team_id=mapping.team_id, archived_at__isnull=True
+        ).order_by("type_rank", "position", "name")
     )
     base = mapping_issues(mapping, filters)
     counts = dict(base.values("state_id").annotate(n=Count("id")).values_list("state_id", "n"))
     ranked = base.annotate(
-        rank=Window(RowNumber(), partition_by=[F("state_id")],
-                    order_by=[F("sort_order").asc(), F("id").asc()])
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("state_id")],
+            order_by=[F("sort_order").asc(), F("id").asc()],
+        )
     )
-    cards = list(card_queryset(ranked.filter(rank__lte=CARDS_PER_COLUMN)).order_by("sort_order", "id"))
+    cards = list(
+        card_queryset(ranked.filter(rank__lte=CARDS_PER_COLUMN)).order_by("sort_order", "id")
+    )
     attach_agents(cards)
     columns = {s.pk: Column(state=s, total=counts.get(s.pk, 0)) for s in states}
     for card in cards:
@@ -171,28 +191,46 @@ def filter_choices(mapping: ProjectMapping) -> dict[str, Any]:
     from apps.agents.models import Agent
 
     return {
-        "labels": list(LinearLabel.objects.filter(Q(team_id=mapping.team_id) | Q(team__isnull=True),
-                                                  archived_at__isnull=True)),
+        "labels": list(
+            LinearLabel.objects.filter(
+                Q(team_id=mapping.team_id) | Q(team__isnull=True), archived_at__isnull=True
+            )
+        ),
         "assignees": list(LinearUser.objects.filter(issues__team_id=mapping.team_id).distinct()),
-        "cycles": list(LinearCycle.objects.filter(team_id=mapping.team_id, archived_at__isnull=True)),
+        "cycles": list(
+            LinearCycle.objects.filter(team_id=mapping.team_id, archived_at__isnull=True)
+        ),
         "agents": list(Agent.objects.filter(project_id=mapping.project_id).order_by("name")),
     }
 
 
-def api_issues(*, project: Any = None, state: str = "", assignee: str = "", agent: str = "") -> QuerySet[LinearIssue]:
-    qs = LinearIssue.objects.filter(deleted_at__isnull=True).select_related(
-        "team", "state", "assignee", "project", "cycle").prefetch_related("labels")
+def api_issues(
+    *, project: Any = None, state: str = "", assignee: str = "", agent: str = ""
+) -> QuerySet[LinearIssue]:
+    qs = (
+        LinearIssue.objects.filter(deleted_at__isnull=True)
+        .select_related("team", "state", "assignee", "project", "cycle")
+        .prefetch_related("labels")
+    )
     if project is not None:
         mapping = ProjectMapping.objects.filter(project=project).first()
         if mapping is None:
             return qs.none()
-        qs = mapping_issues(mapping).select_related(
-            "team", "state", "assignee", "project", "cycle").prefetch_related("labels")
+        qs = (
+            mapping_issues(mapping)
+            .select_related("team", "state", "assignee", "project", "cycle")
+            .prefetch_related("labels")
+        )
     if state:
-        qs = qs.filter(Q(state__linear_id=state) | Q(state__name__iexact=state) | Q(state__type=state))
+        qs = qs.filter(
+            Q(state__linear_id=state) | Q(state__name__iexact=state) | Q(state__type=state)
+        )
     if assignee:
-        qs = qs.filter(Q(assignee__linear_id=assignee) | Q(assignee__email__iexact=assignee)
-                       | Q(assignee__display_name__iexact=assignee))
+        qs = qs.filter(
+            Q(assignee__linear_id=assignee)
+            | Q(assignee__email__iexact=assignee)
+            | Q(assignee__display_name__iexact=assignee)
+        )
     if agent:
         qs = qs.filter(linear_id__in=agent_issue_ids(int(agent))) if agent.isdigit() else qs.none()
     return qs

@@ -32,8 +32,9 @@ def connection_verify(*, client: LinearClient) -> dict[str, Any]:
 
 
 @transaction.atomic
-def connection_set_key(*, api_key: str, actor: Any, request: Any = None,
-                       api_url: str = "") -> LinearConnection:
+def connection_set_key(
+    *, api_key: str, actor: Any, request: Any = None, api_url: str = ""
+) -> LinearConnection:
     """Check the key against Linear, then store it encrypted. Raises LinearError."""
     from django.conf import settings
 
@@ -48,8 +49,13 @@ def connection_set_key(*, api_key: str, actor: Any, request: Any = None,
     conn.verified_at = timezone.now()
     conn.last_error = ""
     conn.save()
-    audit_record("linear.key_set", actor=actor, request=request, target=conn,
-                 data={"organization": conn.organization_name})
+    audit_record(
+        "linear.key_set",
+        actor=actor,
+        request=request,
+        target=conn,
+        data={"organization": conn.organization_name},
+    )
     return conn
 
 
@@ -71,8 +77,16 @@ def connection_register_webhook(*, url: str, actor: Any, request: Any = None) ->
     secret = secrets.token_hex(32)
     data = connection_client(conn).execute(
         queries.WEBHOOK_CREATE,
-        {"input": {"url": url, "resourceTypes": WEBHOOK_RESOURCE_TYPES, "allPublicTeams": True,
-                   "label": "Switchboard", "secret": secret, "enabled": True}},
+        {
+            "input": {
+                "url": url,
+                "resourceTypes": WEBHOOK_RESOURCE_TYPES,
+                "allPublicTeams": True,
+                "label": "Switchboard",
+                "secret": secret,
+                "enabled": True,
+            }
+        },
     )
     result = data.get("webhookCreate") or {}
     if not result.get("success"):
@@ -82,8 +96,13 @@ def connection_register_webhook(*, url: str, actor: Any, request: Any = None) ->
         conn.webhook_id = result["webhook"]["id"]
         conn.webhook_url = url
         conn.save()
-        audit_record("linear.webhook_registered", actor=actor, request=request, target=conn,
-                     data={"url": url, "webhook_id": conn.webhook_id})
+        audit_record(
+            "linear.webhook_registered",
+            actor=actor,
+            request=request,
+            target=conn,
+            data={"url": url, "webhook_id": conn.webhook_id},
+        )
     return conn
 
 
@@ -93,19 +112,32 @@ def connection_note_error(message: str) -> None:
 
 # --- mappings --------------------------------------------------------------------------------
 @transaction.atomic
-def mapping_set(*, project: Any, team: LinearTeam | None, linear_project: LinearProject | None,
-                actor: Any, request: Any = None) -> ProjectMapping | None:
+def mapping_set(
+    *,
+    project: Any,
+    team: LinearTeam | None,
+    linear_project: LinearProject | None,
+    actor: Any,
+    request: Any = None,
+) -> ProjectMapping | None:
     if team is None:
         ProjectMapping.objects.filter(project=project).delete()
-        audit_record("linear.mapping_removed", actor=actor, request=request, target=project, data={})
+        audit_record(
+            "linear.mapping_removed", actor=actor, request=request, target=project, data={}
+        )
         return None
     if linear_project is not None and not linear_project.teams.filter(pk=team.pk).exists():
         raise ValueError(f"Linear project {linear_project} does not belong to team {team}.")
     mapping, _ = ProjectMapping.objects.update_or_create(
         project=project, defaults={"team": team, "linear_project": linear_project}
     )
-    audit_record("linear.mapping_set", actor=actor, request=request, target=project,
-                 data={"team": team.key, "linear_project": str(linear_project or "")})
+    audit_record(
+        "linear.mapping_set",
+        actor=actor,
+        request=request,
+        target=project,
+        data={"team": team.key, "linear_project": str(linear_project or "")},
+    )
     return mapping
 
 
@@ -121,7 +153,9 @@ def issue_move(*, issue: LinearIssue, state: LinearWorkflowState, actor: Any) ->
         return issue
     LinearIssue.objects.filter(pk=issue.pk).update(
         pending_from_state=issue.pending_from_state_id or issue.state_id,
-        state=state, move_error="", version=F("version") + 1,
+        state=state,
+        move_error="",
+        version=F("version") + 1,
     )
     issue.refresh_from_db()
     issues_announce([(issue.pk, upserts.UPDATED)], actor_label=actor.get_username())
@@ -140,7 +174,8 @@ def issue_push_state(*, issue_id: int) -> None:
     wanted = issue.state_id
     try:
         data = connection_client().execute(
-            queries.ISSUE_UPDATE, {"id": issue.linear_id, "input": {"stateId": issue.state.linear_id}}
+            queries.ISSUE_UPDATE,
+            {"id": issue.linear_id, "input": {"stateId": issue.state.linear_id}},
         )
         result = data.get("issueUpdate") or {}
         if not result.get("success"):
@@ -163,8 +198,10 @@ def _move_refused(issue_id: int, wanted: int, reason: str) -> None:
     if issue is None or issue.state_id != wanted or issue.pending_from_state_id is None:
         return
     LinearIssue.objects.filter(pk=issue_id).update(
-        state=issue.pending_from_state_id, pending_from_state=None,
-        move_error=f"Linear refused the move: {reason}"[:500], version=F("version") + 1,
+        state=issue.pending_from_state_id,
+        pending_from_state=None,
+        move_error=f"Linear refused the move: {reason}"[:500],
+        version=F("version") + 1,
     )
     issues_announce([(issue_id, upserts.UPDATED)], actor_label="linear")
 
@@ -184,8 +221,10 @@ def issue_complete_in_linear(*, task_id: int) -> list[str]:
     client = connection_client()
     done = []
     if rule.complete_state_id and rule.complete_state.team_id == issue.team_id:
-        data = client.execute(queries.ISSUE_UPDATE, {
-            "id": issue.linear_id, "input": {"stateId": rule.complete_state.linear_id}})
+        data = client.execute(
+            queries.ISSUE_UPDATE,
+            {"id": issue.linear_id, "input": {"stateId": rule.complete_state.linear_id}},
+        )
         node = (data.get("issueUpdate") or {}).get("issue")
         if node:
             with transaction.atomic():
@@ -197,6 +236,8 @@ def issue_complete_in_linear(*, task_id: int) -> list[str]:
         body = f"Completed by Switchboard agent **{agent}**."
         if task.result:
             body += f"\n\n{task.result}"
-        client.execute(queries.COMMENT_CREATE, {"input": {"issueId": issue.linear_id, "body": body}})
+        client.execute(
+            queries.COMMENT_CREATE, {"input": {"issueId": issue.linear_id, "body": body}}
+        )
         done.append("commented")
     return done

@@ -108,7 +108,9 @@ def _sync_workspace(run: SyncRun, client: LinearClient, cursor: dict[str, Any]) 
 
 def _sync_issues(run: SyncRun, client: LinearClient, cursor: dict[str, Any]) -> None:
     while True:
-        data = client.execute(queries.ISSUES, {"first": queries.PAGE_SIZE, "after": cursor.get("after")})
+        data = client.execute(
+            queries.ISSUES, {"first": queries.PAGE_SIZE, "after": cursor.get("after")}
+        )
         conn = data["issues"]
         with transaction.atomic():
             changes = upserts.upsert_issues(conn["nodes"], run=run)
@@ -136,8 +138,10 @@ def _save_progress(run: SyncRun, client: LinearClient, cursor: dict[str, Any]) -
 def finish_full(run: SyncRun) -> None:
     now = timezone.now()
     # Issues a complete pass did not see were deleted (or moved out of reach) in Linear.
-    removed = LinearIssue.objects.filter(deleted_at__isnull=True).exclude(last_seen_run=run).update(
-        deleted_at=now, version=F("version") + 1
+    removed = (
+        LinearIssue.objects.filter(deleted_at__isnull=True)
+        .exclude(last_seen_run=run)
+        .update(deleted_at=now, version=F("version") + 1)
     )
     if removed:
         run.counts["issues_removed"] = removed
@@ -167,8 +171,14 @@ def incremental_sync(run: SyncRun, client: LinearClient, since: datetime) -> Syn
         while True:
             data = client.execute(
                 queries.TEAM_CHANGES,
-                {"teamId": team.linear_id, "teamIdEq": team.linear_id, "since": since_value,
-                 "first": queries.PAGE_SIZE, "after": after, "withTeam": after is None},
+                {
+                    "teamId": team.linear_id,
+                    "teamIdEq": team.linear_id,
+                    "since": since_value,
+                    "first": queries.PAGE_SIZE,
+                    "after": after,
+                    "withTeam": after is None,
+                },
             )
             with transaction.atomic():
                 meta = data.get("team")
@@ -197,7 +207,9 @@ def incremental_sync(run: SyncRun, client: LinearClient, since: datetime) -> Syn
     run.status = SyncStatus.OK
     run.finished_at = now
     run.save(update_fields=["status", "finished_at", "counts", "requests"])
-    LinearConnection.objects.filter(pk=1).update(sync_watermark=newest, last_sync_at=now, last_error="")
+    LinearConnection.objects.filter(pk=1).update(
+        sync_watermark=newest, last_sync_at=now, last_error=""
+    )
     if changed_ids:
         from apps.linear.routing import enqueue_routing
 
@@ -218,7 +230,9 @@ def start_run(kind: str) -> SyncRun:
 def resumable_full_run() -> SyncRun | None:
     """A full run that stopped (failure or rate limit) and can pick up from its cursor."""
     return (
-        SyncRun.objects.filter(kind=SyncKind.FULL, status__in=[SyncStatus.FAILED, SyncStatus.WAITING])
+        SyncRun.objects.filter(
+            kind=SyncKind.FULL, status__in=[SyncStatus.FAILED, SyncStatus.WAITING]
+        )
         .exclude(cursor={})
         .order_by("-started_at")
         .first()

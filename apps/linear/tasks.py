@@ -43,12 +43,16 @@ def full_sync(self, run_id: int | None = None) -> None:  # type: ignore[no-untyp
     except NotConfigured as exc:
         _fail(run, SyncStatus.FAILED, str(exc))
     except RateLimited as exc:
-        _fail(run, SyncStatus.WAITING, f"Waiting {exc.wait_seconds:.0f}s for Linear's rate limit reset.")
+        _fail(
+            run,
+            SyncStatus.WAITING,
+            f"Waiting {exc.wait_seconds:.0f}s for Linear's rate limit reset.",
+        )
         raise self.retry(args=[run.pk], countdown=max(1, int(exc.wait_seconds) + 1)) from None
     except Exception as exc:
         _fail(run, SyncStatus.FAILED, f"{exc.__class__.__name__}: {exc}")
         if run.attempts < MAX_SYNC_ATTEMPTS and not isinstance(exc, NotConfigured):
-            raise self.retry(args=[run.pk], countdown=min(300, 5 * 2 ** run.attempts)) from None
+            raise self.retry(args=[run.pk], countdown=min(300, 5 * 2**run.attempts)) from None
 
 
 @shared_task(name="linear.incremental_sync", ignore_result=True)
@@ -75,11 +79,17 @@ def incremental_sync() -> None:
     try:
         sync.incremental_sync(run, client, conn.sync_watermark)
     except RateLimited as exc:
-        _fail(run, SyncStatus.FAILED, f"Rate limited; the next sync resumes ({exc.wait_seconds:.0f}s).")
+        _fail(
+            run,
+            SyncStatus.FAILED,
+            f"Rate limited; the next sync resumes ({exc.wait_seconds:.0f}s).",
+        )
     except Exception as exc:
         _fail(run, SyncStatus.FAILED, f"{exc.__class__.__name__}: {exc}")
     finally:
-        SyncRun.objects.filter(pk=run.pk, finished_at__isnull=True).update(finished_at=timezone.now())
+        SyncRun.objects.filter(pk=run.pk, finished_at__isnull=True).update(
+            finished_at=timezone.now()
+        )
 
 
 @shared_task(name="linear.process_delivery", ignore_result=True)

@@ -66,8 +66,11 @@ def _bulk(model: type[Model], rows: list[Model], fields: list[str]) -> None:
 def upsert_teams(nodes: list[dict[str, Any]]) -> int:
     rows = [
         LinearTeam(
-            linear_id=n["id"], key=n.get("key") or "", name=n.get("name") or "",
-            color=n.get("color") or "", archived_at=parse_dt(n.get("archivedAt")),
+            linear_id=n["id"],
+            key=n.get("key") or "",
+            name=n.get("name") or "",
+            color=n.get("color") or "",
+            archived_at=parse_dt(n.get("archivedAt")),
             updated_at_linear=parse_dt(n.get("updatedAt")),
         )
         for n in nodes
@@ -80,16 +83,23 @@ def upsert_states(nodes: list[dict[str, Any]]) -> int:
     teams = _id_map(LinearTeam, (_ref(n, "team") for n in nodes))
     rows = [
         LinearWorkflowState(
-            linear_id=n["id"], team_id=teams[_ref(n, "team")], name=n.get("name") or "",
-            type=n.get("type") or "", color=n.get("color") or "",
-            position=n.get("position") or 0, type_rank=state_type_rank(n.get("type") or ""),
+            linear_id=n["id"],
+            team_id=teams[_ref(n, "team")],
+            name=n.get("name") or "",
+            type=n.get("type") or "",
+            color=n.get("color") or "",
+            position=n.get("position") or 0,
+            type_rank=state_type_rank(n.get("type") or ""),
             archived_at=parse_dt(n.get("archivedAt")),
         )
         for n in nodes
         if _ref(n, "team") in teams
     ]
-    _bulk(LinearWorkflowState, rows,
-          ["team", "name", "type", "color", "position", "type_rank", "archived_at"])
+    _bulk(
+        LinearWorkflowState,
+        rows,
+        ["team", "name", "type", "color", "position", "type_rank", "archived_at"],
+    )
     return len(rows)
 
 
@@ -97,8 +107,11 @@ def upsert_labels(nodes: list[dict[str, Any]]) -> int:
     teams = _id_map(LinearTeam, (_ref(n, "team") for n in nodes))
     rows = [
         LinearLabel(
-            linear_id=n["id"], team_id=teams.get(_ref(n, "team") or ""), name=n.get("name") or "",
-            color=n.get("color") or "", archived_at=parse_dt(n.get("archivedAt")),
+            linear_id=n["id"],
+            team_id=teams.get(_ref(n, "team") or ""),
+            name=n.get("name") or "",
+            color=n.get("color") or "",
+            archived_at=parse_dt(n.get("archivedAt")),
         )
         for n in nodes
     ]
@@ -110,9 +123,13 @@ def upsert_cycles(nodes: list[dict[str, Any]]) -> int:
     teams = _id_map(LinearTeam, (_ref(n, "team") for n in nodes))
     rows = [
         LinearCycle(
-            linear_id=n["id"], team_id=teams[_ref(n, "team")], number=int(n.get("number") or 0),
-            name=n.get("name") or "", starts_at=parse_dt(n.get("startsAt")),
-            ends_at=parse_dt(n.get("endsAt")), archived_at=parse_dt(n.get("archivedAt")),
+            linear_id=n["id"],
+            team_id=teams[_ref(n, "team")],
+            number=int(n.get("number") or 0),
+            name=n.get("name") or "",
+            starts_at=parse_dt(n.get("startsAt")),
+            ends_at=parse_dt(n.get("endsAt")),
+            archived_at=parse_dt(n.get("archivedAt")),
         )
         for n in nodes
         if _ref(n, "team") in teams
@@ -124,7 +141,9 @@ def upsert_cycles(nodes: list[dict[str, Any]]) -> int:
 def upsert_projects(nodes: list[dict[str, Any]]) -> int:
     rows = [
         LinearProject(
-            linear_id=n["id"], name=n.get("name") or "", url=n.get("url") or "",
+            linear_id=n["id"],
+            name=n.get("name") or "",
+            url=n.get("url") or "",
             state=((n.get("status") or {}).get("name") or n.get("state") or "")[:40],
             archived_at=parse_dt(n.get("archivedAt")),
         )
@@ -133,7 +152,8 @@ def upsert_projects(nodes: list[dict[str, Any]]) -> int:
     _bulk(LinearProject, rows, ["name", "url", "state", "archived_at"])
     team_links = {
         n["id"]: [t["id"] for t in ((n.get("teams") or {}).get("nodes") or [])]
-        if "teams" in n else n.get("teamIds")
+        if "teams" in n
+        else n.get("teamIds")
         for n in nodes
     }
     team_links = {k: v for k, v in team_links.items() if v is not None}
@@ -156,8 +176,11 @@ def upsert_projects(nodes: list[dict[str, Any]]) -> int:
 
 def _user_row(n: dict[str, Any]) -> LinearUser:
     return LinearUser(
-        linear_id=n["id"], name=n.get("name") or "", display_name=n.get("displayName") or "",
-        email=n.get("email") or "", avatar_url=n.get("avatarUrl") or "",
+        linear_id=n["id"],
+        name=n.get("name") or "",
+        display_name=n.get("displayName") or "",
+        email=n.get("email") or "",
+        avatar_url=n.get("avatarUrl") or "",
         active=n.get("active", True) is not False,
     )
 
@@ -169,9 +192,26 @@ def upsert_users(nodes: list[dict[str, Any]]) -> int:
 
 
 ISSUE_FIELDS = [
-    "identifier", "number", "title", "description", "team", "state", "priority", "estimate",
-    "sort_order", "assignee", "project", "cycle", "url", "created_at_linear",
-    "updated_at_linear", "archived_at", "deleted_at", "last_seen_run", "version", "move_error",
+    "identifier",
+    "number",
+    "title",
+    "description",
+    "team",
+    "state",
+    "priority",
+    "estimate",
+    "sort_order",
+    "assignee",
+    "project",
+    "cycle",
+    "url",
+    "created_at_linear",
+    "updated_at_linear",
+    "archived_at",
+    "deleted_at",
+    "last_seen_run",
+    "version",
+    "move_error",
 ]
 
 
@@ -190,7 +230,9 @@ def upsert_issues(
         )
     }
     # Assignees travel inside the issue: keep the user table current from them.
-    assignees = {n["assignee"]["id"]: n["assignee"] for n in nodes if isinstance(n.get("assignee"), dict)}
+    assignees = {
+        n["assignee"]["id"]: n["assignee"] for n in nodes if isinstance(n.get("assignee"), dict)
+    }
     full_users = [u for u in assignees.values() if "name" in u]
     if full_users:
         upsert_users(full_users)
@@ -216,27 +258,41 @@ def upsert_issues(
             unchanged.append(n["id"])
             continue
         if (
-            old is not None and not force and updated is not None
-            and old["updated_at_linear"] == updated and (old["deleted_at"] is not None) == gone
+            old is not None
+            and not force
+            and updated is not None
+            and old["updated_at_linear"] == updated
+            and (old["deleted_at"] is not None) == gone
         ):
             unchanged.append(n["id"])
             continue
-        kind = CREATED if old is None else (REMOVED if gone and old["deleted_at"] is None else UPDATED)
+        kind = (
+            CREATED if old is None else (REMOVED if gone and old["deleted_at"] is None else UPDATED)
+        )
         changes.append((n["id"], kind))
         rows.append(
             LinearIssue(
-                linear_id=n["id"], identifier=n.get("identifier") or "",
-                number=int(n.get("number") or 0), title=(n.get("title") or "")[:500],
-                description=n.get("description") or "", team_id=team_id,
-                state_id=states.get(_ref(n, "state") or ""), priority=int(n.get("priority") or 0),
-                estimate=n.get("estimate"), sort_order=n.get("sortOrder") or 0,
+                linear_id=n["id"],
+                identifier=n.get("identifier") or "",
+                number=int(n.get("number") or 0),
+                title=(n.get("title") or "")[:500],
+                description=n.get("description") or "",
+                team_id=team_id,
+                state_id=states.get(_ref(n, "state") or ""),
+                priority=int(n.get("priority") or 0),
+                estimate=n.get("estimate"),
+                sort_order=n.get("sortOrder") or 0,
                 assignee_id=users.get(_ref(n, "assignee") or ""),
                 project_id=projects.get(_ref(n, "project") or ""),
-                cycle_id=cycles.get(_ref(n, "cycle") or ""), url=n.get("url") or "",
-                created_at_linear=parse_dt(n.get("createdAt")), updated_at_linear=updated,
+                cycle_id=cycles.get(_ref(n, "cycle") or ""),
+                url=n.get("url") or "",
+                created_at_linear=parse_dt(n.get("createdAt")),
+                updated_at_linear=updated,
                 archived_at=parse_dt(n.get("archivedAt")),
-                deleted_at=(now if gone else None), last_seen_run=run,
-                version=(old["version"] + 1) if old else 1, move_error="",
+                deleted_at=(now if gone else None),
+                last_seen_run=run,
+                version=(old["version"] + 1) if old else 1,
+                move_error="",
             )
         )
     _bulk(LinearIssue, rows, ISSUE_FIELDS)
@@ -276,5 +332,7 @@ def mark_issue_removed(linear_id: str) -> int | None:
     issue = LinearIssue.objects.filter(linear_id=linear_id, deleted_at__isnull=True).first()
     if issue is None:
         return None
-    LinearIssue.objects.filter(pk=issue.pk).update(deleted_at=timezone.now(), version=F("version") + 1)
+    LinearIssue.objects.filter(pk=issue.pk).update(
+        deleted_at=timezone.now(), version=F("version") + 1
+    )
     return issue.pk

@@ -9,11 +9,22 @@ urlpatterns = [
     path("board/issues/<int:pk>/move/", views.board_move, name="board-move"),
     path("board/issues/<int:pk>/assign/", views.board_assign, name="board-assign"),
     path("settings/integrations/linear/", views.linear_settings, name="linear-settings"),
-    path("settings/integrations/linear/routing/", routing_views.routing_list, name="linear-routing"),
-    path("settings/integrations/linear/routing/new/", routing_views.routing_edit,
-         name="linear-routing-new"),
-    path("settings/integrations/linear/routing/<int:pk>/", routing_views.routing_edit,
-         name="linear-routing-edit"),
-    path("settings/integrations/linear/routing/<int:pk>/delete/", routing_views.routing_delete,
-         name="linear-routing-delete"),
+    path(
+        "settings/integrations/linear/routing/", routing_views.routing_list, name="linear-routing"
+    ),
+    path(
+        "settings/integrations/linear/routing/new/",
+        routing_views.routing_edit,
+        name="linear-routing-new",
+    ),
+    path(
+        "settings/integrations/linear/routing/<int:pk>/",
+        routing_views.routing_edit,
+        name="linear-routing-edit",
+    ),
+    path(
+        "settings/integrations/linear/routing/<int:pk>/delete/",
+        routing_views.routing_delete,
+        name="linear-routing-delete",
+    ),
 ]

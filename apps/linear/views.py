@@ -42,7 +42,11 @@ def board(request: HttpRequest) -> HttpResponse:
     mapping = selectors.pick_mapping(
         mappings, project=current_project(request), board_id=request.GET.get("board")
     )
-    ctx: dict[str, Any] = {"mappings": mappings, "mapping": mapping, "can_edit": roles.is_admin(request.user)}
+    ctx: dict[str, Any] = {
+        "mappings": mappings,
+        "mapping": mapping,
+        "can_edit": roles.is_admin(request.user),
+    }
     if mapping is not None:
         filters = selectors.BoardFilters.parse(request.GET)
         query = {"board": mapping.pk, **filters.as_query()}
@@ -78,7 +82,9 @@ def board_move(request: HttpRequest, pk: int) -> HttpResponse:
         issue = services.issue_move(issue=issue, state=state, actor=request.user)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse({"ok": True, "issue": issue.pk, "state": state.pk, "version": issue.version})
+    return JsonResponse(
+        {"ok": True, "issue": issue.pk, "state": state.pk, "version": issue.version}
+    )
 
 
 @require_POST
@@ -124,7 +130,9 @@ def linear_settings(request: HttpRequest) -> HttpResponse:
             if key_form.is_valid():
                 try:
                     services.connection_set_key(
-                        api_key=key_form.cleaned_data["api_key"], actor=request.user, request=request
+                        api_key=key_form.cleaned_data["api_key"],
+                        actor=request.user,
+                        request=request,
                     )
                 except LinearError as exc:
                     key_form.add_error("api_key", f"Linear did not accept this key: {exc}")
@@ -185,9 +193,13 @@ def _save_mapping(request: HttpRequest) -> HttpResponse:
         messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
         return redirect("linear-settings")
     try:
-        services.mapping_set(project=project, team=form.cleaned_data["team"],
-                             linear_project=form.cleaned_data["linear_project"],
-                             actor=request.user, request=request)
+        services.mapping_set(
+            project=project,
+            team=form.cleaned_data["team"],
+            linear_project=form.cleaned_data["linear_project"],
+            actor=request.user,
+            request=request,
+        )
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
@@ -195,19 +207,27 @@ def _save_mapping(request: HttpRequest) -> HttpResponse:
     return redirect("linear-settings")
 
 
-def _settings_context(request: HttpRequest, conn: LinearConnection, key_form: ApiKeyForm) -> dict[str, Any]:
+def _settings_context(
+    request: HttpRequest, conn: LinearConnection, key_form: ApiKeyForm
+) -> dict[str, Any]:
     from apps.projects.models import Project
 
     day_ago = timezone.now() - timedelta(hours=24)
     deliveries = WebhookDelivery.objects.only(
-        "delivery_id", "resource_type", "action", "status", "error", "received_at", "processed_at")
+        "delivery_id", "resource_type", "action", "status", "error", "received_at", "processed_at"
+    )
     recent = list(deliveries[:10])
-    mappings = {m.project_id: m for m in ProjectMapping.objects.select_related("team", "linear_project")}
+    mappings = {
+        m.project_id: m for m in ProjectMapping.objects.select_related("team", "linear_project")
+    }
     projects = list(Project.objects.active())
     teams = list(LinearTeam.objects.filter(archived_at__isnull=True).prefetch_related("projects"))
     key_source = "env" if settings.LINEAR_API_KEY else ("stored" if conn.api_key_encrypted else "")
-    secret_source = "env" if settings.LINEAR_WEBHOOK_SECRET else (
-        "stored" if conn.webhook_secret_encrypted else "")
+    secret_source = (
+        "env"
+        if settings.LINEAR_WEBHOOK_SECRET
+        else ("stored" if conn.webhook_secret_encrypted else "")
+    )
     last_run = SyncRun.objects.first()
     return {
         "conn": conn,
@@ -218,11 +238,14 @@ def _settings_context(request: HttpRequest, conn: LinearConnection, key_form: Ap
         "webhook_endpoint": webhook_url(request),
         "runs": list(SyncRun.objects.all()[:8]),
         "last_run": last_run,
-        "running": last_run is not None and last_run.status in (SyncStatus.RUNNING, SyncStatus.WAITING),
+        "running": last_run is not None
+        and last_run.status in (SyncStatus.RUNNING, SyncStatus.WAITING),
         "deliveries": recent,
         "last_delivery": recent[0] if recent else None,
         "deliveries_24h": deliveries.filter(received_at__gte=day_ago).count(),
-        "failures_24h": deliveries.filter(received_at__gte=day_ago, status=DeliveryStatus.FAILED).count(),
+        "failures_24h": deliveries.filter(
+            received_at__gte=day_ago, status=DeliveryStatus.FAILED
+        ).count(),
         "mapping_rows": [(p, mappings.get(p.pk)) for p in projects],
         "teams": teams,
         "issue_count": LinearIssue.objects.filter(deleted_at__isnull=True).count(),

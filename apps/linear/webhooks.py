@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from apps.core.events import bump_version
@@ -48,7 +48,9 @@ def webhook_secret() -> str:
     if settings.LINEAR_WEBHOOK_SECRET:
         return settings.LINEAR_WEBHOOK_SECRET
     token = (
-        LinearConnection.objects.filter(pk=1).values_list("webhook_secret_encrypted", flat=True).first()
+        LinearConnection.objects.filter(pk=1)
+        .values_list("webhook_secret_encrypted", flat=True)
+        .first()
     )
     return crypto.decrypt(token or "")
 
@@ -87,24 +89,41 @@ def verify(*, body: bytes, headers: Any, now: float | None = None) -> tuple[str,
     return delivery_id, payload
 
 
-def delivery_store(*, delivery_id: str, payload: dict[str, Any]) -> tuple[WebhookDelivery, bool]:
-    """Store once. (delivery, created); a replay returns the stored row and created=False."""
+def delivery_store(*, delivery_id: str, payload: dict[str, Any]) -> tuple[int | None, bool]:
+    """Store once: (row id, created); a replay stores nothing and returns created=False.
+
+    The hot path is one INSERT ... ON CONFLICT DO NOTHING RETURNING in autocommit: one round
+    trip and one commit, no savepoint, no exception for a replay (PostgreSQL and SQLite)."""
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                delivery_id=delivery_id,
-                resource_type=str(payload.get("type") or "")[:60],
-                action=str(payload.get("action") or "")[:30],
-                resource_id=str(data.get("id") or "")[:64],
-                payload=payload,
-            )
-    except IntegrityError:
-        return WebhookDelivery.objects.get(delivery_id=delivery_id), False
+    table = WebhookDelivery._meta.db_table
+    payload_field = WebhookDelivery._meta.get_field("payload")
+    received_field = WebhookDelivery._meta.get_field("received_at")
+    conn = connections[router.db_for_write(WebhookDelivery)]
+    params = [
+        delivery_id,
+        str(payload.get("type") or "")[:60],
+        str(payload.get("action") or "")[:30],
+        str(data.get("id") or "")[:64],
+        payload_field.get_db_prep_save(payload, conn),
+        DeliveryStatus.RECEIVED,
+        "",
+        received_field.get_db_prep_save(timezone.now(), conn),
+    ]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (delivery_id, resource_type, action, resource_id, payload, "
+            f"status, error, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+            params,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
     from apps.linear.tasks import process_delivery
 
-    transaction.on_commit(lambda: process_delivery.delay(delivery.pk))
-    return delivery, True
+    pk = row[0]
+    transaction.on_commit(lambda: process_delivery.delay(pk))
+    return pk, True
 
 
 # --- processing (Celery) ----------------------------------------------------------------------
@@ -161,9 +180,7 @@ def _apply_issue(action: str, data: dict[str, Any]) -> None:
         return
     known = LinearIssue.objects.filter(linear_id=linear_id).exists()
     state_id = data.get("stateId") or (data.get("state") or {}).get("id")
-    state_known = bool(
-        state_id and LinearWorkflowState.objects.filter(linear_id=state_id).exists()
-    )
+    state_known = bool(state_id and LinearWorkflowState.objects.filter(linear_id=state_id).exists())
     if (action == "update" and not known) or not state_known:
         # We missed this issue (or its state): fetch the whole node from Linear.
         from apps.linear.tasks import fetch_issue

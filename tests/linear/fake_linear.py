@@ -61,7 +61,11 @@ def _matches(item: dict[str, Any], flt: dict[str, Any] | None) -> bool:
                 return False
             continue
         value = item.get(key)
-        if isinstance(value, dict) and isinstance(cond, dict) and not set(cond) & {"eq", "in", "gt", "gte", "lt", "lte", "neq", "nin", "null"}:
+        if (
+            isinstance(value, dict)
+            and isinstance(cond, dict)
+            and not set(cond) & {"eq", "in", "gt", "gte", "lt", "lte", "neq", "nin", "null"}
+        ):
             if not _matches(value, cond):
                 return False
             continue
@@ -89,12 +93,21 @@ def _matches(item: dict[str, Any], flt: dict[str, Any] | None) -> bool:
     return True
 
 
-def connection(items: list[dict[str, Any]], *, first: int | None = None, after: str | None = None,
-               filter: dict[str, Any] | None = None, includeArchived: bool | None = None,
-               orderBy: str | None = None, **_: Any) -> dict[str, Any]:
+def connection(
+    items: list[dict[str, Any]],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    filter: dict[str, Any] | None = None,
+    includeArchived: bool | None = None,
+    orderBy: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     if first is not None and first > 250:
         raise GraphQLError("first must be at most 250", extensions={"code": "INVALID_INPUT"})
-    rows = [i for i in items if (includeArchived or not i.get("archivedAt")) and _matches(i, filter)]
+    rows = [
+        i for i in items if (includeArchived or not i.get("archivedAt")) and _matches(i, filter)
+    ]
     key = "updatedAt" if orderBy == "updatedAt" else "createdAt"
     rows.sort(key=lambda i: (i.get(key) or "", i["id"]))
     start = 0
@@ -103,7 +116,7 @@ def connection(items: list[dict[str, Any]], *, first: int | None = None, after: 
         ids = [r["id"] for r in rows]
         start = ids.index(target) + 1 if target in ids else len(rows)
     size = first or 50
-    page = rows[start:start + size]
+    page = rows[start : start + size]
     return {
         "nodes": page,
         "edges": [{"node": n, "cursor": _cursor(n)} for n in page],
@@ -163,29 +176,61 @@ class FakeLinear:
         n = len(self.teams)
         ts = self.tick()
         team: dict[str, Any] = {
-            "id": _uid("team", n), "key": key, "name": name, "color": "#5e6ad2",
-            "archivedAt": None, "createdAt": ts, "updatedAt": ts,
+            "id": _uid("team", n),
+            "key": key,
+            "name": name,
+            "color": "#5e6ad2",
+            "archivedAt": None,
+            "createdAt": ts,
+            "updatedAt": ts,
         }
-        team["states"] = lambda info, **a: connection([s for s in self.states if s["team"] is team], **a)
-        team["labels"] = lambda info, **a: connection([x for x in self.labels if x["team"] is team], **a)
-        team["cycles"] = lambda info, **a: connection([c for c in self.cycles if c["team"] is team], **a)
+        team["states"] = lambda info, **a: connection(
+            [s for s in self.states if s["team"] is team], **a
+        )
+        team["labels"] = lambda info, **a: connection(
+            [x for x in self.labels if x["team"] is team], **a
+        )
+        team["cycles"] = lambda info, **a: connection(
+            [c for c in self.cycles if c["team"] is team], **a
+        )
         team["projects"] = lambda info, **a: connection(
-            [p for p in self.projects if team in p["_teams"]], **a)
+            [p for p in self.projects if team in p["_teams"]], **a
+        )
         self.teams.append(team)
-        for pos, (sname, stype, color) in enumerate([
-            ("Backlog", "backlog", "#bec2c8"), ("Todo", "unstarted", "#e2e2e2"),
-            ("In Progress", "started", "#f2c94c"), ("In Review", "started", "#0f783c"),
-            ("Done", "completed", "#5e6ad2"), ("Canceled", "canceled", "#95a2b3"),
-        ]):
+        for pos, (sname, stype, color) in enumerate(
+            [
+                ("Backlog", "backlog", "#bec2c8"),
+                ("Todo", "unstarted", "#e2e2e2"),
+                ("In Progress", "started", "#f2c94c"),
+                ("In Review", "started", "#0f783c"),
+                ("Done", "completed", "#5e6ad2"),
+                ("Canceled", "canceled", "#95a2b3"),
+            ]
+        ):
             self.add_state(team, sname, stype, color, float(pos))
         return team
 
-    def add_state(self, team: dict[str, Any], name: str, type_: str, color: str = "#888888",
-                  position: float = 0.0) -> dict[str, Any]:
+    def add_state(
+        self,
+        team: dict[str, Any],
+        name: str,
+        type_: str,
+        color: str = "#888888",
+        position: float = 0.0,
+    ) -> dict[str, Any]:
         ts = self.tick()
-        state = {"id": _uid("state", len(self.states)), "name": name, "type": type_, "color": color,
-                 "position": position, "team": team, "archivedAt": None, "createdAt": ts,
-                 "updatedAt": ts, "description": None}
+        state = {
+            "id": _uid("state", len(self.states)),
+            "name": name,
+            "type": type_,
+            "color": color,
+            "position": position,
+            "team": team,
+            "archivedAt": None,
+            "createdAt": ts,
+            "updatedAt": ts,
+            "description": None,
+        }
         self.states.append(state)
         return state
 
@@ -194,24 +239,48 @@ class FakeLinear:
 
     def add_user(self, name: str) -> dict[str, Any]:
         ts = self.tick()
-        user = {"id": _uid("user", len(self.users)), "name": name, "displayName": name.split()[0].lower(),
-                "email": f"{name.split()[0].lower()}@example.com", "avatarUrl": None, "active": True,
-                "archivedAt": None, "createdAt": ts, "updatedAt": ts}
+        user = {
+            "id": _uid("user", len(self.users)),
+            "name": name,
+            "displayName": name.split()[0].lower(),
+            "email": f"{name.split()[0].lower()}@example.com",
+            "avatarUrl": None,
+            "active": True,
+            "archivedAt": None,
+            "createdAt": ts,
+            "updatedAt": ts,
+        }
         self.users.append(user)
         return user
 
-    def add_label(self, name: str, team: dict[str, Any] | None = None, color: str = "#eb5757") -> dict[str, Any]:
+    def add_label(
+        self, name: str, team: dict[str, Any] | None = None, color: str = "#eb5757"
+    ) -> dict[str, Any]:
         ts = self.tick()
-        label = {"id": _uid("label", len(self.labels)), "name": name, "color": color, "team": team,
-                 "archivedAt": None, "createdAt": ts, "updatedAt": ts, "isGroup": False}
+        label = {
+            "id": _uid("label", len(self.labels)),
+            "name": name,
+            "color": color,
+            "team": team,
+            "archivedAt": None,
+            "createdAt": ts,
+            "updatedAt": ts,
+            "isGroup": False,
+        }
         self.labels.append(label)
         return label
 
     def add_project(self, name: str, teams: list[dict[str, Any]]) -> dict[str, Any]:
         ts = self.tick()
         project: dict[str, Any] = {
-            "id": _uid("project", len(self.projects)), "name": name, "url": f"https://linear.app/acme/project/{name.lower()}",
-            "status": {"name": "In Progress"}, "archivedAt": None, "createdAt": ts, "updatedAt": ts, "_teams": teams,
+            "id": _uid("project", len(self.projects)),
+            "name": name,
+            "url": f"https://linear.app/acme/project/{name.lower()}",
+            "status": {"name": "In Progress"},
+            "archivedAt": None,
+            "createdAt": ts,
+            "updatedAt": ts,
+            "_teams": teams,
         }
         project["teams"] = lambda info, **a: connection(project["_teams"], **a)
         self.projects.append(project)
@@ -219,26 +288,55 @@ class FakeLinear:
 
     def add_cycle(self, team: dict[str, Any], number: int) -> dict[str, Any]:
         ts = self.tick()
-        cycle = {"id": _uid("cycle", len(self.cycles)), "number": float(number), "name": f"Sprint {number}",
-                 "startsAt": ts, "endsAt": iso(self.clock + timedelta(days=14)), "team": team,
-                 "archivedAt": None, "createdAt": ts, "updatedAt": ts}
+        cycle = {
+            "id": _uid("cycle", len(self.cycles)),
+            "number": float(number),
+            "name": f"Sprint {number}",
+            "startsAt": ts,
+            "endsAt": iso(self.clock + timedelta(days=14)),
+            "team": team,
+            "archivedAt": None,
+            "createdAt": ts,
+            "updatedAt": ts,
+        }
         self.cycles.append(cycle)
         return cycle
 
-    def add_issue(self, team: dict[str, Any], title: str, *, state: dict[str, Any] | None = None,
-                  priority: int = 0, estimate: float | None = None, assignee: dict[str, Any] | None = None,
-                  labels: list[dict[str, Any]] | None = None, project: dict[str, Any] | None = None,
-                  cycle: dict[str, Any] | None = None) -> dict[str, Any]:
+    def add_issue(
+        self,
+        team: dict[str, Any],
+        title: str,
+        *,
+        state: dict[str, Any] | None = None,
+        priority: int = 0,
+        estimate: float | None = None,
+        assignee: dict[str, Any] | None = None,
+        labels: list[dict[str, Any]] | None = None,
+        project: dict[str, Any] | None = None,
+        cycle: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         number = sum(1 for i in self.issues if i["team"] is team) + 1
         ts = self.tick()
         issue = {
-            "id": _uid(f"issue-{team['key']}", number), "identifier": f"{team['key']}-{number}",
-            "number": float(number), "title": title, "description": f"Details of {title}.",
-            "priority": float(priority), "estimate": estimate, "sortOrder": float(number),
+            "id": _uid(f"issue-{team['key']}", number),
+            "identifier": f"{team['key']}-{number}",
+            "number": float(number),
+            "title": title,
+            "description": f"Details of {title}.",
+            "priority": float(priority),
+            "estimate": estimate,
+            "sortOrder": float(number),
             "url": f"https://linear.app/acme/issue/{team['key']}-{number}",
-            "createdAt": ts, "updatedAt": ts, "archivedAt": None, "trashed": None,
-            "team": team, "state": state or self.state(team, "Todo"), "assignee": assignee,
-            "project": project, "cycle": cycle, "labelIds": [x["id"] for x in labels or []],
+            "createdAt": ts,
+            "updatedAt": ts,
+            "archivedAt": None,
+            "trashed": None,
+            "team": team,
+            "state": state or self.state(team, "Todo"),
+            "assignee": assignee,
+            "project": project,
+            "cycle": cycle,
+            "labelIds": [x["id"] for x in labels or []],
         }
         self.issues.append(issue)
         self.issues_by_id[issue["id"]] = issue
@@ -253,25 +351,41 @@ class FakeLinear:
     def seed(self, *, issues: int = 20, teams: int = 1) -> FakeLinear:
         """A workspace: teams with the usual states, users, labels, a project, cycles, issues."""
         for t in range(teams):
-            self.add_team(key=["ENG", "OPS", "WEB"][t % 3] + ("" if t < 3 else str(t)),
-                          name=["Engineering", "Operations", "Web"][t % 3])
+            self.add_team(
+                key=["ENG", "OPS", "WEB"][t % 3] + ("" if t < 3 else str(t)),
+                name=["Engineering", "Operations", "Web"][t % 3],
+            )
         people = [self.add_user(n) for n in ("Ada Lovelace", "Grace Hopper", "Alan Turing")]
         bug = self.add_label("Bug", color="#eb5757")
         feature = self.add_label("Feature", color="#bb87fc")
         agent = self.add_label("agent", color="#4cb782")
         project = self.add_project("Launch", self.teams)
         cycles = [self.add_cycle(team, 1) for team in self.teams]
-        names = ["Fix login redirect", "Add CSV export", "Speed up search", "Retry failed uploads",
-                 "Dark mode for settings", "Audit log filters", "Rate-limit the API", "Onboarding email"]
+        names = [
+            "Fix login redirect",
+            "Add CSV export",
+            "Speed up search",
+            "Retry failed uploads",
+            "Dark mode for settings",
+            "Audit log filters",
+            "Rate-limit the API",
+            "Onboarding email",
+        ]
         for n in range(issues):
             team = self.teams[n % len(self.teams)]
-            states = [s for s in self.states if s["team"] is team and s["type"] not in ("canceled",)]
+            states = [
+                s for s in self.states if s["team"] is team and s["type"] not in ("canceled",)
+            ]
             self.add_issue(
-                team, f"{names[n % len(names)]} #{n + 1}", state=states[n % len(states)],
-                priority=n % 5, estimate=float(n % 4 + 1) if n % 3 else None,
+                team,
+                f"{names[n % len(names)]} #{n + 1}",
+                state=states[n % len(states)],
+                priority=n % 5,
+                estimate=float(n % 4 + 1) if n % 3 else None,
                 assignee=people[n % 3] if n % 4 else None,
                 labels=[[bug], [feature], [agent, bug], []][n % 4],
-                project=project if n % 2 else None, cycle=cycles[n % len(cycles)] if n % 3 == 0 else None,
+                project=project if n % 2 else None,
+                cycle=cycles[n % len(cycles)] if n % 3 == 0 else None,
             )
         return self
 
@@ -286,7 +400,9 @@ class FakeLinear:
             return found
 
         def issue(info: Any, id: str) -> dict[str, Any]:
-            found = fake.issues_by_id.get(id) or next((i for i in fake.issues if i["identifier"] == id), None)
+            found = fake.issues_by_id.get(id) or next(
+                (i for i in fake.issues if i["identifier"] == id), None
+            )
             if found is None:
                 raise GraphQLError("Entity not found: Issue", extensions={"code": "INVALID_INPUT"})
             return found
@@ -297,8 +413,12 @@ class FakeLinear:
             "projects": lambda info, **a: connection(fake.projects, **a),
             "cycles": lambda info, **a: connection(fake.cycles, **a),
             "issueLabels": lambda info, **a: connection(fake.labels, **a),
-            "users": lambda info, **a: connection(fake.users, **{k: v for k, v in a.items() if k != "includeDisabled"}),
-            "issues": lambda info, **a: connection([i for i in fake.issues if not i.get("trashed")], **a),
+            "users": lambda info, **a: connection(
+                fake.users, **{k: v for k, v in a.items() if k != "includeDisabled"}
+            ),
+            "issues": lambda info, **a: connection(
+                [i for i in fake.issues if not i.get("trashed")], **a
+            ),
             "team": team,
             "issue": issue,
             "viewer": {"id": "viewer-1", "name": "Switchboard Bot", "email": "bot@example.com"},
@@ -316,10 +436,14 @@ class FakeLinear:
             if "stateId" in input:
                 state = next((s for s in self.states if s["id"] == input["stateId"]), None)
                 if state is None or state["team"] is not issue["team"]:
-                    raise GraphQLError("Argument Validation Error: stateId is not a state of this team",
-                                       extensions={"code": "INVALID_INPUT"})
+                    raise GraphQLError(
+                        "Argument Validation Error: stateId is not a state of this team",
+                        extensions={"code": "INVALID_INPUT"},
+                    )
                 if state["id"] in self.refuse_states:
-                    raise GraphQLError(self.refuse_states[state["id"]], extensions={"code": "FORBIDDEN"})
+                    raise GraphQLError(
+                        self.refuse_states[state["id"]], extensions={"code": "FORBIDDEN"}
+                    )
                 issue["state"] = state
             for key in ("title", "priority", "estimate"):
                 if key in input:
@@ -331,18 +455,30 @@ class FakeLinear:
         with self.lock:
             if input.get("issueId") not in self.issues_by_id:
                 raise GraphQLError("Entity not found: Issue", extensions={"code": "INVALID_INPUT"})
-            comment = {"id": _uid("comment", len(self.comments)), "body": input.get("body") or "",
-                       "issueId": input["issueId"], "createdAt": self.tick()}
+            comment = {
+                "id": _uid("comment", len(self.comments)),
+                "body": input.get("body") or "",
+                "issueId": input["issueId"],
+                "createdAt": self.tick(),
+            }
             self.comments.append(comment)
             return {"success": True, "comment": comment, "lastSyncId": 1.0}
 
     def _webhook_create(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             ts = self.tick()
-            hook = {"id": _uid("webhook", len(self.webhooks)), "url": input["url"], "label": input.get("label"),
-                    "enabled": input.get("enabled", True), "secret": input.get("secret") or uuid.uuid4().hex,
-                    "resourceTypes": input["resourceTypes"], "allPublicTeams": bool(input.get("allPublicTeams")),
-                    "createdAt": ts, "updatedAt": ts, "archivedAt": None}
+            hook = {
+                "id": _uid("webhook", len(self.webhooks)),
+                "url": input["url"],
+                "label": input.get("label"),
+                "enabled": input.get("enabled", True),
+                "secret": input.get("secret") or uuid.uuid4().hex,
+                "resourceTypes": input["resourceTypes"],
+                "allPublicTeams": bool(input.get("allPublicTeams")),
+                "createdAt": ts,
+                "updatedAt": ts,
+                "archivedAt": None,
+            }
             self.webhooks.append(hook)
             return {"success": True, "webhook": hook, "lastSyncId": 1.0}
 
@@ -365,8 +501,18 @@ class FakeLinear:
                 self.rate_remaining = self.rate_limit
                 self.rate_reset_at = now + self.rate_window
             if headers.get("Authorization") != self.api_key:
-                return 401, {}, {"errors": [{"message": "Authentication required, not authenticated",
-                                             "extensions": {"code": "AUTHENTICATION_ERROR"}}]}
+                return (
+                    401,
+                    {},
+                    {
+                        "errors": [
+                            {
+                                "message": "Authentication required, not authenticated",
+                                "extensions": {"code": "AUTHENTICATION_ERROR"},
+                            }
+                        ]
+                    },
+                )
             self.rate_remaining -= 1
             if self.ratelimit_next > 0:
                 self.ratelimit_next -= 1
@@ -381,17 +527,32 @@ class FakeLinear:
             request = json.loads(body)
         except ValueError:
             return 400, rate, {"errors": [{"message": "Invalid JSON"}]}
-        self.requests.append({"query": request.get("query", ""), "variables": request.get("variables") or {},
-                              "limited": limited})
+        self.requests.append(
+            {
+                "query": request.get("query", ""),
+                "variables": request.get("variables") or {},
+                "limited": limited,
+            }
+        )
         if limited:
-            error = {"errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}]}
+            error = {
+                "errors": [
+                    {"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}
+                ]
+            }
             return (429 if self.rate_limit_style == "http" else 400), rate, error
         root = self._root()
-        result = graphql_sync(linear_schema(), request.get("query", ""), root_value=root,
-                              variable_values=request.get("variables") or {})
+        result = graphql_sync(
+            linear_schema(),
+            request.get("query", ""),
+            root_value=root,
+            variable_values=request.get("variables") or {},
+        )
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
-            out["errors"] = [{"message": e.message, "extensions": e.extensions or {}} for e in result.errors]
+            out["errors"] = [
+                {"message": e.message, "extensions": e.extensions or {}} for e in result.errors
+            ]
         status = 400 if result.errors and result.data is None else 200
         return status, rate, out
 
@@ -444,30 +605,64 @@ class FakeLinear:
         """IssueWebhookPayload shape (flat ids + child objects)."""
         state = issue["state"]
         return {
-            "id": issue["id"], "identifier": issue["identifier"], "number": issue["number"],
-            "title": issue["title"], "description": issue["description"], "priority": issue["priority"],
-            "priorityLabel": "", "estimate": issue["estimate"], "sortOrder": issue["sortOrder"],
-            "url": issue["url"], "createdAt": issue["createdAt"], "updatedAt": issue["updatedAt"],
-            "archivedAt": issue["archivedAt"], "trashed": issue["trashed"],
-            "teamId": issue["team"]["id"], "team": {"id": issue["team"]["id"], "key": issue["team"]["key"], "name": issue["team"]["name"]},
-            "stateId": state["id"], "state": {"id": state["id"], "name": state["name"], "color": state["color"], "type": state["type"]},
+            "id": issue["id"],
+            "identifier": issue["identifier"],
+            "number": issue["number"],
+            "title": issue["title"],
+            "description": issue["description"],
+            "priority": issue["priority"],
+            "priorityLabel": "",
+            "estimate": issue["estimate"],
+            "sortOrder": issue["sortOrder"],
+            "url": issue["url"],
+            "createdAt": issue["createdAt"],
+            "updatedAt": issue["updatedAt"],
+            "archivedAt": issue["archivedAt"],
+            "trashed": issue["trashed"],
+            "teamId": issue["team"]["id"],
+            "team": {
+                "id": issue["team"]["id"],
+                "key": issue["team"]["key"],
+                "name": issue["team"]["name"],
+            },
+            "stateId": state["id"],
+            "state": {
+                "id": state["id"],
+                "name": state["name"],
+                "color": state["color"],
+                "type": state["type"],
+            },
             "assigneeId": issue["assignee"]["id"] if issue["assignee"] else None,
             "projectId": issue["project"]["id"] if issue["project"] else None,
             "cycleId": issue["cycle"]["id"] if issue["cycle"] else None,
-            "labelIds": list(issue["labelIds"]), "labels": [], "subscriberIds": [],
-            "previousIdentifiers": [], "reactionData": {}, "prioritySortOrder": 0.0,
+            "labelIds": list(issue["labelIds"]),
+            "labels": [],
+            "subscriberIds": [],
+            "previousIdentifiers": [],
+            "reactionData": {},
+            "prioritySortOrder": 0.0,
         }
 
-    def envelope(self, type_: str, action: str, data: dict[str, Any], *,
-                 timestamp_ms: float | None = None) -> dict[str, Any]:
+    def envelope(
+        self, type_: str, action: str, data: dict[str, Any], *, timestamp_ms: float | None = None
+    ) -> dict[str, Any]:
         return {
-            "action": action, "type": type_, "data": data, "createdAt": self.now(),
-            "organizationId": "org-1", "url": data.get("url"), "webhookId": "webhook-1",
-            "webhookTimestamp": int(timestamp_ms if timestamp_ms is not None else time.time() * 1000),
+            "action": action,
+            "type": type_,
+            "data": data,
+            "createdAt": self.now(),
+            "organizationId": "org-1",
+            "url": data.get("url"),
+            "webhookId": "webhook-1",
+            "webhookTimestamp": int(
+                timestamp_ms if timestamp_ms is not None else time.time() * 1000
+            ),
         }
 
     @staticmethod
-    def signed(payload: dict[str, Any] | bytes, secret: str, delivery: str | None = None) -> tuple[bytes, dict[str, str]]:
+    def signed(
+        payload: dict[str, Any] | bytes, secret: str, delivery: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return body, {
             "Content-Type": "application/json",
@@ -476,7 +671,9 @@ class FakeLinear:
             "Linear-Event": "",
         }
 
-    def deliver(self, url: str, payload: dict[str, Any], secret: str | None = None) -> requests.Response:
+    def deliver(
+        self, url: str, payload: dict[str, Any], secret: str | None = None
+    ) -> requests.Response:
         secret = secret or (self.webhooks[-1]["secret"] if self.webhooks else "")
         body, headers = self.signed(payload, secret)
         headers["Linear-Event"] = payload.get("type", "")

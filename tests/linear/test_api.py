@@ -9,7 +9,16 @@ def test_it_lists_the_projects_issues_with_a_key(mapping, api):
     body = r.json()
     assert len(body["results"]) == 24
     first = body["results"][0]
-    assert {"identifier", "title", "state", "assignee", "labels", "priority", "estimate", "url"} <= set(first)
+    assert {
+        "identifier",
+        "title",
+        "state",
+        "assignee",
+        "labels",
+        "priority",
+        "estimate",
+        "url",
+    } <= set(first)
 
 
 def test_it_paginates_with_a_cursor(mapping, api):
@@ -34,7 +43,9 @@ def test_it_filters_by_agent(mapping, api, project):
 
     agent = Agent.objects.create(project=project, name="coder")
     issue = LinearIssue.objects.order_by("id").first()
-    AgentTask.objects.create(project=project, agent=agent, title="x", linear_issue_id=issue.linear_id)
+    AgentTask.objects.create(
+        project=project, agent=agent, title="x", linear_issue_id=issue.linear_id
+    )
     results = api.get(f"/api/v1/linear/issues?agent={agent.pk}").json()["results"]
     assert [i["id"] for i in results] == [issue.pk]
 

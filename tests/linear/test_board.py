@@ -16,8 +16,10 @@ def test_it_shows_columns_in_linears_order(mapping, client, viewer):
     r = client.get("/board/")
     assert r.status_code == 200
     html = r.content.decode()
-    order = [html.index(f'aria-label="{n}"') for n in
-             ("Backlog", "Todo", "In Progress", "In Review", "Done", "Canceled")]
+    order = [
+        html.index(f'aria-label="{n}"')
+        for n in ("Backlog", "Todo", "In Progress", "In Review", "Done", "Canceled")
+    ]
     assert order == sorted(order)
     assert "ENG-1" in html and 'ws-connect="/ws/board/?board=' in html
     # viewers cannot drag
@@ -53,8 +55,12 @@ def test_query_count_does_not_grow_with_cards(mapping, client, viewer, fake_line
     with CaptureQueriesContext(connection) as small:
         client.get("/board/")
     for n in range(60):
-        fake_linear.add_issue(fake_linear.teams[0], f"More {n}", labels=fake_linear.labels[:2],
-                              assignee=fake_linear.users[n % 3])
+        fake_linear.add_issue(
+            fake_linear.teams[0],
+            f"More {n}",
+            labels=fake_linear.labels[:2],
+            assignee=fake_linear.users[n % 3],
+        )
     run = sync.start_run(SyncKind.FULL)
     sync.full_sync(run, sync.client_for(run))
     with CaptureQueriesContext(connection) as big:
@@ -69,7 +75,9 @@ def test_filters_narrow_the_cards(mapping, client, viewer, fake_linear):
     bug = LinearLabel.objects.get(name="Bug")
     html = client.get(f"/board/?label={bug.pk}").content.decode()
     with_bug = set(LinearIssue.objects.filter(labels=bug).values_list("identifier", flat=True))
-    shown = {i for i in LinearIssue.objects.values_list("identifier", flat=True) if f">{i}<" in html}
+    shown = {
+        i for i in LinearIssue.objects.values_list("identifier", flat=True) if f">{i}<" in html
+    }
     assert shown == with_bug
     ada = LinearUser.objects.get(name="Ada Lovelace")
     html = client.get(f"/board/?assignee={ada.pk}").content.decode()
@@ -84,7 +92,9 @@ def test_the_poll_partial_is_the_board(mapping, client, viewer):
     assert html.lstrip().startswith(f'<div class="kanban" id="board-{mapping.pk}"')
 
 
-def test_a_move_is_applied_at_once_and_confirmed_by_linear(mapping, client, admin_user, fake_linear):
+def test_a_move_is_applied_at_once_and_confirmed_by_linear(
+    mapping, client, admin_user, fake_linear
+):
     client.force_login(admin_user)
     issue = LinearIssue.objects.get(identifier="ENG-2")
     before = issue.version
@@ -120,7 +130,9 @@ def test_a_move_to_another_teams_column_is_refused(mapping, client, admin_user, 
     from apps.linear.models import LinearTeam
 
     other = LinearTeam.objects.create(linear_id="t2", key="OPS", name="Ops")
-    foreign = LinearWorkflowState.objects.create(linear_id="s-x", team=other, name="X", type="started")
+    foreign = LinearWorkflowState.objects.create(
+        linear_id="s-x", team=other, name="X", type="started"
+    )
     client.force_login(admin_user)
     issue = LinearIssue.objects.get(identifier="ENG-2")
     r = client.post(f"/board/issues/{issue.pk}/move/", {"state": foreign.pk})

@@ -24,8 +24,11 @@ def test_everything_sent_during_a_sync_is_a_known_document(mapping, fake_linear)
     from apps.linear import sync
     from apps.linear.models import LinearConnection, SyncKind
 
-    sync.incremental_sync(sync.start_run(SyncKind.INCREMENTAL), sync.client_for(sync.start_run(SyncKind.INCREMENTAL)),
-                          LinearConnection.get().sync_watermark)
+    sync.incremental_sync(
+        sync.start_run(SyncKind.INCREMENTAL),
+        sync.client_for(sync.start_run(SyncKind.INCREMENTAL)),
+        LinearConnection.get().sync_watermark,
+    )
     sent = {r["query"] for r in fake_linear.requests}
     assert sent <= set(queries.DOCUMENTS.values())
     assert {queries.WORKSPACE, queries.ISSUES, queries.TEAM_CHANGES} <= sent

@@ -4,7 +4,13 @@ import pytest
 
 from apps.agents.models import Agent, AgentStatus, AgentTask, TaskStatus
 from apps.agents.services import task_complete
-from apps.linear.models import LinearIssue, LinearLabel, LinearWorkflowState, RoutingRule, RoutingTarget
+from apps.linear.models import (
+    LinearIssue,
+    LinearLabel,
+    LinearWorkflowState,
+    RoutingRule,
+    RoutingTarget,
+)
 from apps.linear.routing import assign_waiting, issue_route
 from apps.linear.services import issue_complete_in_linear
 
@@ -13,16 +19,22 @@ from apps.linear.services import issue_complete_in_linear
 def pool(mapping, project):
     a = Agent.objects.create(project=project, name="alpha", status=AgentStatus.IDLE)
     b = Agent.objects.create(project=project, name="beta", status=AgentStatus.IDLE)
-    rule = RoutingRule.objects.create(name="agent label", label=LinearLabel.objects.get(name="agent"),
-                                      complete_state=LinearWorkflowState.objects.get(name="In Review"))
+    rule = RoutingRule.objects.create(
+        name="agent label",
+        label=LinearLabel.objects.get(name="agent"),
+        complete_state=LinearWorkflowState.objects.get(name="In Review"),
+    )
     RoutingTarget.objects.create(rule=rule, agent=a, capacity=1)
     RoutingTarget.objects.create(rule=rule, agent=b, capacity=1)
     return rule, a, b
 
 
 def _agent_issues() -> list[LinearIssue]:
-    return list(LinearIssue.objects.filter(labels__name="agent", state__type__in=["backlog", "unstarted", "started"])
-                .order_by("id"))
+    return list(
+        LinearIssue.objects.filter(
+            labels__name="agent", state__type__in=["backlog", "unstarted", "started"]
+        ).order_by("id")
+    )
 
 
 def test_matching_issues_go_to_the_least_loaded_agent(pool):
@@ -102,8 +114,11 @@ def test_the_reactor_runs_completion_through_celery(pool, fake_linear, celery_wo
     issue = _agent_issues()[0]
     task = issue_route(issue=issue)
     task_complete(task=task, result="All green")
-    wait_for(lambda: any("All green" in c["body"] for c in fake_linear.comments), timeout=20,
-             message="the completion comment")
+    wait_for(
+        lambda: any("All green" in c["body"] for c in fake_linear.comments),
+        timeout=20,
+        message="the completion comment",
+    )
     assert AgentTask.objects.get(pk=task.pk).status == TaskStatus.COMPLETED
 
 
@@ -114,11 +129,21 @@ def test_new_issues_from_a_webhook_are_routed(pool, fake_linear, celery_worker, 
     settings.LINEAR_WEBHOOK_SECRET = "s"
     label = next(x for x in fake_linear.labels if x["name"] == "agent")
     new = fake_linear.add_issue(fake_linear.teams[0], "Route me", labels=[label])
-    body, headers = FakeLinear.signed(fake_linear.envelope("Issue", "create", fake_linear.issue_payload(new)), "s")
-    client.post("/api/v1/linear/webhook", data=body, content_type="application/json",
-                HTTP_LINEAR_SIGNATURE=headers["Linear-Signature"], HTTP_LINEAR_DELIVERY=headers["Linear-Delivery"])
-    task = wait_for(lambda: AgentTask.objects.filter(linear_issue_id=new["id"]).first(), timeout=20,
-                    message="the routed task")
+    body, headers = FakeLinear.signed(
+        fake_linear.envelope("Issue", "create", fake_linear.issue_payload(new)), "s"
+    )
+    client.post(
+        "/api/v1/linear/webhook",
+        data=body,
+        content_type="application/json",
+        HTTP_LINEAR_SIGNATURE=headers["Linear-Signature"],
+        HTTP_LINEAR_DELIVERY=headers["Linear-Delivery"],
+    )
+    task = wait_for(
+        lambda: AgentTask.objects.filter(linear_issue_id=new["id"]).first(),
+        timeout=20,
+        message="the routed task",
+    )
     assert task.agent.name in ("alpha", "beta")
 
 
@@ -127,18 +152,36 @@ def test_routing_pages(pool, client, admin_user, viewer):
     client.force_login(admin_user)
     html = client.get("/settings/integrations/linear/routing/").content.decode()
     assert "agent label" in html and "alpha" in html
-    r = client.post("/settings/integrations/linear/routing/new/", {
-        "name": "Bugs", "enabled": "on", "order": 5, "priority": "2", "comment_on_complete": "on",
-        "targets-TOTAL_FORMS": "1", "targets-INITIAL_FORMS": "0", "targets-MIN_NUM_FORMS": "1",
-        "targets-MAX_NUM_FORMS": "1000", "targets-0-agent": a.pk, "targets-0-capacity": "2",
-    })
+    r = client.post(
+        "/settings/integrations/linear/routing/new/",
+        {
+            "name": "Bugs",
+            "enabled": "on",
+            "order": 5,
+            "priority": "2",
+            "comment_on_complete": "on",
+            "targets-TOTAL_FORMS": "1",
+            "targets-INITIAL_FORMS": "0",
+            "targets-MIN_NUM_FORMS": "1",
+            "targets-MAX_NUM_FORMS": "1000",
+            "targets-0-agent": a.pk,
+            "targets-0-capacity": "2",
+        },
+    )
     assert r.status_code == 302, r.content.decode()[:2000]
     created = RoutingRule.objects.get(name="Bugs")
     assert created.priority == 2 and created.targets.get().capacity == 2
-    r = client.post("/settings/integrations/linear/routing/new/", {
-        "name": "No agents", "order": 5, "targets-TOTAL_FORMS": "1", "targets-INITIAL_FORMS": "0",
-        "targets-MIN_NUM_FORMS": "1", "targets-MAX_NUM_FORMS": "1000",
-    })
+    r = client.post(
+        "/settings/integrations/linear/routing/new/",
+        {
+            "name": "No agents",
+            "order": 5,
+            "targets-TOTAL_FORMS": "1",
+            "targets-INITIAL_FORMS": "0",
+            "targets-MIN_NUM_FORMS": "1",
+            "targets-MAX_NUM_FORMS": "1000",
+        },
+    )
     assert r.status_code == 200 and not RoutingRule.objects.filter(name="No agents").exists()
     client.post(f"/settings/integrations/linear/routing/{created.pk}/delete/")
     assert not RoutingRule.objects.filter(pk=created.pk).exists()

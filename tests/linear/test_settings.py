@@ -27,7 +27,9 @@ def test_it_shows_the_not_connected_state(aimed, client, owner):
     assert "not connected" in html and "Save key" in html
 
 
-def test_an_owner_saves_a_key_encrypted_and_never_shown(aimed, client, owner, fake_linear, django_capture_on_commit_callbacks):
+def test_an_owner_saves_a_key_encrypted_and_never_shown(
+    aimed, client, owner, fake_linear, django_capture_on_commit_callbacks
+):
     client.force_login(owner)
     with django_capture_on_commit_callbacks(execute=False):
         r = client.post(URL, {"action": "key", "api_key": fake_linear.api_key})
@@ -78,9 +80,13 @@ def test_registering_the_webhook_calls_webhook_create(linear_conn, client, owner
     from tests.linear.fake_linear import FakeLinear
 
     body, headers = FakeLinear.signed(payload, hook["secret"])
-    resp = client.post("/api/v1/linear/webhook", data=body, content_type="application/json",
-                       HTTP_LINEAR_SIGNATURE=headers["Linear-Signature"],
-                       HTTP_LINEAR_DELIVERY=headers["Linear-Delivery"])
+    resp = client.post(
+        "/api/v1/linear/webhook",
+        data=body,
+        content_type="application/json",
+        HTTP_LINEAR_SIGNATURE=headers["Linear-Signature"],
+        HTTP_LINEAR_DELIVERY=headers["Linear-Delivery"],
+    )
     assert resp.status_code == 200
 
 

@@ -108,25 +108,35 @@ def test_it_marks_issues_deleted_in_linear(synced, fake_linear):
 
 def test_incremental_brings_only_changes(mapping, fake_linear):
     issue = fake_linear.issues[4]
-    fake_linear.touch(issue, title="Renamed in Linear", state=fake_linear.state(fake_linear.teams[0], "Done"))
+    fake_linear.touch(
+        issue, title="Renamed in Linear", state=fake_linear.state(fake_linear.teams[0], "Done")
+    )
     new = fake_linear.add_issue(fake_linear.teams[0], "Brand new")
     before = len(fake_linear.requests)
-    run = sync.incremental_sync(sync.start_run(SyncKind.INCREMENTAL), connection_client(),
-                                LinearConnection.get().sync_watermark)
+    run = sync.incremental_sync(
+        sync.start_run(SyncKind.INCREMENTAL),
+        connection_client(),
+        LinearConnection.get().sync_watermark,
+    )
     assert len(fake_linear.requests) - before == 1  # one request per team
     assert run.counts["issues"] == 2
     assert LinearIssue.objects.get(linear_id=issue["id"]).title == "Renamed in Linear"
     assert LinearIssue.objects.get(linear_id=new["id"]).state.name == "Todo"
     from apps.agents.models import AgentEvent
 
-    kinds = sorted(AgentEvent.objects.filter(project=mapping.project).values_list("kind", flat=True))
+    kinds = sorted(
+        AgentEvent.objects.filter(project=mapping.project).values_list("kind", flat=True)
+    )
     assert kinds == ["linear.issue.created", "linear.issue.updated"]
 
 
 def test_incremental_with_nothing_changed_costs_one_request_per_team(mapping, fake_linear):
     before = len(fake_linear.requests)
-    run = sync.incremental_sync(sync.start_run(SyncKind.INCREMENTAL), connection_client(),
-                                LinearConnection.get().sync_watermark)
+    run = sync.incremental_sync(
+        sync.start_run(SyncKind.INCREMENTAL),
+        connection_client(),
+        LinearConnection.get().sync_watermark,
+    )
     assert len(fake_linear.requests) - before == 1
     assert run.counts.get("issues", 0) == 0
 

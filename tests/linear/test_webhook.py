@@ -22,7 +22,9 @@ def hook_secret(settings):
 
 
 def post(client: Client, body: bytes, headers: dict[str, str]):
-    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
+    extra = {
+        f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"
+    }
     return client.post(URL, data=body, content_type="application/json", **extra)
 
 
@@ -52,17 +54,24 @@ def test_it_processes_through_celery(mapping, fake_linear, hook_secret, celery_w
     from tests.support import wait_for
 
     issue = fake_linear.issues[3]
-    body, headers = FakeLinear.signed(issue_update(fake_linear, issue, title="Via the worker"), SECRET)
+    body, headers = FakeLinear.signed(
+        issue_update(fake_linear, issue, title="Via the worker"), SECRET
+    )
     assert post(client, body, headers).status_code == 200
-    wait_for(lambda: LinearIssue.objects.get(linear_id=issue["id"]).title == "Via the worker",
-             timeout=15, message="the worker to apply the delivery")
+    wait_for(
+        lambda: LinearIssue.objects.get(linear_id=issue["id"]).title == "Via the worker",
+        timeout=15,
+        message="the worker to apply the delivery",
+    )
 
 
 @pytest.mark.parametrize("mutate", ["wrong_secret", "tampered"])
 def test_it_rejects_bad_signature(synced, fake_linear, hook_secret, client, mutate):
     issue = fake_linear.issues[2]
     payload = issue_update(fake_linear, issue, title="Evil")
-    body, headers = FakeLinear.signed(payload, "not-the-secret" if mutate == "wrong_secret" else SECRET)
+    body, headers = FakeLinear.signed(
+        payload, "not-the-secret" if mutate == "wrong_secret" else SECRET
+    )
     if mutate == "tampered":
         body = body.replace(b"Evil", b"Evi1")
     r = post(client, body, headers)
@@ -74,8 +83,12 @@ def test_it_rejects_bad_signature(synced, fake_linear, hook_secret, client, muta
 
 @pytest.mark.parametrize("offset", [-61, +61, -3600])
 def test_it_rejects_stale_and_future_timestamps(synced, fake_linear, hook_secret, client, offset):
-    payload = fake_linear.envelope("Issue", "update", fake_linear.issue_payload(fake_linear.issues[0]),
-                                   timestamp_ms=(time.time() + offset) * 1000)
+    payload = fake_linear.envelope(
+        "Issue",
+        "update",
+        fake_linear.issue_payload(fake_linear.issues[0]),
+        timestamp_ms=(time.time() + offset) * 1000,
+    )
     body, headers = FakeLinear.signed(payload, SECRET)
     r = post(client, body, headers)
     assert r.status_code == 400
@@ -84,8 +97,12 @@ def test_it_rejects_stale_and_future_timestamps(synced, fake_linear, hook_secret
 
 
 def test_it_accepts_a_timestamp_within_the_window(synced, fake_linear, hook_secret, client):
-    payload = fake_linear.envelope("Issue", "update", fake_linear.issue_payload(fake_linear.issues[0]),
-                                   timestamp_ms=(time.time() - 50) * 1000)
+    payload = fake_linear.envelope(
+        "Issue",
+        "update",
+        fake_linear.issue_payload(fake_linear.issues[0]),
+        timestamp_ms=(time.time() - 50) * 1000,
+    )
     body, headers = FakeLinear.signed(payload, SECRET)
     assert post(client, body, headers).status_code == 200
 
@@ -128,7 +145,9 @@ def test_it_rejects_a_non_object_body(synced, hook_secret, client):
 
 
 def test_it_rejects_an_oversized_body(synced, fake_linear, hook_secret, client):
-    payload = fake_linear.envelope("Issue", "update", {"id": "x", "description": "a" * (1024 * 1024 + 10)})
+    payload = fake_linear.envelope(
+        "Issue", "update", {"id": "x", "description": "a" * (1024 * 1024 + 10)}
+    )
     body, headers = FakeLinear.signed(payload, SECRET)
     r = post(client, body, headers)
     assert r.status_code == 413
@@ -149,7 +168,9 @@ def test_it_uses_the_stored_secret(linear_conn, fake_linear, client):
 
     linear_conn.webhook_secret_encrypted = crypto.encrypt("stored-secret")
     linear_conn.save()
-    body, headers = FakeLinear.signed(fake_linear.envelope("Reaction", "create", {"id": "r1"}), "stored-secret")
+    body, headers = FakeLinear.signed(
+        fake_linear.envelope("Reaction", "create", {"id": "r1"}), "stored-secret"
+    )
     assert post(client, body, headers).status_code == 200
 
 
@@ -158,14 +179,18 @@ def test_it_only_allows_post(client):
 
 
 def test_other_types_are_stored_and_ignored(synced, fake_linear, hook_secret, client):
-    body, headers = FakeLinear.signed(fake_linear.envelope("Reaction", "create", {"id": "r1", "emoji": "+1"}), SECRET)
+    body, headers = FakeLinear.signed(
+        fake_linear.envelope("Reaction", "create", {"id": "r1", "emoji": "+1"}), SECRET
+    )
     assert post(client, body, headers).status_code == 200
     delivery = WebhookDelivery.objects.get()
     delivery_process(delivery.pk)
     assert WebhookDelivery.objects.get().status == DeliveryStatus.IGNORED
 
 
-def test_an_unknown_issue_in_an_update_is_fetched(mapping, fake_linear, hook_secret, client, celery_worker):
+def test_an_unknown_issue_in_an_update_is_fetched(
+    mapping, fake_linear, hook_secret, client, celery_worker
+):
     from tests.support import wait_for
 
     new = fake_linear.add_issue(fake_linear.teams[0], "Created while we were away")
@@ -173,20 +198,27 @@ def test_an_unknown_issue_in_an_update_is_fetched(mapping, fake_linear, hook_sec
     before = len(fake_linear.requests)
     body, headers = FakeLinear.signed(payload, SECRET)
     assert post(client, body, headers).status_code == 200
-    local = wait_for(lambda: LinearIssue.objects.filter(linear_id=new["id"]).first(), timeout=15,
-                     message="the issue to be fetched")
+    local = wait_for(
+        lambda: LinearIssue.objects.filter(linear_id=new["id"]).first(),
+        timeout=15,
+        message="the issue to be fetched",
+    )
     assert local.title == "Created while we were away (edited)"
     assert any("issue(id:" in r["query"] for r in fake_linear.requests[before:])
 
 
 def test_a_create_and_a_remove(mapping, fake_linear, hook_secret, client):
     new = fake_linear.add_issue(fake_linear.teams[0], "Fresh from Linear", priority=1)
-    body, headers = FakeLinear.signed(fake_linear.envelope("Issue", "create", fake_linear.issue_payload(new)), SECRET)
+    body, headers = FakeLinear.signed(
+        fake_linear.envelope("Issue", "create", fake_linear.issue_payload(new)), SECRET
+    )
     post(client, body, headers)
     delivery_process(WebhookDelivery.objects.get(delivery_id=headers["Linear-Delivery"]).pk)
     local = LinearIssue.objects.get(linear_id=new["id"])
     assert local.priority == 1 and local.state.name == "Todo"
-    body, headers = FakeLinear.signed(fake_linear.envelope("Issue", "remove", fake_linear.issue_payload(new)), SECRET)
+    body, headers = FakeLinear.signed(
+        fake_linear.envelope("Issue", "remove", fake_linear.issue_payload(new)), SECRET
+    )
     post(client, body, headers)
     delivery_process(WebhookDelivery.objects.get(delivery_id=headers["Linear-Delivery"]).pk)
     assert LinearIssue.objects.get(linear_id=new["id"]).deleted_at is not None
@@ -194,19 +226,52 @@ def test_a_create_and_a_remove(mapping, fake_linear, hook_secret, client):
     assert kinds == ["linear.issue.created", "linear.issue.removed"]
 
 
-def test_comment_label_cycle_and_project_events_update_the_copy(mapping, fake_linear, hook_secret, client):
+def test_comment_label_cycle_and_project_events_update_the_copy(
+    mapping, fake_linear, hook_secret, client
+):
     from apps.linear.models import LinearCycle, LinearLabel, LinearProject
 
     issue = fake_linear.issues[1]
     team_id = fake_linear.teams[0]["id"]
     events = [
-        ("Comment", "create", {"id": "c1", "body": "Looks good", "issueId": issue["id"],
-                               "createdAt": fake_linear.now(), "user": {"id": "u", "name": "Ada"}}),
-        ("IssueLabel", "create", {"id": "lbl-new", "name": "Perf", "color": "#00ff00", "teamId": team_id}),
-        ("Cycle", "update", {"id": fake_linear.cycles[0]["id"], "number": 1, "name": "Renamed sprint",
-                             "teamId": team_id, "startsAt": fake_linear.now(), "endsAt": fake_linear.now()}),
-        ("Project", "update", {"id": fake_linear.projects[0]["id"], "name": "Launch v2", "url": "https://x",
-                               "teamIds": [team_id]}),
+        (
+            "Comment",
+            "create",
+            {
+                "id": "c1",
+                "body": "Looks good",
+                "issueId": issue["id"],
+                "createdAt": fake_linear.now(),
+                "user": {"id": "u", "name": "Ada"},
+            },
+        ),
+        (
+            "IssueLabel",
+            "create",
+            {"id": "lbl-new", "name": "Perf", "color": "#00ff00", "teamId": team_id},
+        ),
+        (
+            "Cycle",
+            "update",
+            {
+                "id": fake_linear.cycles[0]["id"],
+                "number": 1,
+                "name": "Renamed sprint",
+                "teamId": team_id,
+                "startsAt": fake_linear.now(),
+                "endsAt": fake_linear.now(),
+            },
+        ),
+        (
+            "Project",
+            "update",
+            {
+                "id": fake_linear.projects[0]["id"],
+                "name": "Launch v2",
+                "url": "https://x",
+                "teamIds": [team_id],
+            },
+        ),
     ]
     for type_, action, data in events:
         body, headers = FakeLinear.signed(fake_linear.envelope(type_, action, data), SECRET)
@@ -220,21 +285,30 @@ def test_comment_label_cycle_and_project_events_update_the_copy(mapping, fake_li
 
 
 def test_a_failing_delivery_is_marked_failed(synced, fake_linear, hook_secret, client):
-    body, headers = FakeLinear.signed(fake_linear.envelope("Cycle", "update", {"id": "cy", "teamId": None,
-                                                                                "number": "NaN?"}), SECRET)
+    body, headers = FakeLinear.signed(
+        fake_linear.envelope("Cycle", "update", {"id": "cy", "teamId": None, "number": "NaN?"}),
+        SECRET,
+    )
     post(client, body, headers)
     delivery = WebhookDelivery.objects.get()
     delivery_process(delivery.pk)
     # a cycle of an unknown team is skipped, not an error
     assert WebhookDelivery.objects.get().status == DeliveryStatus.PROCESSED
-    body2, headers2 = FakeLinear.signed(fake_linear.envelope("Issue", "update", {"title": "no id"}), SECRET)
+    body2, headers2 = FakeLinear.signed(
+        fake_linear.envelope("Issue", "update", {"title": "no id"}), SECRET
+    )
     post(client, body2, headers2)
     delivery_process(WebhookDelivery.objects.get(delivery_id=headers2["Linear-Delivery"]).pk)
-    assert WebhookDelivery.objects.get(delivery_id=headers2["Linear-Delivery"]).status == DeliveryStatus.FAILED
+    assert (
+        WebhookDelivery.objects.get(delivery_id=headers2["Linear-Delivery"]).status
+        == DeliveryStatus.FAILED
+    )
 
 
 def test_payload_is_stored_as_sent(synced, fake_linear, hook_secret, client):
-    payload = fake_linear.envelope("Issue", "update", fake_linear.issue_payload(fake_linear.issues[0]))
+    payload = fake_linear.envelope(
+        "Issue", "update", fake_linear.issue_payload(fake_linear.issues[0])
+    )
     body, headers = FakeLinear.signed(payload, SECRET)
     post(client, body, headers)
     assert WebhookDelivery.objects.get().payload == json.loads(body)

@@ -6,292 +6,606 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('agents', '0002_commands_lifecycle_workflows'),
-        ('projects', '0001_initial'),
+        ("agents", "0002_commands_lifecycle_workflows"),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LinearConnection',
+            name="LinearConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('api_key_encrypted', models.TextField(blank=True)),
-                ('api_key_hint', models.CharField(blank=True, help_text='Last characters only.', max_length=16)),
-                ('api_url', models.URLField(blank=True, help_text='Overrides LINEAR_API_URL (a self-hosted proxy or a test server).')),
-                ('webhook_secret_encrypted', models.TextField(blank=True)),
-                ('webhook_id', models.CharField(blank=True, max_length=64)),
-                ('webhook_url', models.URLField(blank=True, max_length=500)),
-                ('organization_name', models.CharField(blank=True, max_length=200)),
-                ('viewer_name', models.CharField(blank=True, max_length=200)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('sync_watermark', models.DateTimeField(blank=True, help_text='Largest updatedAt seen: incremental syncs start here.', null=True)),
-                ('last_full_sync_at', models.DateTimeField(blank=True, null=True)),
-                ('last_sync_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("api_key_encrypted", models.TextField(blank=True)),
+                (
+                    "api_key_hint",
+                    models.CharField(blank=True, help_text="Last characters only.", max_length=16),
+                ),
+                (
+                    "api_url",
+                    models.URLField(
+                        blank=True,
+                        help_text="Overrides LINEAR_API_URL (a self-hosted proxy or a test server).",
+                    ),
+                ),
+                ("webhook_secret_encrypted", models.TextField(blank=True)),
+                ("webhook_id", models.CharField(blank=True, max_length=64)),
+                ("webhook_url", models.URLField(blank=True, max_length=500)),
+                ("organization_name", models.CharField(blank=True, max_length=200)),
+                ("viewer_name", models.CharField(blank=True, max_length=200)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "sync_watermark",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Largest updatedAt seen: incremental syncs start here.",
+                        null=True,
+                    ),
+                ),
+                ("last_full_sync_at", models.DateTimeField(blank=True, null=True)),
+                ("last_sync_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'Linear connection',
+                "verbose_name": "Linear connection",
             },
         ),
         migrations.CreateModel(
-            name='LinearCycle',
+            name="LinearCycle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('number', models.PositiveIntegerField(default=0)),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("number", models.PositiveIntegerField(default=0)),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['team_id', '-number'],
+                "ordering": ["team_id", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='LinearLabel',
+            name="LinearLabel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('color', models.CharField(blank=True, max_length=20)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("color", models.CharField(blank=True, max_length=20)),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='LinearProject',
+            name="LinearProject",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('url', models.URLField(blank=True, max_length=500)),
-                ('state', models.CharField(blank=True, max_length=40)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("url", models.URLField(blank=True, max_length=500)),
+                ("state", models.CharField(blank=True, max_length=40)),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='LinearTeam',
+            name="LinearTeam",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('key', models.CharField(max_length=20)),
-                ('name', models.CharField(max_length=200)),
-                ('color', models.CharField(blank=True, max_length=20)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at_linear', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("key", models.CharField(max_length=20)),
+                ("name", models.CharField(max_length=200)),
+                ("color", models.CharField(blank=True, max_length=20)),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at_linear", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='LinearUser',
+            name="LinearUser",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('display_name', models.CharField(blank=True, max_length=200)),
-                ('email', models.CharField(blank=True, max_length=254)),
-                ('avatar_url', models.URLField(blank=True, max_length=500)),
-                ('active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("display_name", models.CharField(blank=True, max_length=200)),
+                ("email", models.CharField(blank=True, max_length=254)),
+                ("avatar_url", models.URLField(blank=True, max_length=500)),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('full', 'Full'), ('incremental', 'Incremental')], max_length=12)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('ok', 'Finished'), ('failed', 'Failed'), ('waiting', 'Waiting for rate limit')], default='running', max_length=10)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('cursor', models.JSONField(blank=True, default=dict)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('requests', models.PositiveIntegerField(default=0)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('log', models.JSONField(blank=True, default=list, help_text='Notes: rate limits, retries.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("full", "Full"), ("incremental", "Incremental")], max_length=12
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("ok", "Finished"),
+                            ("failed", "Failed"),
+                            ("waiting", "Waiting for rate limit"),
+                        ],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("cursor", models.JSONField(blank=True, default=dict)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("requests", models.PositiveIntegerField(default=0)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "log",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Notes: rate limits, retries."
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery_id', models.CharField(max_length=100, unique=True)),
-                ('resource_type', models.CharField(blank=True, max_length=60)),
-                ('action', models.CharField(blank=True, max_length=30)),
-                ('resource_id', models.CharField(blank=True, max_length=64)),
-                ('payload', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Ignored'), ('failed', 'Failed')], default='received', max_length=10)),
-                ('error', models.TextField(blank=True)),
-                ('received_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("delivery_id", models.CharField(max_length=100, unique=True)),
+                ("resource_type", models.CharField(blank=True, max_length=60)),
+                ("action", models.CharField(blank=True, max_length=30)),
+                ("resource_id", models.CharField(blank=True, max_length=64)),
+                ("payload", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "received_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-received_at', '-id'],
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-received_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='LinearIssue',
+            name="LinearIssue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveBigIntegerField(default=1)),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('identifier', models.CharField(db_index=True, max_length=32)),
-                ('number', models.PositiveIntegerField(default=0)),
-                ('title', models.CharField(max_length=500)),
-                ('description', models.TextField(blank=True)),
-                ('priority', models.PositiveSmallIntegerField(default=0)),
-                ('estimate', models.FloatField(blank=True, null=True)),
-                ('sort_order', models.FloatField(default=0)),
-                ('url', models.URLField(blank=True, max_length=500)),
-                ('created_at_linear', models.DateTimeField(blank=True, null=True)),
-                ('updated_at_linear', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, help_text='Deleted or trashed in Linear.', null=True)),
-                ('move_error', models.CharField(blank=True, max_length=500)),
-                ('route_waiting_since', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('cycle', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='issues', to='linear.linearcycle')),
-                ('labels', models.ManyToManyField(blank=True, related_name='issues', to='linear.linearlabel')),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='issues', to='linear.linearproject')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='issues', to='linear.linearteam')),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='issues', to='linear.linearuser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveBigIntegerField(default=1)),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("identifier", models.CharField(db_index=True, max_length=32)),
+                ("number", models.PositiveIntegerField(default=0)),
+                ("title", models.CharField(max_length=500)),
+                ("description", models.TextField(blank=True)),
+                ("priority", models.PositiveSmallIntegerField(default=0)),
+                ("estimate", models.FloatField(blank=True, null=True)),
+                ("sort_order", models.FloatField(default=0)),
+                ("url", models.URLField(blank=True, max_length=500)),
+                ("created_at_linear", models.DateTimeField(blank=True, null=True)),
+                ("updated_at_linear", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "deleted_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Deleted or trashed in Linear.", null=True
+                    ),
+                ),
+                ("move_error", models.CharField(blank=True, max_length=500)),
+                ("route_waiting_since", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "cycle",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="issues",
+                        to="linear.linearcycle",
+                    ),
+                ),
+                (
+                    "labels",
+                    models.ManyToManyField(
+                        blank=True, related_name="issues", to="linear.linearlabel"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="issues",
+                        to="linear.linearproject",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="issues",
+                        to="linear.linearteam",
+                    ),
+                ),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="issues",
+                        to="linear.linearuser",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at_linear', '-id'],
+                "ordering": ["-updated_at_linear", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='LinearComment',
+            name="LinearComment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('body', models.TextField(blank=True)),
-                ('user_name', models.CharField(blank=True, max_length=200)),
-                ('created_at_linear', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('issue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='linear.linearissue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("body", models.TextField(blank=True)),
+                ("user_name", models.CharField(blank=True, max_length=200)),
+                ("created_at_linear", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "issue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="linear.linearissue",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at_linear', 'id'],
+                "ordering": ["created_at_linear", "id"],
             },
         ),
         migrations.AddField(
-            model_name='linearproject',
-            name='teams',
-            field=models.ManyToManyField(blank=True, related_name='projects', to='linear.linearteam'),
+            model_name="linearproject",
+            name="teams",
+            field=models.ManyToManyField(
+                blank=True, related_name="projects", to="linear.linearteam"
+            ),
         ),
         migrations.AddField(
-            model_name='linearlabel',
-            name='team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='linear.linearteam'),
+            model_name="linearlabel",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="labels",
+                to="linear.linearteam",
+            ),
         ),
         migrations.AddField(
-            model_name='linearcycle',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cycles', to='linear.linearteam'),
+            model_name="linearcycle",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="cycles",
+                to="linear.linearteam",
+            ),
         ),
         migrations.CreateModel(
-            name='LinearWorkflowState',
+            name="LinearWorkflowState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('linear_id', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('type', models.CharField(max_length=20)),
-                ('color', models.CharField(blank=True, max_length=20)),
-                ('position', models.FloatField(default=0)),
-                ('type_rank', models.PositiveSmallIntegerField(default=9)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='states', to='linear.linearteam')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("linear_id", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("type", models.CharField(max_length=20)),
+                ("color", models.CharField(blank=True, max_length=20)),
+                ("position", models.FloatField(default=0)),
+                ("type_rank", models.PositiveSmallIntegerField(default=9)),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="states",
+                        to="linear.linearteam",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['team_id', 'type_rank', 'position', 'name'],
+                "ordering": ["team_id", "type_rank", "position", "name"],
             },
         ),
         migrations.AddField(
-            model_name='linearissue',
-            name='pending_from_state',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='linear.linearworkflowstate'),
+            model_name="linearissue",
+            name="pending_from_state",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="linear.linearworkflowstate",
+            ),
         ),
         migrations.AddField(
-            model_name='linearissue',
-            name='state',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='issues', to='linear.linearworkflowstate'),
+            model_name="linearissue",
+            name="state",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="issues",
+                to="linear.linearworkflowstate",
+            ),
         ),
         migrations.CreateModel(
-            name='ProjectMapping',
+            name="ProjectMapping",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('linear_project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='mappings', to='linear.linearproject')),
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='linear_mapping', to='projects.project')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mappings', to='linear.linearteam')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "linear_project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="mappings",
+                        to="linear.linearproject",
+                    ),
+                ),
+                (
+                    "project",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="linear_mapping",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mappings",
+                        to="linear.linearteam",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RoutingRule',
+            name="RoutingRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('enabled', models.BooleanField(default=True)),
-                ('order', models.PositiveIntegerField(default=100, help_text='Lower rules are tried first.')),
-                ('priority', models.PositiveSmallIntegerField(blank=True, help_text='Match only this Linear priority (1 urgent … 4 low).', null=True)),
-                ('comment_on_complete', models.BooleanField(default=True, help_text="Post the agent's result as a comment on the issue.")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('complete_state', models.ForeignKey(blank=True, help_text='When the agent completes the task, move the issue here.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='linear.linearworkflowstate')),
-                ('label', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='linear.linearlabel')),
-                ('linear_project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='linear.linearproject')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='linear.linearteam')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "order",
+                    models.PositiveIntegerField(
+                        default=100, help_text="Lower rules are tried first."
+                    ),
+                ),
+                (
+                    "priority",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="Match only this Linear priority (1 urgent … 4 low).",
+                        null=True,
+                    ),
+                ),
+                (
+                    "comment_on_complete",
+                    models.BooleanField(
+                        default=True, help_text="Post the agent's result as a comment on the issue."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "complete_state",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="When the agent completes the task, move the issue here.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="linear.linearworkflowstate",
+                    ),
+                ),
+                (
+                    "label",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="linear.linearlabel",
+                    ),
+                ),
+                (
+                    "linear_project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="linear.linearproject",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="linear.linearteam",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
+                "ordering": ["order", "id"],
             },
         ),
         migrations.AddField(
-            model_name='linearissue',
-            name='route_rule',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='issues', to='linear.routingrule'),
+            model_name="linearissue",
+            name="route_rule",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="issues",
+                to="linear.routingrule",
+            ),
         ),
         migrations.AddField(
-            model_name='linearissue',
-            name='last_seen_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='linear.syncrun'),
+            model_name="linearissue",
+            name="last_seen_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="linear.syncrun",
+            ),
         ),
         migrations.CreateModel(
-            name='RoutingTarget',
+            name="RoutingTarget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('capacity', models.PositiveSmallIntegerField(default=1, help_text='Open tasks at most.')),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='agents.agent')),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='targets', to='linear.routingrule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "capacity",
+                    models.PositiveSmallIntegerField(default=1, help_text="Open tasks at most."),
+                ),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="agents.agent",
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="targets",
+                        to="linear.routingrule",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('rule', 'agent'), name='routing_target_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("rule", "agent"), name="routing_target_unique")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='linearissue',
-            index=models.Index(fields=['team', 'state'], name='linear_line_team_id_fe47a0_idx'),
+            model_name="linearissue",
+            index=models.Index(fields=["team", "state"], name="linear_line_team_id_fe47a0_idx"),
         ),
         migrations.AddIndex(
-            model_name='linearissue',
-            index=models.Index(fields=['state', 'sort_order'], name='linear_line_state_i_d64144_idx'),
+            model_name="linearissue",
+            index=models.Index(
+                fields=["state", "sort_order"], name="linear_line_state_i_d64144_idx"
+            ),
         ),
     ]
