@@ -25,8 +25,10 @@ class ProjectAdmin(OwnerAdmin):
     actions = ["archive", "unarchive"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
-        return super().get_queryset(request).annotate(
-            _active_keys=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_active_keys=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True)))
         )
 
     @admin.display(description="active keys", ordering="_active_keys")
@@ -36,17 +38,24 @@ class ProjectAdmin(OwnerAdmin):
     def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
         if change:
             services.project_update(
-                project=Project.objects.get(pk=obj.pk), actor=request.user, request=request,
+                project=Project.objects.get(pk=obj.pk),
+                actor=request.user,
+                request=request,
                 **{f: form.cleaned_data[f] for f in ("name", "slug", "description")},
             )
         else:
             created = services.project_create(
-                name=obj.name, slug=obj.slug, description=obj.description,
-                actor=request.user, request=request,
+                name=obj.name,
+                slug=obj.slug,
+                description=obj.description,
+                actor=request.user,
+                request=request,
             )
             obj.pk = created.pk
 
-    def _set_archived(self, request: HttpRequest, queryset: QuerySet[Project], archived: bool) -> int:
+    def _set_archived(
+        self, request: HttpRequest, queryset: QuerySet[Project], archived: bool
+    ) -> int:
         return sum(
             services.project_set_archived(
                 project=project, archived=archived, actor=request.user, request=request
@@ -82,17 +91,40 @@ class KeyStateFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(OwnerAdmin):
-    list_display = ("prefix_display", "name", "project", "scope", "created_by", "created_at",
-                    "last_used_at", "state")
+    list_display = (
+        "prefix_display",
+        "name",
+        "project",
+        "scope",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "state",
+    )
     list_filter = (KeyStateFilter, "scope", "project")
     search_fields = ("name", "prefix", "project__name", "project__slug")
     list_select_related = ("project", "created_by")
     # The hash is left out entirely: it is not a secret one can use, but there is no reason to
     # show it and every reason not to invite copying it around.
-    fields = ("project", "name", "prefix", "scope", "created_by", "created_at", "last_used_at",
-              "revoked_at")
-    readonly_fields = ("project", "prefix", "scope", "created_by", "created_at", "last_used_at",
-                       "revoked_at")
+    fields = (
+        "project",
+        "name",
+        "prefix",
+        "scope",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    readonly_fields = (
+        "project",
+        "prefix",
+        "scope",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

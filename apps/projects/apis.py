@@ -21,8 +21,16 @@ from apps.projects.models import Project
 class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
-        fields = ["id", "slug", "name", "description", "archived", "version", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "archived",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "slug", "archived", "version", "created_at", "updated_at"]
 
 
@@ -50,9 +58,12 @@ WHOAMI = inline_serializer(
         "project": ProjectSerializer(required=False),
         "key": inline_serializer(
             "WhoAmIKey",
-            {"prefix": serializers.CharField(), "name": serializers.CharField(),
-             "scope": serializers.ChoiceField(choices=["read", "write"]),
-             "created_at": serializers.DateTimeField()},
+            {
+                "prefix": serializers.CharField(),
+                "name": serializers.CharField(),
+                "scope": serializers.ChoiceField(choices=["read", "write"]),
+                "created_at": serializers.DateTimeField(),
+            },
             required=False,
         ),
         "scope": serializers.ChoiceField(choices=["read", "write"]),
@@ -73,23 +84,34 @@ WHOAMI = inline_serializer(
 def whoami(request: Request) -> Response:
     key = api_key_of(request)
     if key is not None:
-        return Response({
-            "kind": "api_key",
-            "project": ProjectSerializer(key.project).data,
-            "key": {"prefix": key.prefix, "name": key.name, "scope": key.scope,
-                    "created_at": key.created_at},
-            "scope": key.scope,
-        })
-    return Response({
-        "kind": "session",
-        "user": request.user.get_username(),
-        "role": roles.role_of(request.user),
-        "scope": "write" if roles.is_admin(request.user) else "read",
-    })
+        return Response(
+            {
+                "kind": "api_key",
+                "project": ProjectSerializer(key.project).data,
+                "key": {
+                    "prefix": key.prefix,
+                    "name": key.name,
+                    "scope": key.scope,
+                    "created_at": key.created_at,
+                },
+                "scope": key.scope,
+            }
+        )
+    return Response(
+        {
+            "kind": "session",
+            "user": request.user.get_username(),
+            "role": roles.role_of(request.user),
+            "scope": "write" if roles.is_admin(request.user) else "read",
+        }
+    )
 
 
-@extend_schema(tags=["projects"], summary="List projects",
-               description="Every project for a signed-in team member; a key sees only its own.")
+@extend_schema(
+    tags=["projects"],
+    summary="List projects",
+    description="Every project for a signed-in team member; a key sees only its own.",
+)
 class ProjectListApi(ListAPIView):
     serializer_class = ProjectSerializer
     pagination_class = ProjectPagination
@@ -101,10 +123,16 @@ class ProjectListApi(ListAPIView):
         return qs
 
 
-@extend_schema(tags=["projects"], methods=["GET"], responses=ProjectSerializer,
-               summary="One project")
-@extend_schema(tags=["projects"], methods=["PATCH"], request=ProjectUpdateSerializer,
-               responses=ProjectSerializer, summary="Rename or re-describe a project")
+@extend_schema(
+    tags=["projects"], methods=["GET"], responses=ProjectSerializer, summary="One project"
+)
+@extend_schema(
+    tags=["projects"],
+    methods=["PATCH"],
+    request=ProjectUpdateSerializer,
+    responses=ProjectSerializer,
+    summary="Rename or re-describe a project",
+)
 @api_view(["GET", "PATCH"])
 def project_detail(request: Request, slug: str) -> Response:
     project = visible_projects(request).filter(slug=slug).first()

@@ -43,8 +43,12 @@ def project_create(
     project.full_clean()
     project.save()
     audit_record(
-        "project.created", actor=actor, request=request, target=project,
-        data={"slug": project.slug, "name": project.name}, actor_label=actor_label,
+        "project.created",
+        actor=actor,
+        request=request,
+        target=project,
+        data={"slug": project.slug, "name": project.name},
+        actor_label=actor_label,
     )
     return project
 
@@ -73,7 +77,10 @@ def project_update(
     project.version += 1
     project.save()
     audit_record(
-        "project.updated", actor=actor, request=request, target=project,
+        "project.updated",
+        actor=actor,
+        request=request,
+        target=project,
         data={"changed": {k: [before[k], v] for k, v in changed.items()}},
         actor_label=actor_label,
     )
@@ -97,7 +104,10 @@ def project_set_archived(
     project.archived = archived
     audit_record(
         "project.archived" if archived else "project.unarchived",
-        actor=actor, request=request, target=project, actor_label=actor_label,
+        actor=actor,
+        request=request,
+        target=project,
+        actor_label=actor_label,
     )
     return True
 
@@ -117,13 +127,20 @@ def api_key_create(
     if created_by is not None and not getattr(created_by, "is_authenticated", False):
         created_by = None
     key = ApiKey(
-        project=project, name=name.strip(), scope=scope, prefix=prefix, key_hash=digest,
+        project=project,
+        name=name.strip(),
+        scope=scope,
+        prefix=prefix,
+        key_hash=digest,
         created_by=created_by,
     )
     key.full_clean()
     key.save()
     audit_record(
-        "apikey.created", actor=created_by, request=request, target=key,
+        "apikey.created",
+        actor=created_by,
+        request=request,
+        target=key,
         data={"project": project.slug, "prefix": prefix, "scope": scope},
         actor_label=actor_label,
     )
@@ -145,7 +162,11 @@ def api_key_revoke(
         return False
     key.revoked_at = now
     audit_record(
-        "apikey.revoked", actor=actor, request=request, target=key,
-        data={"project": key.project.slug, "prefix": key.prefix}, actor_label=actor_label,
+        "apikey.revoked",
+        actor=actor,
+        request=request,
+        target=key,
+        data={"project": key.project.slug, "prefix": key.prefix},
+        actor_label=actor_label,
     )
     return True

@@ -10,6 +10,9 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.project_settings, name="project-settings"),
     path("projects/<slug:slug>/archive/", views.project_archive, name="project-archive"),
     path("projects/<slug:slug>/keys/", views.project_keys, name="project-keys"),
-    path("projects/<slug:slug>/keys/<int:pk>/revoke/", views.api_key_revoke,
-         name="project-key-revoke"),
+    path(
+        "projects/<slug:slug>/keys/<int:pk>/revoke/",
+        views.api_key_revoke,
+        name="project-key-revoke",
+    ),
 ]

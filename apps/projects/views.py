@@ -21,9 +21,7 @@ from apps.projects.models import ApiKey
 def project_list(request: HttpRequest) -> HttpResponse:
     show_archived = request.GET.get("show") == "archived"
     projects = list(selectors.projects_with_counts(archived=show_archived))
-    archived_count = (
-        0 if show_archived else selectors.projects_with_counts(archived=True).count()
-    )
+    archived_count = 0 if show_archived else selectors.projects_with_counts(archived=True).count()
     return render(
         request,
         "projects/list.html",
@@ -48,8 +46,10 @@ def project_create(request: HttpRequest) -> HttpResponse:
             actor=request.user,
             request=request,
         )
-        messages.success(request, f"Project “{project.name}” created. Next: create an API key "
-                                  "so its agents can report.")
+        messages.success(
+            request,
+            f"Project “{project.name}” created. Next: create an API key so its agents can report.",
+        )
         return redirect("project-keys", slug=project.slug)
     return render(request, "projects/form.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -93,8 +93,11 @@ def project_archive(request: HttpRequest, slug: str) -> HttpResponse:
         project=project, archived=archive, actor=request.user, request=request
     ):
         if archive:
-            messages.success(request, f"“{project.name}” is archived. Its API keys no longer "
-                                      "work; unarchive it to bring them back.")
+            messages.success(
+                request,
+                f"“{project.name}” is archived. Its API keys no longer "
+                "work; unarchive it to bring them back.",
+            )
         else:
             messages.success(request, f"“{project.name}” is active again.")
     return redirect("project-settings", slug=project.slug)
@@ -147,8 +150,9 @@ def api_key_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = selectors.project_get(slug)
     key = get_object_or_404(ApiKey.objects.select_related("project"), pk=pk, project=project)
     if services.api_key_revoke(key=key, actor=request.user, request=request):
-        messages.success(request, f"Key {key.prefix}… (“{key.name}”) is revoked. Clients using it "
-                                  "now get 401.")
+        messages.success(
+            request, f"Key {key.prefix}… (“{key.name}”) is revoked. Clients using it now get 401."
+        )
     else:
         messages.info(request, f"Key {key.prefix}… was already revoked.")
     return redirect("project-keys", slug=project.slug)

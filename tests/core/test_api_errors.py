@@ -18,13 +18,15 @@ def test_no_key_is_401(anon_api, project):
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"
     assert response.json() == {
-        "error": "Authentication credentials were not provided.", "details": {},
+        "error": "Authentication credentials were not provided.",
+        "details": {},
     }
 
 
 def test_malformed_json_is_400(api, project):
-    response = api.generic("PATCH", "/api/v1/projects/apollo", '{"name": "x",,}',
-                           content_type="application/json")
+    response = api.generic(
+        "PATCH", "/api/v1/projects/apollo", '{"name": "x",,}', content_type="application/json"
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["error"].startswith("Malformed request body: JSON parse error")
@@ -33,8 +35,9 @@ def test_malformed_json_is_400(api, project):
 
 def test_a_body_over_1_mb_is_413_json(api, project):
     payload = json.dumps({"description": "x" * (1024 * 1024)})
-    response = api.generic("PATCH", "/api/v1/projects/apollo", payload,
-                           content_type="application/json")
+    response = api.generic(
+        "PATCH", "/api/v1/projects/apollo", payload, content_type="application/json"
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "Request body is larger than 1 MB."
     project.refresh_from_db()
@@ -43,15 +46,22 @@ def test_a_body_over_1_mb_is_413_json(api, project):
 
 def test_a_body_just_under_1_mb_is_accepted(api, project):
     description = "x" * (1024 * 1024 - 100)
-    response = api.generic("PATCH", "/api/v1/projects/apollo",
-                           json.dumps({"description": description}),
-                           content_type="application/json")
+    response = api.generic(
+        "PATCH",
+        "/api/v1/projects/apollo",
+        json.dumps({"description": description}),
+        content_type="application/json",
+    )
     assert response.status_code == 200
 
 
 def test_the_wrong_content_type_is_415_json(api, project):
-    response = api.generic("PATCH", "/api/v1/projects/apollo", "name=x",
-                           content_type="application/x-www-form-urlencoded")
+    response = api.generic(
+        "PATCH",
+        "/api/v1/projects/apollo",
+        "name=x",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 415
     assert "Unsupported media type" in response.json()["error"]
 
@@ -82,6 +92,8 @@ def test_an_unexpected_error_is_a_json_500_when_debug_is_off(settings, caplog):
     settings.DEBUG = False
     response = exception_handler(RuntimeError("boom"), {})
     assert response.status_code == 500
-    assert response.data == {"error": "Internal server error; the failure was logged.",
-                              "details": {}}
+    assert response.data == {
+        "error": "Internal server error; the failure was logged.",
+        "details": {},
+    }
     assert "boom" in caplog.text

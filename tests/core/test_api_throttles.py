@@ -73,10 +73,18 @@ def test_the_client_address_comes_from_the_proxy_when_configured(rates, project,
 def test_session_writes_count_per_user(rates, client, admin_user, project):
     rates(key="1/hour")
     client.force_login(admin_user)
-    assert client.patch("/api/v1/projects/apollo", {"description": "a"},
-                        content_type="application/json").status_code == 200
-    assert client.patch("/api/v1/projects/apollo", {"description": "b"},
-                        content_type="application/json").status_code == 429
+    assert (
+        client.patch(
+            "/api/v1/projects/apollo", {"description": "a"}, content_type="application/json"
+        ).status_code
+        == 200
+    )
+    assert (
+        client.patch(
+            "/api/v1/projects/apollo", {"description": "b"}, content_type="application/json"
+        ).status_code
+        == 429
+    )
 
 
 def test_the_counters_live_in_the_shared_cache(rates, project, write_key):
@@ -97,8 +105,15 @@ def test_off_disables_a_limit(rates, project, write_key):
 
 @pytest.mark.parametrize(
     ("rate", "parsed"),
-    [("600/min", (600, 60)), ("20/s", (20, 1)), ("100/10s", (100, 10)), ("5/hour", (5, 3600)),
-     ("1/day", (1, 86400)), ("off", None), ("", None)],
+    [
+        ("600/min", (600, 60)),
+        ("20/s", (20, 1)),
+        ("100/10s", (100, 10)),
+        ("5/hour", (5, 3600)),
+        ("1/day", (1, 86400)),
+        ("off", None),
+        ("", None),
+    ],
 )
 def test_rates_parse(rate, parsed):
     assert parse_rate(rate) == parsed

@@ -32,16 +32,23 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 class Run:
     """A subprocess started now and awaited when a test needs its result."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self._done: subprocess.CompletedProcess | None = None
 
     def result(self) -> subprocess.CompletedProcess:
@@ -60,10 +67,17 @@ def slow_runs(tmp_path_factory):
     runs = {
         "deploy": Run(deploy, production_env(tmp)),
         "deploy_http": Run(deploy, production_env(tmp, SECURE_HTTPS="false")),
-        "show_production": Run(show_cmd, {**production_env(tmp),
-                                          "DJANGO_SETTINGS_MODULE": "config.settings"}),
-        "show_embedded": Run(show_cmd, {**BASE_ENV, "SWITCHBOARD_DATA_DIR": str(tmp),
-                                        "DJANGO_SETTINGS_MODULE": "config.settings"}),
+        "show_production": Run(
+            show_cmd, {**production_env(tmp), "DJANGO_SETTINGS_MODULE": "config.settings"}
+        ),
+        "show_embedded": Run(
+            show_cmd,
+            {
+                **BASE_ENV,
+                "SWITCHBOARD_DATA_DIR": str(tmp),
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+            },
+        ),
     }
     yield runs
     for run in runs.values():

@@ -30,22 +30,29 @@ def test_admins_and_viewers_cannot_open_it(client, admin_user, viewer, project):
 
 def test_the_archive_action_archives_and_audits(client, owner, project, other_project):
     client.force_login(owner)
-    response = client.post("/admin/projects/project/", {
-        "action": "archive", "_selected_action": [project.pk, other_project.pk],
-    })
+    response = client.post(
+        "/admin/projects/project/",
+        {
+            "action": "archive",
+            "_selected_action": [project.pk, other_project.pk],
+        },
+    )
     assert response.status_code == 302
     assert Project.objects.filter(archived=True).count() == 2
     assert AuditEntry.objects.filter(action="project.archived", actor=owner).count() == 2
-    client.post("/admin/projects/project/", {"action": "unarchive",
-                                             "_selected_action": [project.pk]})
+    client.post(
+        "/admin/projects/project/", {"action": "unarchive", "_selected_action": [project.pk]}
+    )
     project.refresh_from_db()
     assert not project.archived
 
 
 def test_editing_in_the_admin_goes_through_the_service(client, owner, project):
     client.force_login(owner)
-    response = client.post(f"/admin/projects/project/{project.pk}/change/",
-                           {"name": "Apollo 13", "slug": "apollo", "description": "Houston"})
+    response = client.post(
+        f"/admin/projects/project/{project.pk}/change/",
+        {"name": "Apollo 13", "slug": "apollo", "description": "Houston"},
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     project.refresh_from_db()
     assert project.name == "Apollo 13"
@@ -77,8 +84,12 @@ def test_the_revoke_action_revokes_and_audits(client, owner, project):
     make_key(project)
     make_key(project, name="second")
     client.force_login(owner)
-    client.post("/admin/projects/apikey/", {
-        "action": "revoke", "_selected_action": list(ApiKey.objects.values_list("pk", flat=True)),
-    })
+    client.post(
+        "/admin/projects/apikey/",
+        {
+            "action": "revoke",
+            "_selected_action": list(ApiKey.objects.values_list("pk", flat=True)),
+        },
+    )
     assert not ApiKey.objects.active().exists()
     assert AuditEntry.objects.filter(action="apikey.revoked", actor=owner).count() == 2

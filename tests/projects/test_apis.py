@@ -96,8 +96,9 @@ def test_a_read_key_cannot_update(project, read_key):
 
 def test_a_viewer_session_cannot_update(client, viewer, project):
     client.force_login(viewer)
-    response = client.patch("/api/v1/projects/apollo", {"name": "x"},
-                            content_type="application/json")
+    response = client.patch(
+        "/api/v1/projects/apollo", {"name": "x"}, content_type="application/json"
+    )
     assert response.status_code == 403
 
 

@@ -26,8 +26,9 @@ def test_a_valid_key_works_and_records_its_use(client, project, write_key):
     assert key.last_used_at is not None
 
 
-def test_last_use_is_written_at_most_once_a_minute(client, project, write_key,
-                                                  django_assert_num_queries):
+def test_last_use_is_written_at_most_once_a_minute(
+    client, project, write_key, django_assert_num_queries
+):
     whoami(client, f"Bearer {write_key}")
     # Now only the key lookup: no UPDATE on the hot path.
     with django_assert_num_queries(1):
@@ -79,8 +80,12 @@ def test_the_scheme_is_case_insensitive(client, project, write_key):
 
 def test_a_read_key_cannot_write(client, project):
     raw = make_key(project, "read")
-    response = client.patch("/api/v1/projects/apollo", {"description": "x"},
-                            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.patch(
+        "/api/v1/projects/apollo",
+        {"description": "x"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
     assert response.status_code == 403
     assert "read-only" in response.json()["error"]
     project.refresh_from_db()

@@ -14,8 +14,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 def test_an_admin_manages_projects_and_keys(live, page, admin_user):
     outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((live.url, "data:")) else None)
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith((live.url, "data:")) else None,
+    )
     login_browser(page, live.url, "adam")
 
     page.goto(f"{live.url}/projects/")
@@ -46,8 +48,9 @@ def test_an_admin_manages_projects_and_keys(live, page, admin_user):
     assert page.locator("button[data-copy='#new-key']").inner_text() == "Copied"
     screenshot(page, "projects-key-created")
 
-    whoami = requests.get(f"{live.url}/api/v1/whoami",
-                          headers={"Authorization": f"Bearer {raw}"}, timeout=10)
+    whoami = requests.get(
+        f"{live.url}/api/v1/whoami", headers={"Authorization": f"Bearer {raw}"}, timeout=10
+    )
     assert whoami.status_code == 200, whoami.text
     assert whoami.json()["project"]["slug"] == "apollo"
 
@@ -66,8 +69,12 @@ def test_an_admin_manages_projects_and_keys(live, page, admin_user):
     page.wait_for_load_state("networkidle")
     assert page.locator("text=is revoked").is_visible()
     assert ApiKey.objects.get(name="CI runner").revoked_at is not None
-    assert requests.get(f"{live.url}/api/v1/whoami", headers={"Authorization": f"Bearer {raw}"},
-                        timeout=10).status_code == 401
+    assert (
+        requests.get(
+            f"{live.url}/api/v1/whoami", headers={"Authorization": f"Bearer {raw}"}, timeout=10
+        ).status_code
+        == 401
+    )
 
     Project.objects.create(name="Zephyr", slug="zephyr", description="Weather-routing agents")
     page.goto(f"{live.url}/projects/")

@@ -125,16 +125,36 @@ def test_the_raw_key_is_the_last_line_of_a_real_process(project):
     """As a script sees it: `manage.py apikey create ... | tail -n 1`, and a clear error exit."""
     from tests.conftest import _test_database_url
 
-    env = {"DATABASE_URL": _test_database_url(), "SECRET_KEY": "x" * 50, "DEBUG": "true",
-           "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, "manage.py", "apikey", "create", "--project", "apollo", "--scope",
-           "write", "--name", "deploy bot"]
+    env = {
+        "DATABASE_URL": _test_database_url(),
+        "SECRET_KEY": "x" * 50,
+        "DEBUG": "true",
+        "PATH": "/usr/bin:/bin",
+    }
+    cmd = [
+        sys.executable,
+        "manage.py",
+        "apikey",
+        "create",
+        "--project",
+        "apollo",
+        "--scope",
+        "write",
+        "--name",
+        "deploy bot",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     raw = done.stdout.strip().splitlines()[-1]
     assert ApiKey.objects.get(name="deploy bot").key_hash == hash_key(raw)
-    bad = subprocess.run([*cmd[:4], "--project", "nope", "--name", "x"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*cmd[:4], "--project", "nope", "--name", "x"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1
     assert "CommandError: no project with slug 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -57,7 +57,9 @@ def test_it_audits_create_and_revoke(client, admin_user, project):
     client.post("/projects/apollo/keys/", {"name": "k", "scope": "write"})
     key = ApiKey.objects.get()
     client.post(f"/projects/apollo/keys/{key.pk}/revoke/")
-    created, revoked = (AuditEntry.objects.get(action=a) for a in ("apikey.created", "apikey.revoked"))
+    created, revoked = (
+        AuditEntry.objects.get(action=a) for a in ("apikey.created", "apikey.revoked")
+    )
     assert created.actor == admin_user and created.data["prefix"] == key.prefix
     assert revoked.actor == admin_user and revoked.target_id == str(key.pk)
 
@@ -103,7 +105,9 @@ def test_revoke_needs_post_and_confirms_in_the_page(client, admin_user, project)
     assert f'data-confirm="Revoke {key.prefix}' in body
 
 
-def test_a_key_of_another_project_cannot_be_revoked_here(client, admin_user, project, other_project):
+def test_a_key_of_another_project_cannot_be_revoked_here(
+    client, admin_user, project, other_project
+):
     make_key(other_project)
     key = ApiKey.objects.get()
     client.force_login(admin_user)
@@ -114,8 +118,11 @@ def test_a_key_of_another_project_cannot_be_revoked_here(client, admin_user, pro
 
 @pytest.mark.parametrize(
     ("data", "field"),
-    [({"name": "", "scope": "write"}, "name"), ({"name": "k", "scope": "admin"}, "scope"),
-     ({"name": "k" * 101, "scope": "read"}, "name")],
+    [
+        ({"name": "", "scope": "write"}, "name"),
+        ({"name": "k", "scope": "admin"}, "scope"),
+        ({"name": "k" * 101, "scope": "read"}, "name"),
+    ],
 )
 def test_it_rejects_bad_input(client, admin_user, project, data, field):
     client.force_login(admin_user)
@@ -143,13 +150,20 @@ def test_the_empty_state_explains_keys(client, admin_user, project):
     assert "manage.py apikey create --project apollo" in body
 
 
-def test_query_count_does_not_grow_with_keys(client, admin_user, project, django_assert_max_num_queries):
+def test_query_count_does_not_grow_with_keys(
+    client, admin_user, project, django_assert_max_num_queries
+):
     client.force_login(admin_user)
     make_key(project)
     with django_assert_max_num_queries(50) as few:
         client.get("/projects/apollo/keys/")
     for i in range(12):
-        ApiKey.objects.create(project=project, name=f"k{i}", prefix=f"sbk_{i:06}",
-                              key_hash=f"{i:064}", created_by=admin_user)
+        ApiKey.objects.create(
+            project=project,
+            name=f"k{i}",
+            prefix=f"sbk_{i:06}",
+            key_hash=f"{i:064}",
+            created_by=admin_user,
+        )
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get("/projects/apollo/keys/")

@@ -29,13 +29,19 @@ VIEWS = [
 
 def state() -> tuple:
     p = Project.objects.get(pk=Project.objects.order_by("pk").first().pk)
-    return (Project.objects.count(), p.name, p.archived, ApiKey.objects.count(),
-            ApiKey.objects.filter(revoked_at__isnull=False).count())
+    return (
+        Project.objects.count(),
+        p.name,
+        p.archived,
+        ApiKey.objects.count(),
+        ApiKey.objects.filter(revoked_at__isnull=False).count(),
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(("method", "path", "data", "allowed"), VIEWS,
-                         ids=[f"{m} {p}" for m, p, _, _ in VIEWS])
+@pytest.mark.parametrize(
+    ("method", "path", "data", "allowed"), VIEWS, ids=[f"{m} {p}" for m, p, _, _ in VIEWS]
+)
 def test_permission_matrix(client, team, project, role, method, path, data, allowed):
     make_key(project)
     path = path.format(key=ApiKey.objects.get().pk)

@@ -26,7 +26,11 @@ def test_it_saves_changes_and_audits_what_changed(client, admin_user, project):
     assert response.status_code == 302
     assert response["Location"] == "/projects/apollo-11/"
     project.refresh_from_db()
-    assert (project.name, project.slug, project.description) == ("Apollo 11", "apollo-11", "Landing")
+    assert (project.name, project.slug, project.description) == (
+        "Apollo 11",
+        "apollo-11",
+        "Landing",
+    )
     assert project.version == 2
     entry = AuditEntry.objects.get(action="project.updated")
     assert entry.data["changed"]["slug"] == ["apollo", "apollo-11"]
@@ -67,7 +71,8 @@ def test_it_archives_and_unarchives(client, admin_user, project):
     project.refresh_from_db()
     assert not project.archived
     actions = list(
-        AuditEntry.objects.filter(action__startswith="project.").order_by("id")
+        AuditEntry.objects.filter(action__startswith="project.")
+        .order_by("id")
         .values_list("action", flat=True)
     )
     assert actions == ["project.archived", "project.unarchived"]

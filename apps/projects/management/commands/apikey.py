@@ -44,7 +44,9 @@ class Command(BaseCommand):
         if proj.archived:
             raise CommandError(f"project '{proj.slug}' is archived; unarchive it first.")
         if scope not in ApiKeyScope.values:
-            raise CommandError(f"--scope must be one of {', '.join(ApiKeyScope.values)}, not '{scope}'.")
+            raise CommandError(
+                f"--scope must be one of {', '.join(ApiKeyScope.values)}, not '{scope}'."
+            )
         if not name.strip():
             raise CommandError("--name must not be empty.")
         try:
@@ -54,7 +56,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"cannot create key: {validation_message(exc)}") from None
         self.stdout.write(
-            f"Created {key.get_scope_display().lower()} key {key.prefix}… \"{key.name}\" for "
+            f'Created {key.get_scope_display().lower()} key {key.prefix}… "{key.name}" for '
             f"project {proj.slug}. It is shown once, below; store it now."
         )
         self.stdout.write(raw)
@@ -69,8 +71,9 @@ class Command(BaseCommand):
         for key in keys:
             state = "active" if key.is_active else "revoked"
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never used"
-            self.stdout.write(f"{key.prefix}  {key.project.slug}  {key.scope:<5}  {state:<7}  "
-                              f"{used}  {key.name}")
+            self.stdout.write(
+                f"{key.prefix}  {key.project.slug}  {key.scope:<5}  {state:<7}  {used}  {key.name}"
+            )
 
     def handle_revoke(self, *, prefix: str, **_: Any) -> None:
         prefix = prefix.strip().rstrip("…").rstrip(".")
@@ -78,7 +81,9 @@ class Command(BaseCommand):
             raise CommandError(f"give the key's prefix as shown in lists, e.g. {KEY_PREFIX}AbC123.")
         if len(prefix) > len(KEY_PREFIX) + 6:
             # A whole raw key was pasted; match it exactly rather than by prefix.
-            matches = list(ApiKey.objects.filter(key_hash=hash_key(prefix)).select_related("project"))
+            matches = list(
+                ApiKey.objects.filter(key_hash=hash_key(prefix)).select_related("project")
+            )
         else:
             matches = list(ApiKey.objects.filter(prefix=prefix).select_related("project"))
         if not matches:
@@ -88,8 +93,10 @@ class Command(BaseCommand):
             raise CommandError(f"key {prefix}… is already revoked.")
         if len(active) > 1:
             projects = ", ".join(k.project.slug for k in active)
-            raise CommandError(f"{len(active)} active keys share prefix {prefix} ({projects}); "
-                               "revoke them on the project's keys page.")
+            raise CommandError(
+                f"{len(active)} active keys share prefix {prefix} ({projects}); "
+                "revoke them on the project's keys page."
+            )
         key = active[0]
         services.api_key_revoke(key=key, actor_label="manage.py")
-        self.stdout.write(f"Revoked key {key.prefix}… \"{key.name}\" of project {key.project.slug}.")
+        self.stdout.write(f'Revoked key {key.prefix}… "{key.name}" of project {key.project.slug}.')

@@ -49,10 +49,19 @@ class Command(BaseCommand):
 
     def handle_list(self, *, all: bool, **_: Any) -> None:  # noqa: A002 (the option's name)
         projects = Project.objects.all() if all else Project.objects.active()
-        rows = [(p.slug, p.name, "archived" if p.archived else "active",
-                 ApiKey.objects.active().filter(project=p).count()) for p in projects]
+        rows = [
+            (
+                p.slug,
+                p.name,
+                "archived" if p.archived else "active",
+                ApiKey.objects.active().filter(project=p).count(),
+            )
+            for p in projects
+        ]
         if not rows:
-            self.stdout.write("No projects. Create one: manage.py project create <slug> --name \"<name>\"")
+            self.stdout.write(
+                'No projects. Create one: manage.py project create <slug> --name "<name>"'
+            )
             return
         width = max(len(r[0]) for r in rows)
         for slug, name, state, keys in rows:
