@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core import roles
@@ -127,7 +128,7 @@ def project_keys(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             status = 400
     keys = list(selectors.project_keys(project))
-    return render(
+    response = render(
         request,
         "projects/keys.html",
         {
@@ -142,6 +143,10 @@ def project_keys(request: HttpRequest, slug: str) -> HttpResponse:
         },
         status=status,
     )
+    if created:
+        # The page carries a secret: keep it out of caches and the browser's page store.
+        add_never_cache_headers(response)
+    return response
 
 
 @require_POST

@@ -97,3 +97,21 @@ def test_an_unexpected_error_is_a_json_500_when_debug_is_off(settings, caplog):
         "details": {},
     }
     assert "boom" in caplog.text
+
+
+def test_an_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json() == {"error": "No such API endpoint.", "details": {}}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_a_failure_outside_drf_is_json_under_the_api(rf):
+    from apps.core.api.errors import server_error
+
+    response = server_error(rf.get("/api/v1/agents"))
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"].startswith("Internal server error")
+    assert server_error(rf.get("/agents/"))["Content-Type"].startswith("text/html")

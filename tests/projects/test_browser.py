@@ -85,3 +85,25 @@ def test_an_admin_manages_projects_and_keys(live, page, admin_user):
     page.wait_for_selector(".swagger-ui .info", timeout=15_000)
     screenshot(page, "api-docs")
     assert outside == [], f"loaded from outside the server: {outside}"
+
+
+def test_the_pages_follow_a_dark_system_theme(live, browser, admin_user):
+    project = Project.objects.create(name="Apollo", slug="apollo", description="Moon landing")
+    ApiKey.objects.create(
+        project=project,
+        name="CI runner",
+        prefix="sbk_AbC123",
+        key_hash="0" * 64,
+        scope="write",
+        created_by=admin_user,
+    )
+    context = browser.new_context(viewport={"width": 1100, "height": 700}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        login_browser(page, live.url, "adam")
+        page.goto(f"{live.url}/projects/apollo/keys/")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(13, 17, 23)"  # --bg in the dark palette
+        screenshot(page, "projects-keys-dark")
+    finally:
+        context.close()

@@ -167,3 +167,9 @@ def test_query_count_does_not_grow_with_keys(
         )
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get("/projects/apollo/keys/")
+
+
+def test_the_page_showing_a_new_key_is_never_cached(client, admin_user, project):
+    client.force_login(admin_user)
+    response = client.post("/projects/apollo/keys/", {"name": "k", "scope": "write"})
+    assert "no-store" in response["Cache-Control"]

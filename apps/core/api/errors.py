@@ -11,7 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -67,3 +68,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = {"error": _first_message(detail), "details": {}}
     response.data = body
     return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: an unknown /api/ path is a JSON 404 like every other API error."""
+    if _is_api(request):
+        return JsonResponse({"error": "No such API endpoint.", "details": {}}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: failures outside DRF views (middleware, URL resolving) stay JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(
+            {"error": "Internal server error; the failure was logged.", "details": {}}, status=500
+        )
+    return defaults.server_error(request)
