@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import path
 
 from apps.agents import apis
@@ -25,3 +26,8 @@ urlpatterns = [
     path("events", apis.EventsView.as_view(), name="api-events"),
     path("spans", apis.SpansView.as_view(), name="api-spans"),
 ]
+
+if settings.AGENTS_BENCHMARK_VIEWS:  # benchmarks/ingest.py only; off unless asked for
+    from apps.agents.bench_views import bare_insert
+
+    urlpatterns.append(path("bench/insert", bare_insert, name="api-bench-insert"))

@@ -1,0 +1,332 @@
+"""Ingestion throughput of the agent API on the production serving set-up.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres [REDIS_URL=redis://127.0.0.1:6379/15] \
+        .venv/bin/python benchmarks/ingest.py [--runs 3] [--seconds 8] [--workers 4]
+
+What it does, in one run on a scratch PostgreSQL database (created next to DATABASE_URL and
+dropped afterwards):
+- starts gunicorn (WSGI, sync workers) on 127.0.0.1 with DEBUG off, as the Procfile does;
+- registers 64 agents over the API, then 64 concurrent clients send heartbeats with a project
+  API key for a fixed time: requests/s and p50/p95/p99 latency;
+- 8 concurrent clients post batches of 1,000 events (each with an idempotency key): events/s;
+- a bare Django view doing one INSERT (AGENTS_BENCHMARK_VIEWS, on for this server only) under
+  the same 64 clients, and our heartbeat rate as a ratio to it;
+- queries per heartbeat, counted in-process on the same database with CaptureQueriesContext.
+Targets (issue 3): >= 1,000 heartbeats/s with p99 <= 50 ms, >= 20,000 events/s in batches,
+<= 3 queries per heartbeat. With --runs N it prints each run and the medians.
+
+Load comes from a few client processes running asyncio coroutines over raw HTTP/1.1 sockets
+(gunicorn's sync workers close every connection), bounded in count and time, loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+HOST = "127.0.0.1"
+SECRET = "benchmark-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ingest"
+
+
+# --- load generation (client processes) --------------------------------------------------
+def _request(method: str, path: str, body: bytes, key: str | None) -> bytes:
+    head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close",
+            "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    if key:
+        head.append(f"Authorization: Bearer {key}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _one(port: int, payload: bytes) -> tuple[int, float]:
+    start = time.perf_counter()
+    reader, writer = await asyncio.open_connection(HOST, port)
+    writer.write(payload)
+    data = await reader.read()
+    writer.close()
+    status = int(data[9:12]) if len(data) >= 12 else 0
+    return status, time.perf_counter() - start
+
+
+async def _client_loop(port: int, make_payload, warmup_end: float, end: float,
+                       out: dict) -> None:
+    i = 0
+    while time.perf_counter() < end:
+        payload = make_payload(i)
+        i += 1
+        try:
+            status, latency = await _one(port, payload)
+        except OSError:
+            status, latency = -1, 0.0
+        now = time.perf_counter()
+        if warmup_end <= now <= end:
+            out["statuses"][status] = out["statuses"].get(status, 0) + 1
+            if status in (200, 201):
+                out["latencies"].append(latency)
+
+
+def _client_process(kind: str, port: int, clients: int, warmup: float, seconds: float,
+                    args: dict, queue: mp.Queue) -> None:
+    """One process running `clients` coroutines; reports latencies and status counts."""
+    key = args["key"]
+
+    def heartbeat(agent_id: int):
+        payload = _request("POST", f"/api/v1/agents/{agent_id}/heartbeat", b"{}", key)
+        return lambda i: payload
+
+    def bare(_: int):
+        payload = _request("POST", f"/api/v1/bench/insert?project={args['project']}", b"", None)
+        return lambda i: payload
+
+    def batch(agent_id: int):
+        prefix = uuid.uuid4().hex
+
+        def make(i: int) -> bytes:
+            events = [{"type": "hook.post_tool_use", "agent": agent_id,
+                       "idempotency_key": f"{prefix}-{i}-{n}",
+                       "data": {"tool_name": "Bash", "n": n}} for n in range(args["batch"])]
+            return _request("POST", "/api/v1/events", json.dumps({"events": events}).encode(),
+                            key)
+
+        return make
+
+    factory = {"heartbeat": heartbeat, "bare": bare, "batch": batch}[kind]
+    out = {"latencies": [], "statuses": {}}
+
+    async def main() -> None:
+        t0 = time.perf_counter()
+        warmup_end, end = t0 + warmup, t0 + warmup + seconds
+        agents = args["agents"]
+        await asyncio.gather(*(
+            _client_loop(port, factory(agents[c % len(agents)]), warmup_end, end, out)
+            for c in range(clients)
+        ))
+
+    asyncio.run(main())
+    queue.put(out)
+
+
+def load(kind: str, port: int, *, clients: int, procs: int, warmup: float, seconds: float,
+         args: dict) -> dict:
+    queue: mp.Queue = mp.Queue()
+    per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+    workers = []
+    for i, n in enumerate(per):
+        proc_args = {**args, "agents": args["agents"][i::procs] or args["agents"]}
+        p = mp.Process(target=_client_process,
+                       args=(kind, port, n, warmup, seconds, proc_args, queue))
+        p.start()
+        workers.append(p)
+    results = [queue.get(timeout=warmup + seconds + 60) for _ in workers]
+    for p in workers:
+        p.join(timeout=10)
+    latencies = sorted(x for r in results for x in r["latencies"])
+    statuses: dict[int, int] = {}
+    for r in results:
+        for code, n in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + n
+    ok = len(latencies)
+
+    def pct(q: float) -> float:
+        return latencies[min(int(q * ok), ok - 1)] * 1000 if ok else float("nan")
+
+    return {"rate": ok / seconds, "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99),
+            "ok": ok, "statuses": statuses}
+
+
+# --- the server and the scratch database ----------------------------------------------------
+def scratch_url(base: str, name: str) -> str:
+    parts = urlparse(base)
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+def admin_exec(base: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def server_env(db_url: str, redis_url: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": SECRET, "DEBUG": "false",
+           "SECURE_HTTPS": "false", "AGENTS_BENCHMARK_VIEWS": "true", "LOG_LEVEL": "WARNING",
+           "DB_CONN_MAX_AGE": "600", "RATE_LIMIT_KEY": "100000000/min",
+           "RATE_LIMIT_IP": "100000000/min", "ALLOWED_HOSTS": "127.0.0.1,testserver",
+           "SWITCHBOARD_DATA_DIR": str(ROOT / "var" / "bench-ingest")}
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "--workers", str(workers),
+           "--bind", f"{HOST}:{port}", "--backlog", "2048", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            status, _ = asyncio.run(_one(port, _request("GET", "/healthz", b"", None)))
+            if status:
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def setup_data(n_agents: int, port: int) -> dict:
+    """Project and key through the ORM (in-process, same scratch database); agents over HTTP."""
+    from apps.projects.models import ApiKey, Project
+
+    project = Project.objects.create(name="Bench", slug=f"bench-{uuid.uuid4().hex[:6]}")
+    raw, prefix, digest = ApiKey.generate()
+    ApiKey.objects.create(project=project, name="bench", prefix=prefix, key_hash=digest)
+    agents = []
+    for i in range(n_agents):
+        body = json.dumps({"name": f"agent-{i}", "kind": "claude-code",
+                           "external_id": f"bench-{i}"}).encode()
+
+        async def register(body: bytes = body) -> bytes:
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(_request("POST", "/api/v1/agents", body, raw))
+            data = await reader.read()
+            writer.close()
+            return data
+
+        data = asyncio.run(register())
+        agents.append(json.loads(data.split(b"\r\n\r\n", 1)[1])["id"])
+    return {"key": raw, "project": project.pk, "agents": agents}
+
+
+def queries_per_heartbeat(key: str, agent_id: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    url = f"/api/v1/agents/{agent_id}/heartbeat"
+    client.post(url, {}, format="json")
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.post(url, {}, format="json").status_code == 200
+    return len(ctx.captured_queries)
+
+
+def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
+    proc, port = start_server(env, args.workers)
+    try:
+        data = setup_data(64, port)
+        common = {"warmup": args.warmup, "seconds": args.seconds, "procs": args.client_procs}
+        bare = load("bare", port, clients=64, args={**data, "batch": 0}, **common)
+        hb = load("heartbeat", port, clients=64, args={**data, "batch": 0}, **common)
+        batch = load("batch", port, clients=args.batch_clients,
+                     args={**data, "batch": args.batch}, **common)
+        queries = queries_per_heartbeat(data["key"], data["agents"][0])
+    finally:
+        stop_server(proc)
+    return {
+        "heartbeat_rps": hb["rate"], "heartbeat_p50_ms": hb["p50"], "heartbeat_p95_ms": hb["p95"],
+        "heartbeat_p99_ms": hb["p99"], "heartbeat_statuses": hb["statuses"],
+        "events_per_s": batch["rate"] * args.batch, "batch_p50_ms": batch["p50"],
+        "batch_p99_ms": batch["p99"], "batch_statuses": batch["statuses"],
+        "bare_insert_rps": bare["rate"], "bare_p99_ms": bare["p99"],
+        "bare_statuses": bare["statuses"],
+        "ratio_to_bare": hb["rate"] / bare["rate"] if bare["rate"] else float("nan"),
+        "queries_per_heartbeat": queries,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=1.5)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch-clients", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    if not base.startswith("postgres"):
+        raise SystemExit("benchmarks/ingest.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    redis_url = os.environ.get("REDIS_URL", "")
+    name = f"sb_bench_ingest_{os.getpid()}"
+    db_url = scratch_url(base, name)
+    admin_exec(base, f'CREATE DATABASE "{name}"')
+    env = server_env(db_url, redis_url)
+    os.environ.update({k: v for k, v in env.items() if k != "REDIS_URL"})
+    if not redis_url:
+        os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
+                       env=env, check=True)
+        import django
+
+        django.setup()
+        print(f"gunicorn {args.workers} sync workers, PostgreSQL {name}, "
+              f"{'Redis ' + redis_url if redis_url else 'local-memory cache'}, "
+              f"{args.seconds:g} s per phase after {args.warmup:g} s warm-up")
+        runs = []
+        for i in range(args.runs):
+            result = one_run(args, env)
+            runs.append(result)
+            print(f"run {i + 1}: " + ", ".join(
+                f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+        print("\nmedians over", len(runs), "runs")
+        rows = [
+            ("heartbeats/s (64 clients)", "heartbeat_rps", ">= 1000"),
+            ("heartbeat p50 ms", "heartbeat_p50_ms", ""),
+            ("heartbeat p95 ms", "heartbeat_p95_ms", ""),
+            ("heartbeat p99 ms", "heartbeat_p99_ms", "<= 50"),
+            ("events/s in batches of %d" % args.batch, "events_per_s", ">= 20000"),
+            ("batch p50 ms", "batch_p50_ms", ""),
+            ("bare one-INSERT view req/s", "bare_insert_rps", ""),
+            ("heartbeat rate / bare INSERT rate", "ratio_to_bare", ""),
+            ("queries per heartbeat", "queries_per_heartbeat", "<= 3"),
+        ]
+        for label, key, target in rows:
+            value = statistics.median(r[key] for r in runs)
+            print(f"  {label:<36} {value:>10.2f}  {target}")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
