@@ -123,9 +123,56 @@ def _with_card_fields(qs: QuerySet[Agent]) -> QuerySet[Agent]:
     )
 
 
+def human_duration(seconds: float) -> str:
+    """The same wording as static/js/app.js, which takes over ticking in the browser."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    m = s // 60
+    if m < 60:
+        return f"{m}m {s % 60}s"
+    h = m // 60
+    if h < 48:
+        return f"{h}h {m % 60}m"
+    return f"{h // 24}d {h % 24}h"
+
+
+def human_ago(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 5:
+        return "just now"
+    if s < 60:
+        return f"{s}s ago"
+    m = s // 60
+    if m < 60:
+        return f"{m}m ago"
+    h = m // 60
+    if h < 48:
+        return f"{h}h {m % 60}m ago"
+    return f"{h // 24}d ago"
+
+
+def decorate_agents(agents: Any, now: Any = None) -> list[Agent]:
+    """Pre-formats what every card and row prints (link, times), so a page of 60 cards does
+    not pay for a URL reversal and two date filters per agent in the template."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    rows = list(agents)
+    for a in rows:
+        a.url = f"/agents/{a.pk}/"
+        a.since_iso = a.status_since.isoformat() if a.status_since else ""
+        a.since_text = human_duration((now - a.status_since).total_seconds()) if a.status_since else ""
+        hb = a.last_heartbeat_at
+        a.heartbeat_iso = hb.isoformat() if hb else ""
+        a.heartbeat_text = human_ago((now - hb).total_seconds()) if hb else ""
+    return rows
+
+
 def agent_card(agent_id: int) -> Agent | None:
     """One agent with everything its card or table row shows (for pushed fragments)."""
-    return _with_card_fields(Agent.objects.filter(pk=agent_id)).first()
+    rows = decorate_agents(_with_card_fields(Agent.objects.filter(pk=agent_id))[:1])
+    return rows[0] if rows else None
 
 
 # --- overview -----------------------------------------------------------------------------
@@ -144,12 +191,12 @@ def status_counts(project: Project | None) -> list[dict[str, Any]]:
 def attention_agents(project: Project | None, limit: int = ATTENTION_LIMIT) -> list[Agent]:
     """Blocked, erroring and offline agents, longest-waiting first."""
     qs = _with_card_fields(agents_in(project).filter(status__in=ATTENTION_STATUSES))
-    return list(qs.order_by("status_since", "id")[:limit])
+    return decorate_agents(qs.order_by("status_since", "id")[:limit])
 
 
 def overview_cards(project: Project | None, limit: int = OVERVIEW_CARD_LIMIT) -> list[Agent]:
     qs = _with_card_fields(agents_in(project))
-    return list(qs.order_by("status_rank", "name", "id")[:limit])
+    return decorate_agents(qs.order_by("status_rank", "name", "id")[:limit])
 
 
 def overview(project: Project | None) -> dict[str, Any]:
@@ -167,9 +214,11 @@ def overview(project: Project | None) -> dict[str, Any]:
     }
 
 
-def latest_event_id(project: Project | None) -> int:
-    """Version of aggregate fragments (counts, attention strip): the newest event they saw."""
-    return events_in(project).order_by().aggregate(m=Max("id"))["m"] or 0
+def latest_event_id(project: Project | None = None) -> int:
+    """Version of aggregate fragments (counts, attention strip): the newest event id overall.
+    Any later id is newer, so the global maximum (one primary-key index probe) serves every
+    project scope."""
+    return AgentEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 # --- agents list ---------------------------------------------------------------------------
@@ -220,21 +269,24 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
             | Q(current_task__title__icontains=filters.q)
         )
     qs = qs.order_by(*LIST_SORTS[filters.sort])
-    return Paginator(qs, LIST_PAGE_SIZE).get_page(filters.page)
+    page = Paginator(qs, LIST_PAGE_SIZE).get_page(filters.page)
+    page.object_list = decorate_agents(page.object_list)
+    return page
 
 
 # --- agent page ----------------------------------------------------------------------------
 def agent_for_page(agent_id: int) -> Agent | None:
-    return (
+    rows = decorate_agents(
         _with_card_fields(Agent.objects.filter(pk=agent_id, project__archived=False))
-        .select_related("parent")
-        .first()
+        .select_related("parent")[:1]
     )
+    return rows[0] if rows else None
 
 
 def agent_timeline(agent: Agent, *, before: int | None = None, limit: int = TIMELINE_LIMIT
                    ) -> list[AgentEvent]:
-    qs = AgentEvent.objects.filter(agent=agent).select_related("task", "actor")
+    qs = AgentEvent.objects.filter(agent=agent).only(
+        "id", "kind", "data", "ts", "actor_label", "agent_id", "project_id")
     if before:
         qs = qs.filter(id__lt=before)
     events = list(qs.order_by("-id")[:limit])
@@ -468,7 +520,9 @@ def kind_matches(wanted: str, kind: str) -> bool:
 def feed(project: Project | None, filters: FeedFilters, limit: int = FEED_PAGE_SIZE
          ) -> tuple[list[AgentEvent], int | None]:
     """One keyset page, newest first, and the id to continue before (None at the end)."""
-    qs = events_in(project).select_related("agent", "project", "actor")
+    qs = events_in(project).select_related("agent", "project").only(
+        "id", "kind", "data", "ts", "actor_label", "agent_id", "project_id", "agent__name",
+        "project__name", "project__slug")
     if filters.agent:
         qs = qs.filter(agent_id=filters.agent)
     if filters.kind.endswith("."):
@@ -486,8 +540,10 @@ def feed(project: Project | None, filters: FeedFilters, limit: int = FEED_PAGE_S
 
 
 def event_for_feed(event_id: int) -> AgentEvent | None:
-    e = AgentEvent.objects.select_related("agent", "project", "actor", "task").filter(
-        pk=event_id).first()
+    e = (AgentEvent.objects.select_related("agent", "project")
+         .only("id", "kind", "data", "ts", "actor_label", "agent_id", "project_id", "agent__name",
+               "project__name", "project__slug")
+         .filter(pk=event_id).first())
     if e is not None:
         decorate_event(e)
     return e
@@ -507,6 +563,9 @@ def decorate_event(e: AgentEvent) -> AgentEvent:
     """Adds what a timeline row shows: the one-line summary, the kind family and a tone."""
     e.summary = describe_event(e)
     e.family = e.kind.split(".", 1)[0]
+    e.ts_iso = e.ts.isoformat()
+    e.ts_text = e.ts.strftime("%b %-d, %H:%M:%S")
+    e.agent_url = f"/agents/{e.agent_id}/" if e.agent_id else ""
     data = e.data if isinstance(e.data, dict) else {}
     if e.kind in BAD_KINDS or data.get("outcome") == "error":
         e.tone = "bad"

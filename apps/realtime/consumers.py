@@ -9,7 +9,8 @@ the same partial templates the page uses; static/js/live.js applies it only if i
 The consumer is asynchronous so that fan-out stays cheap: subclasses write plain synchronous
 `render_snapshot()` / `render_event()` (they run in Django's database thread), and when
 `event_cache_key()` says that every socket of a page type sees the same fragment, the fragment
-is rendered once per process and event and the other sockets reuse it.
+is rendered once per process and event and the other sockets reuse it. Group messages reach
+the sockets through the process's hub (apps/realtime/hub.py), one layer subscription per group.
 """
 
 from __future__ import annotations
@@ -27,12 +28,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core import roles
 from apps.realtime.groups import project_group
+from apps.realtime.hub import hub
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+# Deltas to one socket closer together than this go out as one WebSocket message: at a few
+# hundred events a second, per-message framing and write syscalls, not rendering, are the cost.
+BATCH_SECONDS = 0.025
 
 
 class RenderCache:
@@ -101,6 +106,9 @@ class LivePageConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined = []
+        self._outbox: list[str] = []
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._last_send = 0.0
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.accept()
@@ -120,7 +128,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         for group in self.live_groups():
-            await self.channel_layer.group_add(group, self.channel_name)
+            await hub().join(group, self)
             self.groups_joined.append(group)
         await self.accept()
         await self.send_snapshot()
@@ -130,8 +138,17 @@ class LivePageConsumer(AsyncWebsocketConsumer):
         return self.setup() is not False
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "_flush_at", None) is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
         for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await hub().leave(group, self)
+
+    async def hub_message(self, message: dict[str, Any]) -> None:
+        """A group message, handed over by the process's hub (apps/realtime/hub.py)."""
+        handler = getattr(self, str(message.get("type", "")).replace(".", "_"), None)
+        if handler is not None and not str(message.get("type", "")).startswith("websocket"):
+            await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The page may ask for a fresh snapshot (after it missed messages).
@@ -144,6 +161,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("snapshot of %s failed", type(self).__name__)
             return
+        await self.flush()  # queued deltas first: the snapshot is the newer state
         await self.send_html(html)
 
     # --- channel layer handlers -----------------------------------------------------------
@@ -163,7 +181,36 @@ class LivePageConsumer(AsyncWebsocketConsumer):
         except Exception:  # one bad render must not kill the socket
             logger.exception("rendering %s for %s failed", message.get("kind"), type(self).__name__)
             return
-        await self.send_html(html)
+        await self.send_delta(html)
+
+    async def send_delta(self, html: str) -> None:
+        """Send now if the socket was quiet for BATCH_SECONDS; otherwise join the next batch."""
+        if not html or not html.strip():
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._outbox and now - self._last_send >= BATCH_SECONDS:
+            self._last_send = now
+            await self.send(text_data=html)
+            return
+        self._outbox.append(html)
+        if self._flush_at is None:
+            delay = max(0.0, self._last_send + BATCH_SECONDS - now)
+            self._flush_at = loop.call_later(delay, lambda: asyncio.ensure_future(self.flush()))
+
+    async def flush(self) -> None:
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        if not self._outbox:
+            return
+        html = "".join(self._outbox)
+        self._outbox.clear()
+        self._last_send = asyncio.get_running_loop().time()
+        try:
+            await self.send(text_data=html)
+        except Exception:  # the socket went away between two events
+            logger.debug("dropping a batch for a closed socket", exc_info=True)
 
     # --- for subclasses --------------------------------------------------------------------
     def resolve_project_ids(self) -> set[int]:

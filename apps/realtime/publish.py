@@ -1,23 +1,80 @@
-"""publish(): send ids and primitives to groups after commit; consumers render partials."""
+"""publish(): send ids and primitives to groups after commit; consumers render partials.
+
+Writes happen in sync code (views, API, Celery tasks). `async_to_sync(layer.group_send)` from a
+thread without an event loop builds a new loop, and with the Redis layer a new connection, for
+every call (~35 ms each, measured by benchmarks/fanout.py). So for layers other than the
+in-memory one, messages go through one long-lived loop in a daemon thread that keeps its
+connections; the in-memory layer must be called on the loop that owns its queues, which is what
+async_to_sync does inside the server process. The writer does not wait for Redis: messages are
+queued on that loop in order (one FIFO per process) and failures are logged; a page that misses
+one recovers by its periodic resync, as after any at-most-once delivery.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import os
+import threading
+from concurrent.futures import Future
+from collections.abc import Coroutine
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from apps.realtime.groups import agent_group, project_group
 
 logger = logging.getLogger(__name__)
+FLUSH_TIMEOUT = 2.0
 
 
-def publish(group: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
+class _PublisherLoop:
+    """A private event loop in a daemon thread, one per process (re-made after a fork)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sb-publisher",
+                                       daemon=True)
+        self.thread.start()
+
+        self.last: Future[Any] | None = None
+        atexit.register(self.flush)
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> None:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future.add_done_callback(_log_failure)
+        self.last = future
+
+    def flush(self) -> None:
+        """Wait (briefly) for what is queued, e.g. before a short-lived process exits."""
+        if self.last is not None and self.pid == os.getpid():
+            try:
+                self.last.result(timeout=FLUSH_TIMEOUT)
+            except Exception:  # already logged by _log_failure
+                pass
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("publishing to the channel layer failed", exc_info=future.exception())
+
+
+_publisher: _PublisherLoop | None = None
+_publisher_lock = threading.Lock()
+
+
+def _loop() -> _PublisherLoop:
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or _publisher.pid != os.getpid():
+            _publisher = _PublisherLoop()
+        return _publisher
+
+
+def _send(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -25,12 +82,35 @@ def publish(group: str, message: dict[str, Any]) -> None:
     else:
         # Sync ORM code under a running loop (only tests driving a browser allow that) cannot
         # block on the layer; pages recover what they miss through resync and polling.
-        logger.debug("not publishing to %s from inside a running event loop", group)
+        logger.debug("not publishing %d message(s) from inside a running event loop", len(sends))
         return
-    async_to_sync(layer.group_send)(group, message)
+
+    async def send_all() -> None:
+        for group, message in sends:  # in order: project group, then agent group
+            await layer.group_send(group, message)
+
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(send_all)()
+    else:
+        _loop().submit(send_all())
+
+
+def flush() -> None:
+    if _publisher is not None:
+        _publisher.flush()
+
+
+def publish(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    _send(layer, [(group, message)])
 
 
 def publish_event(*, event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
     message = {
         "type": "sb.event",
         "event_id": event_id,
@@ -38,6 +118,7 @@ def publish_event(*, event_id: int, kind: str, project_id: int, agent_id: int | 
         "project_id": project_id,
         "agent_id": agent_id,
     }
-    publish(project_group(project_id), message)
+    sends = [(project_group(project_id), message)]
     if agent_id is not None:
-        publish(agent_group(agent_id), message)
+        sends.append((agent_group(agent_id), message))
+    _send(layer, sends)
