@@ -31,7 +31,7 @@ TOOL_HOOKS = {"PreToolUse", "PostToolUse", "PostToolUseFailure"}
 
 
 def claude_settings_snippet(site_url: str) -> str:
-    hook = {"type": "command", "command": HOOK_COMMAND}
+    hook = {"type": "command", "command": HOOK_COMMAND, "timeout": 5}
     hooks = {
         name: [{"matcher": "*", "hooks": [hook]} if name in TOOL_HOOKS else {"hooks": [hook]}]
         for name in HOOK_EVENTS
