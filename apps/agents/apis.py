@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -22,6 +23,7 @@ from apps.agents import ingest, services, workflows
 from apps.agents import serializers as s
 from apps.agents.models import Agent, AgentCommand, AgentEvent, AgentTask, ToolSpan, Workflow
 from apps.core.api.permissions import api_key_of
+from apps.core.api.throttles import WriteKeyThrottle
 from apps.projects.models import Project
 
 ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Agent id")
@@ -151,12 +153,26 @@ class AgentDetailView(GenericAPIView):
 
 class HeartbeatView(GenericAPIView):
     serializer_class = s.HeartbeatSerializer
+    # The hottest endpoint: only the per-key limit (an IP limit adds cache round trips and
+    # nothing for a request that already proved a valid key).
+    throttle_classes = [WriteKeyThrottle]
 
     @extend_schema(summary="Heartbeat; returns the commands not acked yet", parameters=[ID],
                    request=s.HeartbeatSerializer, responses=s.HeartbeatOutSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        agent = get_agent(request, pk)
         data = valid(s.HeartbeatSerializer, request)
+        project = key_project(request)
+        if project is not None:
+            # One statement records the heartbeat and reads the agent back; anything more
+            # (a status change, waiting commands, a return from offline) takes the locked path.
+            agent = services.agent_touch(project_id=project.pk, agent_id=pk)
+            if agent is None:
+                raise Http404
+            if services.heartbeat_is_plain(agent, data.get("status"), data["message"],
+                                           data.get("progress")):
+                return Response({"agent": s.agent_json(agent), "commands": []})
+        else:
+            agent = get_agent(request, pk)
         _, label = actor_of(request)
         commands = services.agent_heartbeat(agent=agent, actor_label=label, **data)
         return Response({"agent": s.agent_json(agent),

@@ -160,6 +160,65 @@ def _change_status(agent: Agent, status: str, *, reason: str, actor: Any, actor_
         lifecycle.hand_out_next(agent, now=now, settle=False)
 
 
+_TOUCH_SQL = """
+UPDATE agents_agent SET last_heartbeat_at = %s WHERE id = %s AND project_id = %s
+RETURNING {columns},
+  (SELECT COUNT(*) FROM agents_agent c WHERE c.parent_id = agents_agent.id) AS sub_agent_count,
+  (SELECT t.title FROM agents_agenttask t WHERE t.id = agents_agent.current_task_id) AS t_title,
+  (SELECT t.status FROM agents_agenttask t WHERE t.id = agents_agent.current_task_id) AS t_status,
+  (SELECT t.priority FROM agents_agenttask t WHERE t.id = agents_agent.current_task_id) AS t_priority,
+  (SELECT t.progress FROM agents_agenttask t WHERE t.id = agents_agent.current_task_id) AS t_progress,
+  (SELECT t.linear_issue_id FROM agents_agenttask t WHERE t.id = agents_agent.current_task_id)
+    AS t_linear_issue_id
+"""
+_touch_cache: dict[str, Any] = {}
+
+
+def _touch_plan(connection: Any) -> tuple[str, list[str], dict[int, Any]]:
+    """SQL, attribute names and the database converters (datetimes on SQLite, JSON), built
+    once per database vendor."""
+    plan = _touch_cache.get(connection.vendor)
+    if plan is None:
+        from django.db.models.sql import Query
+
+        fields = Agent._meta.concrete_fields
+        sql = _TOUCH_SQL.format(columns=", ".join(f.column for f in fields))
+        compiler = connection.ops.compiler("SQLCompiler")(Query(Agent), connection, "default")
+        converters = compiler.get_converters([f.get_col(Agent._meta.db_table) for f in fields])
+        plan = _touch_cache[connection.vendor] = (sql, [f.attname for f in fields], converters)
+    return plan
+
+
+def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) -> Agent | None:
+    """The heartbeat hot path in ONE statement: set last_heartbeat_at and read back the agent
+    with what its JSON shows (current task, sub-agent count). None if no such agent in the
+    project. The caller then decides with heartbeat_is_plain() whether anything else must
+    happen (agent_heartbeat, locked). Plain SQL because compiling the equivalent ORM query
+    cost more than the database work; UPDATE … RETURNING runs on PostgreSQL and SQLite."""
+    from django.db import connection
+
+    sql, names, converters = _touch_plan(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now or timezone.now(), agent_id, project_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for pos, (functions, expression) in converters.items():
+        for convert in functions:
+            values[pos] = convert(values[pos], expression, connection)
+    agent = Agent.from_db("default", names, values[: len(names)])
+    sub_agents, title, status, priority, progress, linear_issue_id = values[len(names):]
+    agent.sub_agent_count = sub_agents
+    if agent.current_task_id:
+        agent._state.fields_cache["current_task"] = AgentTask(
+            id=agent.current_task_id, title=title, status=status, priority=priority,
+            linear_issue_id=linear_issue_id,
+            progress=json.loads(progress) if isinstance(progress, str) else progress,
+        )
+    return agent
+
+
 def heartbeat_is_plain(agent: Agent, status: str | None = None, message: str = "",
                        progress: Any = None) -> bool:
     """True when a heartbeat would change nothing but last_heartbeat_at."""

@@ -110,3 +110,22 @@ def test_heartbeat_permissions(read_api, other_api, anon_api, agent):
     assert other_api.post(url, {}, format="json").status_code == 404
     assert anon_api.post(url, {}, format="json").status_code == 401
     assert AgentCommand.objects.get(pk=command.pk).status == CommandStatus.PENDING
+
+
+def test_the_fast_path_answers_the_full_agent(api, make_agent):
+    from apps.agents.models import AgentCommand
+    from apps.agents.services import command_ack, task_assign
+
+    parent = make_agent("parent", metadata={"repo": "switchboard"})
+    make_agent("child", parent=parent)
+    task_assign(agent=parent, title="ship", priority=2)
+    for command in AgentCommand.objects.filter(agent=parent):
+        command_ack(command=command)
+    parent.refresh_from_db()
+    body = hb(api, parent, {"status": "working"}).json()
+    agent = body["agent"]
+    assert agent["metadata"] == {"repo": "switchboard"}
+    assert agent["sub_agent_count"] == 1 and agent["status"] == "working"
+    assert agent["current_task"]["title"] == "ship" and agent["current_task"]["priority"] == 2
+    assert agent["last_heartbeat_at"].endswith("Z") and agent["version"] == parent.version
+    assert api.post("/api/v1/agents/999999/heartbeat", {}, format="json").status_code == 404
