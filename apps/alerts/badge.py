@@ -1,6 +1,7 @@
 """The unread badge in the header: one cache round trip per page, one query on a miss.
 
-"Unread" = open alerts that fired since the person last opened the inbox. A generation key
+"Unread" = open alerts opened since the person last looked at the inbox (repeats of an
+alert they have seen are not news). A generation key
 changes whenever alerts change, which makes every cached count stale at once."""
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def unread_count(user_id: int) -> int:
         return cached[1]
     seen = PersonalSettings.objects.filter(user_id=user_id).values("inbox_seen_at")[:1]
     count = Alert.objects.filter(
-        state=AlertState.OPEN, last_fired_at__gt=Coalesce(Subquery(seen), Value(EPOCH))
+        state=AlertState.OPEN, opened_at__gt=Coalesce(Subquery(seen), Value(EPOCH))
     ).count()
     cache.set(_user_key(user_id), (gen, count), TTL)
     return count

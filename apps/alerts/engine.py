@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.alerts import badge, rules, throttle
@@ -47,16 +47,16 @@ def evaluate_event(
     project_id: int | None = None,
     now: datetime | None = None,
 ) -> list[Alert]:
-    """Returns the alerts opened or repeated by this event."""
+    """Returns the alerts the locked path touched (opened, or repeated after a race); plain
+    repeats take the two-UPDATE fast path and are not returned."""
     from apps.agents.models import AgentEvent
 
     if kind is not None and project_id is not None:
         # Cheap path: most events match no rule and clear nothing; skip loading them.
         if kind not in rules.CLEARING_KINDS and not rules.rules_for(kind, project_id):
             return []
-    event = (
-        AgentEvent.objects.select_related("agent", "project", "task").filter(pk=event_id).first()
-    )
+    # The agent comes along (status and kind decide); project and task load only on opening.
+    event = AgentEvent.objects.select_related("agent").filter(pk=event_id).first()
     if event is None or event.kind.startswith("alert."):
         return []
     now = now or timezone.now()
@@ -88,11 +88,14 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
     if not _threshold_met(rule, event, now):
         return None
     agent = event.agent
+    # The agent row came with the event a moment ago: a blocked event that arrives after the
+    # unblock (out of order, or late) opens nothing.
     if event.kind in rules.MUST_HOLD_ON_OPEN and agent is not None:
-        agent.refresh_from_db(fields=["status"])
         if agent.status not in rules.STATUS_KINDS[event.kind]:
-            return None  # already cleared before we got to it: nothing to tell anyone
+            return None
     key = f"{rule.id}:" + (f"a{event.agent_id}" if event.agent_id else f"p{event.project_id}")
+    if _repeat_fast(rule=rule, event=event, key=key, now=now):
+        return None
     with transaction.atomic():
         alert = (
             Alert.objects.select_for_update()
@@ -102,23 +105,55 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
         opened = False
         if alert is None:
             alert, opened = _open(rule=rule, event=event, key=key, now=now)
-        if not opened:
-            if alert.last_event_id is not None and event.pk <= alert.last_event_id:
-                return alert  # this event (or a later one) was already counted
-            Alert.objects.filter(pk=alert.pk).update(
-                count=F("count") + 1, last_event_id=event.pk, last_fired_at=now,
-                version=F("version") + 1,
-            )
-            alert.refresh_from_db()
+        if not opened and alert.last_event_id is not None and event.pk <= alert.last_event_id:
+            return alert  # this event (or a later one) was already counted
         due = alert.state == AlertState.OPEN and (
             alert.last_action_at is None or now - alert.last_action_at >= rule.action_interval
         )
+        if not opened or due:
+            # One UPDATE for the repeat and the action stamp; the row is locked, so the
+            # in-memory copy can follow without a re-read.
+            changes: dict[str, Any] = {}
+            if not opened:
+                changes = {"count": F("count") + 1, "last_event_id": event.pk,
+                           "last_fired_at": now, "version": F("version") + 1}
+            if due:
+                changes["last_action_at"] = now
+            Alert.objects.filter(pk=alert.pk).update(**changes)
+            if not opened:
+                alert.count += 1
+                alert.version += 1
+                alert.last_event_id, alert.last_fired_at = event.pk, now
+            if due:
+                alert.last_action_at = now
         if due:
-            Alert.objects.filter(pk=alert.pk).update(last_action_at=now)
-            alert.last_action_at = now
             notify(alert=alert, rule=rule, now=now, repeat=not opened)
-        badge.changed()
+        if opened:
+            badge.changed()
     return alert
+
+
+def _repeat_fast(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> bool:
+    """The common case, a repeat of an active alert, in two conditional UPDATEs and no read:
+    count it (only if this event is newer than the last one counted), then claim the
+    notification if the action interval has passed. False: no active alert to count (or
+    already counted); the locked slow path decides."""
+    counted = Alert.objects.filter(
+        dedupe_key=key, state__in=ACTIVE_STATES, last_event_id__lt=event.pk
+    ).update(count=F("count") + 1, last_event_id=event.pk, last_fired_at=now,
+             version=F("version") + 1)
+    if not counted:
+        return False
+    claimed = Alert.objects.filter(
+        Q(last_action_at__isnull=True) | Q(last_action_at__lte=now - rule.action_interval),
+        dedupe_key=key, state=AlertState.OPEN,
+    ).update(last_action_at=now)
+    if claimed:
+        alert = Alert.objects.select_related("agent", "project").get(
+            dedupe_key=key, state__in=ACTIVE_STATES)
+        with transaction.atomic():
+            notify(alert=alert, rule=rule, now=now, repeat=True)
+    return True
 
 
 def _open(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> tuple[Alert, bool]:

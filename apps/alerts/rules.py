@@ -1,8 +1,8 @@
 """Rules as plain, cached values, so evaluating an event costs no rule query.
 
 The worker keeps the enabled rules in memory keyed by a cheap fingerprint of the table
-(count, max id, max updated_at): one aggregate query per evaluation notices any change made
-anywhere (views, API, admin, shell). The ingestion-side filter (`is_interesting`) must be
+(count, max id, max updated_at): one aggregate query at most every second notices any change
+made anywhere (views, API, admin, shell); changes made in this process apply at once. The ingestion-side filter (`is_interesting`) must be
 free, so it uses a short in-process TTL instead and errs on the side of enqueueing.
 """
 
@@ -30,6 +30,8 @@ STATUS_KINDS = {
 MUST_HOLD_ON_OPEN = {"agent.blocked", "agent.idle", "agent.offline"}
 BUILTIN_KINDS = frozenset(STATUS_KINDS) | {"task.completed"}
 KINDS_TTL_SECONDS = 5.0
+# How long a worker trusts its rule cache before checking the table's fingerprint again.
+FINGERPRINT_TTL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class RuleSpec:
 _lock = threading.Lock()
 _by_kind: dict[str, list[RuleSpec]] = {}
 _fingerprint: tuple | None = None
+_checked_at = 0.0
 _kinds: frozenset[str] = BUILTIN_KINDS | CLEARING_KINDS
 _kinds_at = 0.0
 
@@ -94,12 +97,15 @@ def _load() -> dict[str, list[RuleSpec]]:
 
 
 def rules_by_kind() -> dict[str, list[RuleSpec]]:
-    global _by_kind, _fingerprint
+    global _by_kind, _fingerprint, _checked_at
+    if _fingerprint is not None and time.monotonic() - _checked_at < FINGERPRINT_TTL_SECONDS:
+        return _by_kind
     fp = _table_fingerprint()
     if fp != _fingerprint:
         loaded = _load()
         with _lock:
             _by_kind, _fingerprint = loaded, fp
+    _checked_at = time.monotonic()
     return _by_kind
 
 

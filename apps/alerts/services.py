@@ -12,7 +12,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.alerts import badge, dispatch, engine, rules
+from apps.alerts import badge, dispatch, engine, rules, throttle
 from apps.alerts.models import (
     Alert,
     AlertPolicy,
@@ -91,6 +91,7 @@ def policy_update(*, actor: Any, request: HttpRequest | None = None, **fields: A
         setattr(policy, name, value)
     policy.full_clean()
     policy.save()
+    throttle.forget_policy()
     audit_record("alert_policy.updated", actor=actor, request=request, target=policy,
                  data={k: str(v) for k, v in fields.items()})
     return policy

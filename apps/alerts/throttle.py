@@ -4,6 +4,7 @@ the team's quiet hours, or the per-agent hourly budget across all rules."""
 from __future__ import annotations
 
 import logging
+import time as _time
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -33,8 +34,25 @@ def in_time_range(t: time, start: time, end: time) -> bool:
     return t >= start or t < end
 
 
+_policy: tuple[float, AlertPolicy | None] = (0.0, None)
+POLICY_TTL_SECONDS = 1.0
+
+
+def current_policy() -> AlertPolicy | None:
+    """The team policy, re-read at most every second by a busy worker."""
+    global _policy
+    if _time.monotonic() - _policy[0] >= POLICY_TTL_SECONDS:
+        _policy = (_time.monotonic(), AlertPolicy.objects.filter(pk=1).first())
+    return _policy[1]
+
+
+def forget_policy() -> None:
+    global _policy
+    _policy = (0.0, None)
+
+
 def in_quiet_hours(at: datetime, policy: AlertPolicy | None = None) -> bool:
-    policy = policy or AlertPolicy.objects.filter(pk=1).first()
+    policy = policy or current_policy()
     if policy is None or not policy.quiet_hours_enabled:
         return False
     if policy.quiet_start is None or policy.quiet_end is None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from apps.alerts import rules
+from apps.alerts import rules, throttle
 
 
 @pytest.fixture(autouse=True)
@@ -19,8 +19,10 @@ def _alerts_settings(settings):
     settings.ALERTS_MAX_PER_AGENT_PER_HOUR = 3
     settings.SITE_URL = "http://switchboard.test"
     rules.invalidate()
+    throttle.forget_policy()
     yield
     rules.invalidate()
+    throttle.forget_policy()
 
 
 @pytest.fixture

@@ -1,0 +1,207 @@
+"""The alert engine: evaluation throughput and its cost to heartbeat ingestion.
+
+    .venv/bin/python benchmarks/alerts.py [--events 3000] [--rules 50] [--heartbeats 1500]
+
+Targets (issue 6): one worker evaluates >= 500 events/s against 50 rules; heartbeat ingestion
+with the engine on stays within 5% of the speed with it off. Runs on a throwaway test database
+(a temporary SQLite file, or a test_ database next to DATABASE_URL), never on real data.
+
+1. engine:  engine.evaluate_event() in a loop, one thread (the work a worker does per task).
+2. worker:  the same events as Celery tasks through a real worker with concurrency 1 on the
+            configured broker (memory:// embedded, Redis with REDIS_URL), enqueue to drain.
+3. ingest:  POST /api/v1/agents/{id}/heartbeat (each with a new message, so each records an
+            event and reaches the reactor), alternating rounds with the engine on and off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+if not os.environ.get("DATABASE_URL"):
+    os.environ.setdefault("SWITCHBOARD_DATA_DIR", tempfile.mkdtemp(prefix="sb-bench-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+KINDS = ["agent.error", "agent.blocked", "task.completed", "agent.idle", "agent.offline"]
+AGENT_KINDS = ["claude-code", "opencode", "codex", "cursor", "custom"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--rules", type=int, default=50)
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--heartbeats", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    if connection.vendor != "sqlite":
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = "test_alerts_benchmark"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        run(args)
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def seed(args: argparse.Namespace):
+    from apps.agents.models import Agent
+    from apps.alerts.models import AlertRule, TeamChannel
+    from apps.projects.models import Project
+
+    rnd = random.Random(6)
+    # A realistic 50: each of 10 projects has its own take on the five default rules (some per
+    # agent kind, some counting), so every event is checked against all 50 and matches a few.
+    projects = [Project.objects.create(name=f"P{i}", slug=f"p{i}") for i in range(10)]
+    AlertRule.objects.all().delete()
+    for i in range(args.rules):
+        AlertRule.objects.create(
+            name=f"rule {i}", event_kind=KINDS[i % 5],
+            project=projects[(i // 5) % 10],
+            agent_kind=AGENT_KINDS[i % 5] if i % 4 == 0 else "",
+            threshold=3 if KINDS[i % 5] == "agent.error" else 1, window_minutes=10,
+            severity=["info", "warning", "critical"][i % 3],
+            channels=["slack", "webhook"] if i % 2 else ["email"],
+        )
+    # Channels that accept nothing quickly would skew the run; deliveries are not measured.
+    TeamChannel.objects.all().delete()
+    agents = [
+        Agent.objects.create(project=rnd.choice(projects), name=f"agent-{i}",
+                             kind=AGENT_KINDS[i % 5], status="blocked")
+        for i in range(args.agents)
+    ]
+    return projects, agents
+
+
+def make_events(n: int, agents, rnd: random.Random) -> list[tuple[int, str, int]]:
+    from apps.core.events import record_event
+
+    out = []
+    with transaction.atomic():
+        for i in range(n):
+            agent = rnd.choice(agents)
+            kind = KINDS[i % 4]  # blocked agents: offline would not hold, so it is left out
+            e = record_event(kind, project=agent.project, agent=agent,
+                             data={"message": f"m{i}", "reason": "bench"}, publish=False)
+            out.append((e.pk, kind, agent.project_id))
+    return out
+
+
+def bench_engine(events) -> float:
+    from apps.alerts import engine
+
+    t = time.perf_counter()
+    for pk, kind, project_id in events:
+        engine.evaluate_event(pk, kind=kind, project_id=project_id)
+    return len(events) / (time.perf_counter() - t)
+
+
+def bench_worker(events) -> float:
+    from celery.contrib.testing.worker import start_worker
+
+    from apps.alerts.tasks import evaluate_event
+    from config.celery import app
+
+    done = {"n": 0}
+
+    @app.task(name="bench.alerts.mark")
+    def mark() -> None:
+        done["n"] += 1
+
+    connection.close()  # the worker thread opens its own connection
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
+                      loglevel="WARNING", shutdown_timeout=30):
+        t = time.perf_counter()
+        for pk, kind, project_id in events:
+            evaluate_event.delay(pk, kind, project_id)
+        mark.delay()
+        while done["n"] == 0:
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - t
+    return len(events) / elapsed
+
+
+def bench_ingest(args: argparse.Namespace, project) -> tuple[float, float]:
+    from django.test import Client
+
+    from apps.agents.models import Agent
+    from apps.projects.models import ApiKey
+
+    raw, prefix, digest = ApiKey.generate()
+    ApiKey.objects.create(project=project, name="bench", prefix=prefix, key_hash=digest)
+    agent = Agent.objects.create(project=project, name="heartbeater", status="working")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    url = f"/api/v1/agents/{agent.pk}/heartbeat"
+    seq = [0]
+
+    def round_(n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            seq[0] += 1
+            r = client.post(url, {"message": f"step {seq[0]}"}, content_type="application/json")
+            assert r.status_code == 200, r.content[:200]
+        return n / (time.perf_counter() - t)
+
+    round_(200)  # warm up
+    per_round = max(args.heartbeats // args.rounds, 50)
+    on, off = [], []
+    for i in range(args.rounds * 2):
+        engine_on = i % 2 == 0
+        settings.ALERTS_ENABLED = engine_on
+        (on if engine_on else off).append(round_(per_round))
+    settings.ALERTS_ENABLED = True
+    return statistics.median(on), statistics.median(off)
+
+
+def run(args: argparse.Namespace) -> None:
+    from apps.agents.models import AgentEvent
+    from apps.alerts.models import Alert, Notification
+
+    settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"write_key": "1000000/min",
+                                                         "write_ip": "1000000/min"}
+    rnd = random.Random(6)
+    projects, agents = seed(args)
+    mode = f"{connection.vendor}, broker {settings.CELERY_BROKER_URL.split(':')[0]}"
+    print(f"alerts benchmark ({mode}): {args.rules} rules, {len(agents)} agents")
+
+    events = make_events(args.events, agents, rnd)
+    rate = bench_engine(events)
+    alerts, notes = Alert.objects.count(), Notification.objects.count()
+    print(f"  engine, 1 thread : {rate:8.0f} events/s  ({args.events} events -> {alerts} alerts, "
+          f"{notes} notifications)  target >= 500  {'OK' if rate >= 500 else 'MISS'}")
+
+    events = make_events(args.events, agents, rnd)
+    rate = bench_worker(events)
+    print(f"  Celery worker x1 : {rate:8.0f} events/s  (enqueue to drained)          "
+          f"target >= 500  {'OK' if rate >= 500 else 'MISS'}")
+
+    before = AgentEvent.objects.count()
+    on, off = bench_ingest(args, projects[0])
+    recorded = AgentEvent.objects.count() - before
+    delta = (off - on) / off * 100
+    print(f"  heartbeat ingest : engine on {on:7.0f}/s, off {off:7.0f}/s, cost {delta:+.1f}% "
+          f"({recorded} events recorded)  target <= 5%  {'OK' if delta <= 5 else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
