@@ -55,18 +55,21 @@ def port_open(port: int) -> bool:
 
 
 # --- client processes ---------------------------------------------------------------------
-def client_proc(urls: list[str], cookie: str, ready: mp.Queue, stop: mp.Event, out: mp.Queue) -> None:
+def client_proc(
+    urls: list[str], cookie: str, ready: mp.Queue, stop: mp.Event, out: mp.Queue
+) -> None:
     import aiohttp
 
     async def one(session: aiohttp.ClientSession, url: str, records: list, connected: list) -> None:
         origin = "http://" + urlparse(url).netloc
-        async with session.ws_connect(url, headers={"Origin": origin, "Cookie": cookie},
-                                      max_msg_size=0, heartbeat=None) as ws:
+        async with session.ws_connect(
+            url, headers={"Origin": origin, "Cookie": cookie}, max_msg_size=0, heartbeat=None
+        ) as ws:
             connected.append(1)
             while not stop.is_set():
                 try:
                     msg = await ws.receive(timeout=0.5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
@@ -145,33 +148,63 @@ def main() -> None:
             auth = s.get("USER") or ""
             if s.get("PASSWORD"):
                 auth += f":{s['PASSWORD']}"
-            db_url = (f"postgres://{auth}{'@' if auth else ''}{s.get('HOST') or '127.0.0.1'}:"
-                      f"{s.get('PORT') or 5432}/{test_name}")
-        env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "false", "SECURE_HTTPS": "false",
-               "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+            db_url = (
+                f"postgres://{auth}{'@' if auth else ''}{s.get('HOST') or '127.0.0.1'}:"
+                f"{s.get('PORT') or 5432}/{test_name}"
+            )
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "DEBUG": "false",
+            "SECURE_HTTPS": "false",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
         ports = [free_port() for _ in range(args.servers)]
         log = open(Path(tempfile.gettempdir()) / f"sb-fanout-{os.getpid()}.log", "w")  # noqa: SIM115
         for port in ports:
             # FANOUT_PROFILE=<file> runs the (first) server under cProfile, for digging.
-            prof = (["-m", "cProfile", "-o", os.environ["FANOUT_PROFILE"]]
-                    if os.environ.get("FANOUT_PROFILE") and not servers else [])
-            servers.append(subprocess.Popen(
-                [sys.executable, *prof, str(ROOT / "manage.py"), "serve", "--no-worker", "--host",
-                 "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT))
+            prof = (
+                ["-m", "cProfile", "-o", os.environ["FANOUT_PROFILE"]]
+                if os.environ.get("FANOUT_PROFILE") and not servers
+                else []
+            )
+            servers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        *prof,
+                        str(ROOT / "manage.py"),
+                        "serve",
+                        "--no-worker",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         deadline = time.monotonic() + 40
         while not all(port_open(p) for p in ports):
             if time.monotonic() > deadline or any(p.poll() is not None for p in servers):
                 sys.exit(f"the server did not start; see {log.name}")
             time.sleep(0.1)
 
-        urls = [f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/activity/?project=bench"
-                for i in range(args.clients)]
+        urls = [
+            f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/activity/?project=bench"
+            for i in range(args.clients)
+        ]
         procs_n = max(1, min(args.client_procs, args.clients))
         ctx = mp.get_context("spawn")
         ready, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-        procs = [ctx.Process(target=client_proc, args=(urls[i::procs_n], cookie, ready, stop, out))
-                 for i in range(procs_n)]
+        procs = [
+            ctx.Process(target=client_proc, args=(urls[i::procs_n], cookie, ready, stop, out))
+            for i in range(procs_n)
+        ]
         for p in procs:
             p.start()
         connected = 0
@@ -192,8 +225,9 @@ def main() -> None:
                 behind = max(behind, -wait)
             t0 = time.time()
             with transaction.atomic():
-                event = record_event("hook.bench", project=project, agent=agent,
-                                     data={"message": f"bench {i}"})
+                event = record_event(
+                    "hook.bench", project=project, agent=agent, data={"message": f"bench {i}"}
+                )
             sent[event.pk] = t0
         publish_secs = time.time() - start
         time.sleep(2.0)  # late deliveries
@@ -209,16 +243,26 @@ def main() -> None:
         lat.sort()
 
         def pct(p: float) -> float:
-            return lat[min(len(lat) - 1, int(round(p / 100 * (len(lat) - 1))))] if lat else float("nan")
+            return (
+                lat[min(len(lat) - 1, int(round(p / 100 * (len(lat) - 1))))]
+                if lat
+                else float("nan")
+            )
 
-        print(f"{connection.vendor} + Redis channel layer, {args.servers} server process(es), "
-              f"{args.clients} clients in {procs_n} processes")
-        print(f"published {len(sent)} events in {publish_secs:.1f} s "
-              f"({len(sent) / publish_secs:.0f}/s; publisher max lag {behind * 1000:.0f} ms)")
+        print(
+            f"{connection.vendor} + Redis channel layer, {args.servers} server process(es), "
+            f"{args.clients} clients in {procs_n} processes"
+        )
+        print(
+            f"published {len(sent)} events in {publish_secs:.1f} s "
+            f"({len(sent) / publish_secs:.0f}/s; publisher max lag {behind * 1000:.0f} ms)"
+        )
         print(f"delivered {len(lat)} of {expected} ({100 * len(lat) / max(expected, 1):.2f}%)")
         if lat:
-            print(f"latency ms: p50 {pct(50):.1f}  p90 {pct(90):.1f}  p99 {pct(99):.1f}  "
-                  f"max {lat[-1]:.1f}  mean {statistics.fmean(lat):.1f}")
+            print(
+                f"latency ms: p50 {pct(50):.1f}  p90 {pct(90):.1f}  p99 {pct(99):.1f}  "
+                f"max {lat[-1]:.1f}  mean {statistics.fmean(lat):.1f}"
+            )
             ok = pct(50) <= 100 and pct(99) <= 300
             print(f"target p50 <= 100 ms, p99 <= 300 ms -> {'OK' if ok else 'MISSED'}")
     finally:

@@ -39,8 +39,16 @@ from django.utils import timezone  # noqa: E402
 
 STATUSES = ["working"] * 5 + ["idle"] * 3 + ["blocked", "error", "offline", "sleeping", "stopped"]
 KINDS = ["claude-code", "opencode", "codex", "cursor", "custom"]
-EVENT_KINDS = ["agent.status_changed", "span.finished", "span.started", "task.assigned",
-               "task.completed", "agent.heartbeat", "hook.notification", "agent.blocked"]
+EVENT_KINDS = [
+    "agent.status_changed",
+    "span.finished",
+    "span.started",
+    "task.assigned",
+    "task.completed",
+    "agent.heartbeat",
+    "hook.notification",
+    "agent.blocked",
+]
 
 
 def seed(n_agents: int, n_events: int) -> tuple[object, object]:
@@ -56,33 +64,55 @@ def seed(n_agents: int, n_events: int) -> tuple[object, object]:
     for i in range(n_agents):
         project = main if i % 4 else projects[1 + i % 2]
         status = rnd.choice(STATUSES)
-        agents.append(Agent(
-            project=project, name=f"agent-{i:04d}", kind=rnd.choice(KINDS), model="claude-opus-4",
-            external_id=f"sess-{i}", status=status,
-            status_reason="waiting for review" if status == "blocked" else "",
-            status_since=now - timedelta(seconds=rnd.randint(1, 86_400)),
-            last_heartbeat_at=now - timedelta(seconds=rnd.randint(1, 3_600)),
-        ))
+        agents.append(
+            Agent(
+                project=project,
+                name=f"agent-{i:04d}",
+                kind=rnd.choice(KINDS),
+                model="claude-opus-4",
+                external_id=f"sess-{i}",
+                status=status,
+                status_reason="waiting for review" if status == "blocked" else "",
+                status_since=now - timedelta(seconds=rnd.randint(1, 86_400)),
+                last_heartbeat_at=now - timedelta(seconds=rnd.randint(1, 3_600)),
+            )
+        )
     Agent.objects.bulk_create(agents, batch_size=500)
     agents = list(Agent.objects.order_by("id"))
     # A third of the agents are sub-agents of the first ones; half have a current task.
     children = []
     for i, a in enumerate(agents[: n_agents // 3]):
-        a.parent_id = agents[n_agents // 3 + i % 50].pk if a.project_id == agents[n_agents // 3 + i % 50].project_id else None
+        a.parent_id = (
+            agents[n_agents // 3 + i % 50].pk
+            if a.project_id == agents[n_agents // 3 + i % 50].project_id
+            else None
+        )
         children.append(a)
     Agent.objects.bulk_update(children, ["parent"], batch_size=500)
     tasks = AgentTask.objects.bulk_create(
-        [AgentTask(project_id=a.project_id, agent=a, title=f"Task for {a.name}", status="in_progress")
-         for a in agents[::2]], batch_size=500)
+        [
+            AgentTask(
+                project_id=a.project_id, agent=a, title=f"Task for {a.name}", status="in_progress"
+            )
+            for a in agents[::2]
+        ],
+        batch_size=500,
+    )
     for a, t in zip(agents[::2], tasks, strict=True):
         a.current_task_id = t.pk
     Agent.objects.bulk_update(agents[::2], ["current_task"], batch_size=500)
     batch: list[AgentEvent] = []
     for i in range(n_events):
         a = agents[rnd.randrange(len(agents))]
-        batch.append(AgentEvent(project_id=a.project_id, agent=a, kind=rnd.choice(EVENT_KINDS),
-                                data={"message": f"event {i}"},
-                                ts=now - timedelta(seconds=n_events - i)))
+        batch.append(
+            AgentEvent(
+                project_id=a.project_id,
+                agent=a,
+                kind=rnd.choice(EVENT_KINDS),
+                data={"message": f"event {i}"},
+                ts=now - timedelta(seconds=n_events - i),
+            )
+        )
         if len(batch) == 5000:
             AgentEvent.objects.bulk_create(batch)
             batch.clear()
@@ -126,8 +156,10 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         main_project, user = seed(args.agents, args.events)
-        print(f"{connection.vendor}: seeded {args.agents} agents, {args.events} events "
-              f"in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"{connection.vendor}: seeded {args.agents} agents, {args.events} events "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
         pages = [
@@ -147,10 +179,14 @@ def main() -> None:
             p95 = pct(times, 95)
             if label.startswith(("overview", "agents list")):
                 worst = max(worst, p95)
-            print(f"{label:34} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f} "
-                  f"{queries:8d}")
-        print(f"worst p95 of overview / agents list: {worst:.1f} ms (target <= 150 ms) -> "
-              f"{'OK' if worst <= 150 else 'MISSED'}")
+            print(
+                f"{label:34} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f} "
+                f"{queries:8d}"
+            )
+        print(
+            f"worst p95 of overview / agents list: {worst:.1f} ms (target <= 150 ms) -> "
+            f"{'OK' if worst <= 150 else 'MISSED'}"
+        )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

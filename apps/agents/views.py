@@ -23,10 +23,23 @@ from apps.core.permissions import admin_required, member_required
 from apps.projects.selectors import current_project
 
 HOOK_COMMAND = "python3 /path/to/clients/claude-code/switchboard_hook.py"
-HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
-               "PostToolUseFailure", "Notification", "Stop", "SubagentStop", "SessionEnd")
-WORKFLOW_SIGNALS = [("approve", "Approve the waiting step"), ("pause", "Pause"),
-                    ("resume", "Resume"), ("cancel", "Cancel the workflow")]
+HOOK_EVENTS = (
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "Notification",
+    "Stop",
+    "SubagentStop",
+    "SessionEnd",
+)
+WORKFLOW_SIGNALS = [
+    ("approve", "Approve the waiting step"),
+    ("pause", "Pause"),
+    ("resume", "Resume"),
+    ("cancel", "Cancel the workflow"),
+]
 TOOL_HOOKS = {"PreToolUse", "PostToolUse", "PostToolUseFailure"}
 
 
@@ -56,8 +69,14 @@ def _project_param(project: Any) -> str:
 
 def overview_context(project: Any, *, site_url: str, snapshot: bool = False) -> dict[str, Any]:
     ctx = selectors.overview(project)
-    ctx.update({"current_project": project, "show_project": project is None,
-                "snapshot": snapshot, "claude_snippet": claude_settings_snippet(site_url)})
+    ctx.update(
+        {
+            "current_project": project,
+            "show_project": project is None,
+            "snapshot": snapshot,
+            "claude_snippet": claude_settings_snippet(site_url),
+        }
+    )
     return ctx
 
 
@@ -67,8 +86,11 @@ def overview_context(project: Any, *, site_url: str, snapshot: bool = False) -> 
 def overview(request: HttpRequest) -> HttpResponse:
     project = current_project(request)
     if request.GET.get("partial") == "live":
-        return render(request, "agents/overview.html#live",
-                      overview_context(project, site_url=_site_url(request), snapshot=True))
+        return render(
+            request,
+            "agents/overview.html#live",
+            overview_context(project, site_url=_site_url(request), snapshot=True),
+        )
     ctx = overview_context(project, site_url=_site_url(request))
     ctx["project_param"] = _project_param(project)
     return render(request, "agents/overview.html", ctx)
@@ -95,15 +117,21 @@ def agents_list(request: HttpRequest) -> HttpResponse:
     if ctx["snapshot"]:
         return render(request, "agents/list.html#rows", ctx)
     base = {"project": pp, **filters.as_query()}
-    ctx.update({
-        "statuses": AgentStatus.choices,
-        "kinds": AgentKind.choices,
-        "sorts": list(selectors.LIST_SORT_LABELS.items()),
-        "live_query": urlencode({**base, "page": page.number}),
-        "page_prev_query": urlencode({**base, "page": page.number - 1}) if page.has_previous() else "",
-        "page_next_query": urlencode({**base, "page": page.number + 1}) if page.has_next() else "",
-        "sort_links": _sort_links(filters, base),
-    })
+    ctx.update(
+        {
+            "statuses": AgentStatus.choices,
+            "kinds": AgentKind.choices,
+            "sorts": list(selectors.LIST_SORT_LABELS.items()),
+            "live_query": urlencode({**base, "page": page.number}),
+            "page_prev_query": urlencode({**base, "page": page.number - 1})
+            if page.has_previous()
+            else "",
+            "page_next_query": urlencode({**base, "page": page.number + 1})
+            if page.has_next()
+            else "",
+            "sort_links": _sort_links(filters, base),
+        }
+    )
     if request.htmx:
         return render(request, "agents/list.html#live", ctx)
     return render(request, "agents/list.html", ctx)
@@ -111,8 +139,12 @@ def agents_list(request: HttpRequest) -> HttpResponse:
 
 def _sort_links(filters: selectors.ListFilters, base: dict[str, Any]) -> dict[str, Any]:
     """Column headers: clicking the active column flips it where a reverse order exists."""
-    columns = {"name": ("name", "-name"), "status": ("status", None),
-               "since": ("since", None), "heartbeat": ("heartbeat", "-heartbeat")}
+    columns = {
+        "name": ("name", "-name"),
+        "status": ("status", None),
+        "since": ("since", None),
+        "heartbeat": ("heartbeat", "-heartbeat"),
+    }
     links = {}
     for column, (key, alt) in columns.items():
         active = filters.sort in (key, alt)
@@ -120,8 +152,11 @@ def _sort_links(filters: selectors.ListFilters, base: dict[str, Any]) -> dict[st
         arrow = ""
         if active:
             arrow = "↑" if filters.sort == alt or filters.sort == "name" else "↓"
-        links[column] = {"query": urlencode({**base, "sort": target}), "active": active,
-                         "arrow": arrow}
+        links[column] = {
+            "query": urlencode({**base, "sort": target}),
+            "active": active,
+            "arrow": arrow,
+        }
     return links
 
 
@@ -179,7 +214,8 @@ def _errors(request: HttpRequest, exc: ValidationError) -> None:
 @require_POST
 @admin_required
 def agent_action(request: HttpRequest, pk: int) -> HttpResponse:
-    from apps.agents.services import ACTIONS, agent_action as do_action
+    from apps.agents.services import ACTIONS
+    from apps.agents.services import agent_action as do_action
 
     agent = _agent_or_404(pk)
     action = request.POST.get("action", "")
@@ -187,8 +223,12 @@ def agent_action(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Unknown action.")
         return _done(request, agent)
     try:
-        do_action(agent=agent, action=action, actor=request.user,
-                  reason=request.POST.get("reason", "")[:300])
+        do_action(
+            agent=agent,
+            action=action,
+            actor=request.user,
+            reason=request.POST.get("reason", "")[:300],
+        )
     except ValidationError as exc:
         _errors(request, exc)
     else:
@@ -213,8 +253,13 @@ def agent_assign(request: HttpRequest, pk: int) -> HttpResponse:
     if priority not in Priority.values:
         priority = Priority.NONE
     try:
-        task_assign(agent=agent, title=title[:300], description=request.POST.get("description", ""),
-                    priority=priority, actor=request.user)
+        task_assign(
+            agent=agent,
+            title=title[:300],
+            description=request.POST.get("description", ""),
+            priority=priority,
+            actor=request.user,
+        )
     except ValidationError as exc:
         _errors(request, exc)
     else:
@@ -248,8 +293,13 @@ def agent_workflow(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "A workflow needs at least one step.")
         return _done(request, agent)
     try:
-        workflow_start(agent=agent, steps=steps, name=request.POST.get("name", "").strip()[:200],
-                       actor=request.user, actor_label=request.user.get_username())
+        workflow_start(
+            agent=agent,
+            steps=steps,
+            name=request.POST.get("name", "").strip()[:200],
+            actor=request.user,
+            actor_label=request.user.get_username(),
+        )
     except ValidationError as exc:
         _errors(request, exc)
     else:
@@ -265,8 +315,9 @@ def agent_signal(request: HttpRequest, pk: int) -> HttpResponse:
     agent = _agent_or_404(pk)
     signal = request.POST.get("signal", "").strip()
     try:
-        workflow_signal(agent=agent, signal=signal, actor=request.user,
-                        actor_label=request.user.get_username())
+        workflow_signal(
+            agent=agent, signal=signal, actor=request.user, actor_label=request.user.get_username()
+        )
     except ValidationError as exc:
         _errors(request, exc)
     else:
@@ -299,11 +350,13 @@ def activity(request: HttpRequest) -> HttpResponse:
         return render(request, "agents/activity_live.html", ctx)
     if partial == "page":
         return render(request, "agents/activity.html#page", ctx)
-    ctx.update({
-        "families": selectors.EVENT_FAMILIES,
-        "kind_is_exact": bool(filters.kind)
-        and filters.kind not in dict(selectors.EVENT_FAMILIES),
-        "agents": selectors.feed_agents(project),
-        "live_query": urlencode({"project": pp, **filters.as_query()}),
-    })
+    ctx.update(
+        {
+            "families": selectors.EVENT_FAMILIES,
+            "kind_is_exact": bool(filters.kind)
+            and filters.kind not in dict(selectors.EVENT_FAMILIES),
+            "agents": selectors.feed_agents(project),
+            "live_query": urlencode({"project": pp, **filters.as_query()}),
+        }
+    )
     return render(request, "agents/activity.html", ctx)

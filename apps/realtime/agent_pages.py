@@ -53,8 +53,10 @@ class OverviewConsumer(LivePageConsumer):
     def render_snapshot(self) -> str:
         from apps.agents.views import overview_context
 
-        return render_to_string("agents/overview.html#live", overview_context(
-            self.project, site_url=self.site_url(), snapshot=True))
+        return render_to_string(
+            "agents/overview.html#live",
+            overview_context(self.project, site_url=self.site_url(), snapshot=True),
+        )
 
     def render_event(self, message: dict[str, Any]) -> str:
         counts = selectors.status_counts(self.project)
@@ -62,18 +64,22 @@ class OverviewConsumer(LivePageConsumer):
             "counts": counts,
             "total": sum(c["count"] for c in counts),
             "attention": selectors.attention_agents(self.project),
-            "attention_total": sum(c["count"] for c in counts
-                                   if c["status"] in ("blocked", "error", "offline")),
+            "attention_total": sum(
+                c["count"] for c in counts if c["status"] in ("blocked", "error", "offline")
+            ),
             "version": message["event_id"],
             "current_project": self.project,
             "show_project": self.project is None,
         }
-        parts = [render_to_string("agents/overview.html#counts", ctx),
-                 render_to_string("agents/overview.html#attention", ctx)]
+        parts = [
+            render_to_string("agents/overview.html#counts", ctx),
+            render_to_string("agents/overview.html#attention", ctx),
+        ]
         agent_id = message.get("agent_id")
         if message.get("kind") == "agent.deleted" and agent_id:
-            parts.append(tombstone("article", f"agent-{agent_id}",
-                                   _deleted_version(message["event_id"])))
+            parts.append(
+                tombstone("article", f"agent-{agent_id}", _deleted_version(message["event_id"]))
+            )
         elif agent_id:
             agent = selectors.agent_card(agent_id)
             if agent is not None:
@@ -92,12 +98,15 @@ class AgentsListConsumer(LivePageConsumer):
 
     def render_snapshot(self) -> str:
         filters = selectors.ListFilters.from_query(self.query)
-        return render_to_string("agents/list.html#rows", {
-            "page_obj": selectors.agent_list(self.project, filters),
-            "show_project": self.project is None,
-            "version": selectors.latest_event_id(self.project),
-            "snapshot": True,
-        })
+        return render_to_string(
+            "agents/list.html#rows",
+            {
+                "page_obj": selectors.agent_list(self.project, filters),
+                "show_project": self.project is None,
+                "version": selectors.latest_event_id(self.project),
+                "snapshot": True,
+            },
+        )
 
     def render_event(self, message: dict[str, Any]) -> str:
         agent_id = message["agent_id"]
@@ -107,8 +116,9 @@ class AgentsListConsumer(LivePageConsumer):
         if agent is None:
             return ""
         # Rows that are not on this page are ignored by live.js (no data-live-insert).
-        return render_to_string("agents/_row.html",
-                                {"agent": agent, "show_project": self.project is None})
+        return render_to_string(
+            "agents/_row.html", {"agent": agent, "show_project": self.project is None}
+        )
 
 
 class AgentDetailConsumer(LivePageConsumer):
@@ -138,13 +148,16 @@ class AgentDetailConsumer(LivePageConsumer):
         agent = selectors.agent_for_page(self.agent_id)
         if agent is None:
             return self._gone(TOMBSTONE_VERSION)
-        return render_to_string("agents/detail_live.html",
-                                agent_context(agent, can_act=self.is_admin, snapshot=True))
+        return render_to_string(
+            "agents/detail_live.html", agent_context(agent, can_act=self.is_admin, snapshot=True)
+        )
 
     def _gone(self, version: int) -> str:
-        return (f'<header id="agent-head" class="agent-head is-deleted" data-version="{version}">'
-                '<div class="agent-head-main"><h1>This agent was deleted</h1>'
-                '<p class="muted">Its tasks, spans and events went with it.</p></div></header>')
+        return (
+            f'<header id="agent-head" class="agent-head is-deleted" data-version="{version}">'
+            '<div class="agent-head-main"><h1>This agent was deleted</h1>'
+            '<p class="muted">Its tasks, spans and events went with it.</p></div></header>'
+        )
 
     def render_event(self, message: dict[str, Any]) -> str:
         event_id = message["event_id"]
@@ -154,14 +167,20 @@ class AgentDetailConsumer(LivePageConsumer):
         agent = selectors.agent_for_page(self.agent_id)
         if agent is None:
             return ""
-        ctx: dict[str, Any] = {"agent": agent, "can_act": self.is_admin, "version": event_id,
-                               "priorities": Priority.choices, "workflows_enabled": True,
-                               "signals": WORKFLOW_SIGNALS}
+        ctx: dict[str, Any] = {
+            "agent": agent,
+            "can_act": self.is_admin,
+            "version": event_id,
+            "priorities": Priority.choices,
+            "workflows_enabled": True,
+            "signals": WORKFLOW_SIGNALS,
+        }
         parts = [render_to_string("agents/detail.html#head", ctx)]
         event = selectors.event_for_feed(event_id)
         if event is not None:
-            parts.append(render_to_string("agents/_event.html",
-                                          {"e": event, "insert_into": "#timeline"}))
+            parts.append(
+                render_to_string("agents/_event.html", {"e": event, "insert_into": "#timeline"})
+            )
         if kind.startswith(("task.", "workflow.")):
             ctx["tasks"] = selectors.agent_tasks(agent)
             parts.append(render_to_string("agents/detail.html#tasks", ctx))
@@ -192,16 +211,28 @@ class ActivityConsumer(LivePageConsumer):
         return self.project is None
 
     def render_snapshot(self) -> str:
-        events, _ = selectors.feed(self.project, selectors.FeedFilters(
-            kind=self.filters.kind, agent=self.filters.agent))
-        return render_to_string("agents/activity_live.html", {
-            "events": list(reversed(events)), "show_agent": True,
-            "show_project": self.project is None})
+        events, _ = selectors.feed(
+            self.project, selectors.FeedFilters(kind=self.filters.kind, agent=self.filters.agent)
+        )
+        return render_to_string(
+            "agents/activity_live.html",
+            {
+                "events": list(reversed(events)),
+                "show_agent": True,
+                "show_project": self.project is None,
+            },
+        )
 
     def render_event(self, message: dict[str, Any]) -> str:
         event = selectors.event_for_feed(message["event_id"])
         if event is None:
             return ""
-        return render_to_string("agents/_event.html", {
-            "e": event, "insert_into": "#feed", "show_agent": True,
-            "show_project": self.project is None})
+        return render_to_string(
+            "agents/_event.html",
+            {
+                "e": event,
+                "insert_into": "#feed",
+                "show_agent": True,
+                "show_project": self.project is None,
+            },
+        )

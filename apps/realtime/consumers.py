@@ -174,8 +174,13 @@ class LivePageConsumer(AsyncWebsocketConsumer):
                 html = await database_sync_to_async(self.render_event)(message)
             else:
                 html = await render_cache.get(
-                    (self.page or type(self).__name__, message.get("event_id"),
-                     message.get("kind"), message.get("agent_id"), key),
+                    (
+                        self.page or type(self).__name__,
+                        message.get("event_id"),
+                        message.get("kind"),
+                        message.get("agent_id"),
+                        key,
+                    ),
                     lambda: self.render_event(message),
                 )
         except Exception:  # one bad render must not kill the socket

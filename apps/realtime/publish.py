@@ -17,8 +17,8 @@ import atexit
 import logging
 import os
 import threading
-from concurrent.futures import Future
 from collections.abc import Coroutine
+from concurrent.futures import Future
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -36,8 +36,9 @@ class _PublisherLoop:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="sb-publisher",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="sb-publisher", daemon=True
+        )
         self.thread.start()
 
         self.last: Future[Any] | None = None

@@ -40,7 +40,11 @@ def test_it_pages_with_a_keyset(client, viewer, project):
     body = client.get(reverse("activity")).content.decode()
     assert body.count('class="event ') == 50
     assert 'hx-trigger="revealed"' in body
-    more = re.search(r'<a href="(/activity/\?[^"]+)">Older events', body).group(1).replace("&amp;", "&")
+    more = (
+        re.search(r'<a href="(/activity/\?[^"]+)">Older events', body)
+        .group(1)
+        .replace("&amp;", "&")
+    )
     page2 = client.get(more + "&partial=page").content.decode()
     assert page2.count('class="event ') == 50 and "tick 069" in page2 and "tick 070" not in page2
     assert "<html" not in page2

@@ -30,7 +30,9 @@ def test_it_shows_the_trace_grouped_by_turn(client, viewer, project):
 def test_it_shows_actions_to_admins_only(client, viewer, admin_user, project):
     a = seed.agent(project, "worker", status="blocked", reason="permission prompt")
     client.force_login(viewer)
-    assert 'value="unblock"' not in client.get(reverse("agent-detail", args=[a.pk])).content.decode()
+    assert (
+        'value="unblock"' not in client.get(reverse("agent-detail", args=[a.pk])).content.decode()
+    )
     client.force_login(admin_user)
     body = client.get(reverse("agent-detail", args=[a.pk])).content.decode()
     assert 'value="unblock"' in body and "Assign task" in body and "Send signal" in body
@@ -67,8 +69,10 @@ def test_admins_assign_a_task(client, admin_user, project):
 def test_admins_start_a_workflow_and_signal_it(client, admin_user, project):
     a = seed.agent(project, "worker")
     client.force_login(admin_user)
-    client.post(reverse("agent-workflow", args=[a.pk]),
-                {"name": "release", "steps": "Write the test\napprove: ship it?\nShip"})
+    client.post(
+        reverse("agent-workflow", args=[a.pk]),
+        {"name": "release", "steps": "Write the test\napprove: ship it?\nShip"},
+    )
     wf = a.workflows.get()
     assert [s.kind for s in wf.steps.order_by("position")] == ["task", "approval", "task"]
     r = client.post(reverse("agent-signal", args=[a.pk]), {"signal": "bogus"}, follow=True)
@@ -94,8 +98,14 @@ def test_its_live_partial_holds_every_live_region(client, viewer, project):
     a = seed.agent(project, "tracer")
     client.force_login(viewer)
     body = client.get(reverse("agent-detail", args=[a.pk]) + "?partial=live").content.decode()
-    for element in ("agent-head", "trace-summary", "trace-turns", "agent-tasks", "agent-tree",
-                    "timeline"):
+    for element in (
+        "agent-head",
+        "trace-summary",
+        "trace-turns",
+        "agent-tasks",
+        "agent-tree",
+        "timeline",
+    ):
         assert f'id="{element}"' in body
     assert "<html" not in body
 
@@ -106,5 +116,5 @@ def test_it_shows_the_sub_agent_tree(client, viewer, project):
     seed.agent(project, "grandchild", parent=child)
     client.force_login(viewer)
     body = client.get(reverse("agent-detail", args=[root.pk])).content.decode()
-    tree = body[body.index('id="agent-tree"'):]
+    tree = body[body.index('id="agent-tree"') :]
     assert tree.index("child") < tree.index("grandchild")

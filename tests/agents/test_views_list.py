@@ -22,7 +22,7 @@ def test_it_lists_filters_and_searches(client, viewer, project):
     assert "beta" in body and "gamma" in body and "alpha" not in body
     body = client.get(url + "?kind=codex").content.decode()
     assert "gamma" in body and "beta" not in body
-    body = client.get(url + "?q=review").content.decode()  # matches the status reason? no: name/model/task
+    body = client.get(url + "?q=review").content.decode()  # searches name, model, session, task
     assert "No agents match these filters" in body
 
 
@@ -69,8 +69,9 @@ def test_it_refuses_outsiders(client, outsider):
 
 
 @pytest.mark.parametrize("n", [5, 50])
-def test_its_query_count_does_not_grow_with_agents(client, viewer, project,
-                                                   django_assert_max_num_queries, n):
+def test_its_query_count_does_not_grow_with_agents(
+    client, viewer, project, django_assert_max_num_queries, n
+):
     agents = seed.many(project, n)
     for a in agents[::4]:
         seed.agent(project, f"{a.name}-sub", parent=a)

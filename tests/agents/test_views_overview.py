@@ -37,12 +37,12 @@ def test_it_shows_counts_attention_and_cards(client, viewer, project):
     body = client.get(reverse("overview")).content.decode()
     assert 'ws-connect="/ws/overview/?project=all"' in body
     assert f'id="agent-{blocked.pk}"' in body and f'data-version="{blocked.version}"' in body
-    attention = body[body.index('id="ov-attention"'):body.index('id="ov-grid"')]
+    attention = body[body.index('id="ov-attention"') : body.index('id="ov-grid"')]
     # Longest-waiting first: reviewer was blocked before crashy errored.
     assert attention.index("reviewer") < attention.index("crashy")
     assert "needs approval" in attention
     assert "fixer" not in attention
-    counts = body[body.index('id="ov-counts"'):body.index('id="ov-attention"')]
+    counts = body[body.index('id="ov-counts"') : body.index('id="ov-attention"')]
     assert 'class="status-count sc-blocked" href="/agents/?status=blocked" data-count="1"' in counts
     assert "<time data-relative" in body  # last heartbeat ticks in the browser
 
@@ -64,10 +64,11 @@ def test_its_live_partial_is_a_snapshot(client, viewer, project):
 
 
 @pytest.mark.parametrize("n", [5, 50])
-def test_its_query_count_does_not_grow_with_agents(client, viewer, project,
-                                                   django_assert_max_num_queries, n):
+def test_its_query_count_does_not_grow_with_agents(
+    client, viewer, project, django_assert_max_num_queries, n
+):
     agents = seed.many(project, n)
-    for a in agents[:: 3]:
+    for a in agents[::3]:
         seed.agent(project, f"{a.name}-sub", parent=a)
     client.force_login(viewer)
     client.get(reverse("overview"))  # warm the session and caches

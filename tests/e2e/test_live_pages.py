@@ -10,15 +10,18 @@ import httpx
 import pytest
 
 from tests.conftest import login_browser, make_key, screenshot
-from tests.support import wait_for
 from tests.realtime import seed
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 
 def api_client(live: Any, project: Any) -> httpx.Client:
-    return httpx.Client(base_url=f"{live.url}/api/v1",
-                        headers={"Authorization": f"Bearer {make_key(project)}"}, timeout=10)
+    return httpx.Client(
+        base_url=f"{live.url}/api/v1",
+        headers={"Authorization": f"Bearer {make_key(project)}"},
+        timeout=10,
+    )
 
 
 def card_status(page: Any, agent_id: int) -> str:
@@ -28,8 +31,9 @@ def card_status(page: Any, agent_id: int) -> str:
 def wait_js(page: Any, expression: str, timeout: float = 2.0) -> Any:
     """Poll a JS expression from Python: page.wait_for_function evaluates strings, which the
     pages' CSP (no unsafe-eval) rightly refuses."""
-    return wait_for(lambda: page.evaluate(expression), timeout=timeout, interval=0.05,
-                    message=expression)
+    return wait_for(
+        lambda: page.evaluate(expression), timeout=timeout, interval=0.05, message=expression
+    )
 
 
 def wait_live(page: Any) -> None:
@@ -49,8 +53,10 @@ def test_a_status_change_through_the_api_shows_without_reload(live, browser, pag
     page.evaluate("window.__notReloaded = true")
     screenshot(page, "live-overview")
     with api_client(live, project) as api:
-        r = api.post(f"/agents/{fixer.pk}/heartbeat",
-                     json={"status": "blocked", "message": "Permission to run rm -rf build/?"})
+        r = api.post(
+            f"/agents/{fixer.pk}/heartbeat",
+            json={"status": "blocked", "message": "Permission to run rm -rf build/?"},
+        )
         assert r.status_code == 200, r.text
     wait_js(page, f"document.querySelector('#agent-{fixer.pk}').dataset.status === 'blocked'", 2.0)
     assert page.evaluate("window.__notReloaded") is True
@@ -72,8 +78,13 @@ def test_the_page_recovers_after_the_socket_drops(live, page, viewer, project):
     assert page.text_content("#live-indicator") == "Reconnecting…"
     with api_client(live, project) as api:
         assert api.post(f"/agents/{fixer.pk}/heartbeat", json={"status": "idle"}).status_code == 200
-        assert api.post(f"/agents/{fixer.pk}/heartbeat",
-                        json={"status": "blocked", "message": "Waiting for approval"}).status_code == 200
+        assert (
+            api.post(
+                f"/agents/{fixer.pk}/heartbeat",
+                json={"status": "blocked", "message": "Waiting for approval"},
+            ).status_code
+            == 200
+        )
     page.wait_for_timeout(300)
     assert card_status(page, fixer.pk) == "working"  # still offline: nothing could arrive
     page.context.set_offline(False)
@@ -99,13 +110,28 @@ def test_two_tabs_agree(live, browser, viewer, project):
         wait_live(two)
         with api_client(live, project) as api:
             for a, status in zip(agents, ["blocked", "idle", "blocked"], strict=True):
-                assert api.post(f"/agents/{a.pk}/heartbeat", json={"status": status,
-                                "message": "needs input" if status == "blocked" else ""}).status_code == 200
+                assert (
+                    api.post(
+                        f"/agents/{a.pk}/heartbeat",
+                        json={
+                            "status": status,
+                            "message": "needs input" if status == "blocked" else "",
+                        },
+                    ).status_code
+                    == 200
+                )
         for a, status in zip(agents, ["blocked", "idle", "blocked"], strict=True):
-            wait_js(one, f"document.querySelector('#agent-{a.pk}').dataset.status === '{status}'", 2.0)
-            wait_js(two, f"document.querySelector('#agent-row-{a.pk}').dataset.status === '{status}'", 2.0)
-            assert (one.get_attribute(f"#agent-{a.pk}", "data-version")
-                    == two.get_attribute(f"#agent-row-{a.pk}", "data-version"))
+            wait_js(
+                one, f"document.querySelector('#agent-{a.pk}').dataset.status === '{status}'", 2.0
+            )
+            wait_js(
+                two,
+                f"document.querySelector('#agent-row-{a.pk}').dataset.status === '{status}'",
+                2.0,
+            )
+            assert one.get_attribute(f"#agent-{a.pk}", "data-version") == two.get_attribute(
+                f"#agent-row-{a.pk}", "data-version"
+            )
         screenshot(two, "live-agents-list")
     finally:
         context.close()
@@ -118,8 +144,9 @@ def test_a_stale_fragment_changes_nothing(live, page, viewer, project):
     wait_live(page)
     html = page.eval_on_selector(f"#agent-{fixer.pk}", "el => el.outerHTML")
     version = int(re.search(r'data-version="(\d+)"', html).group(1))
-    older = (html.replace(f'data-version="{version}"', f'data-version="{version - 1}"')
-             .replace('data-status="working"', 'data-status="error"'))
+    older = html.replace(f'data-version="{version}"', f'data-version="{version - 1}"').replace(
+        'data-status="working"', 'data-status="error"'
+    )
     assert page.evaluate("html => window.SwitchboardLive.apply(html)", older) == 0
     assert page.evaluate("html => window.SwitchboardLive.apply(html)", html) == 0  # duplicate
     assert card_status(page, fixer.pk) == "working"
@@ -143,7 +170,9 @@ def test_the_trace_viewer_shows_a_seeded_session(live, page, viewer, project):
     wait_live(page)
     turns = page.locator("#trace-turns .turn")
     assert turns.count() == 3
-    assert page.locator(".span.lat-bad").count() == 1 and page.locator(".span.is-error").count() == 1
+    assert (
+        page.locator(".span.lat-bad").count() == 1 and page.locator(".span.is-error").count() == 1
+    )
     assert "86.3%" in page.text_content("#trace-summary")
     page.locator(".span.is-error summary").click()
     assert page.locator(".span.is-error .span-error").is_visible()
@@ -152,8 +181,17 @@ def test_the_trace_viewer_shows_a_seeded_session(live, page, viewer, project):
     screenshot(page, "live-agent-trace")
     # A new span through the API lands in its turn while the page is open.
     with api_client(live, project) as api:
-        r = api.post("/spans", json={"agent": parent.pk, "span_id": "toolu_new", "phase": "finish",
-                                     "turn": 4, "tool_name": "WebFetch", "latency_ms": 450})
+        r = api.post(
+            "/spans",
+            json={
+                "agent": parent.pk,
+                "span_id": "toolu_new",
+                "phase": "finish",
+                "turn": 4,
+                "tool_name": "WebFetch",
+                "latency_ms": 450,
+            },
+        )
         assert r.status_code in (200, 201), r.text
     page.wait_for_selector(f"#turn-{parent.pk}-4", timeout=2000)
     assert page.locator("#trace-turns .turn").first.get_attribute("id") == f"turn-{parent.pk}-4"
@@ -176,8 +214,9 @@ def test_the_activity_feed_scrolls_and_streams(live, page, viewer, project):
 
     chatty = seed.agent(project, "chatty", status="working")
     for i in range(80):
-        record_event("hook.notification", project=project, agent=chatty,
-                     data={"message": f"note {i:03d}"})
+        record_event(
+            "hook.notification", project=project, agent=chatty, data={"message": f"note {i:03d}"}
+        )
     login_browser(page, live.url, viewer.username)
     page.goto(f"{live.url}/activity/?project=apollo")
     wait_live(page)
@@ -187,8 +226,12 @@ def test_the_activity_feed_scrolls_and_streams(live, page, viewer, project):
     assert "note 000" in page.text_content("#feed")
     page.evaluate("window.scrollTo(0, 0)")
     with api_client(live, project) as api:
-        api.post(f"/agents/{chatty.pk}/heartbeat", json={"status": "blocked", "message": "Need a token"})
-    wait_js(page, "document.querySelector('#feed > li.event').textContent.includes('Need a token')", 2.0)
+        api.post(
+            f"/agents/{chatty.pk}/heartbeat", json={"status": "blocked", "message": "Need a token"}
+        )
+    wait_js(
+        page, "document.querySelector('#feed > li.event').textContent.includes('Need a token')", 2.0
+    )
     screenshot(page, "live-activity")
 
 
@@ -201,8 +244,9 @@ def test_the_empty_overview_shows_how_to_connect(live, page, viewer, project):
     screenshot(page, "live-overview-empty-dark")
     # The first agent replaces the onboarding card as it registers.
     with api_client(live, project) as api:
-        r = api.post("/agents", json={"name": "first-light", "kind": "claude-code",
-                                      "external_id": "s-1"})
+        r = api.post(
+            "/agents", json={"name": "first-light", "kind": "claude-code", "external_id": "s-1"}
+        )
         assert r.status_code == 201, r.text
     page.wait_for_selector("#ov-cards .agent-card", timeout=2000)
     assert not page.locator("#ov-empty").is_visible()

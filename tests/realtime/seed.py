@@ -30,8 +30,15 @@ def agent(project: Any, name: str, *, status: str = "idle", reason: str = "", **
 
 def many(project: Any, n: int, prefix: str = "agent") -> list[Any]:
     statuses = ["working", "idle", "blocked", "error", "sleeping", "stopped"]
-    return [agent(project, f"{prefix}-{i:03d}", status=statuses[i % len(statuses)],
-                  reason="waiting for review" if i % 6 == 2 else "") for i in range(n)]
+    return [
+        agent(
+            project,
+            f"{prefix}-{i:03d}",
+            status=statuses[i % len(statuses)],
+            reason="waiting for review" if i % 6 == 2 else "",
+        )
+        for i in range(n)
+    ]
 
 
 def traced_session(a: Any) -> None:
@@ -50,11 +57,25 @@ def traced_session(a: Any) -> None:
     ]
     for i, (turn, tool, ms, outcome, tin, tout, cache) in enumerate(spans):
         at = start + timedelta(seconds=20 * i)
-        span_record(agent=a, span_id=f"toolu_{i:02d}", phase="start", now=at, turn=turn,
-                    tool_name=tool, input=f'{{"command": "step {i}", "tool": "{tool}"}}')
         span_record(
-            agent=a, span_id=f"toolu_{i:02d}", phase="finish", now=at + timedelta(milliseconds=ms),
-            output=f"output of step {i}\n" * 3, latency_ms=ms, outcome=outcome,
+            agent=a,
+            span_id=f"toolu_{i:02d}",
+            phase="start",
+            now=at,
+            turn=turn,
+            tool_name=tool,
+            input=f'{{"command": "step {i}", "tool": "{tool}"}}',
+        )
+        span_record(
+            agent=a,
+            span_id=f"toolu_{i:02d}",
+            phase="finish",
+            now=at + timedelta(milliseconds=ms),
+            output=f"output of step {i}\n" * 3,
+            latency_ms=ms,
+            outcome=outcome,
             error="old_string not found in file" if outcome == "error" else "",
-            tokens_input=tin, tokens_output=tout, tokens_cache_read=cache,
+            tokens_input=tin,
+            tokens_output=tout,
+            tokens_cache_read=cache,
         )

@@ -60,6 +60,7 @@ def test_it_refuses_anonymous_users():
         assert connected  # accepted, then closed with a reason the page can read
         out = await comm.receive_output(timeout=5)
         assert out == {"type": "websocket.close", "code": 4401}
+
     run(scenario)
 
 
@@ -69,6 +70,7 @@ def test_it_refuses_signed_in_users_without_a_role(outsider):
         comm.scope["user"] = outsider
         await comm.connect(timeout=5)
         assert (await comm.receive_output(timeout=5))["code"] == 4403
+
     run(scenario)
 
 
@@ -81,6 +83,7 @@ def test_it_sends_a_snapshot_on_join(viewer, project):
         assert 'id="ov-counts"' in snapshot and "data-snapshot" in snapshot
         assert f'id="agent-{a.pk}"' in snapshot and "needs approval" in snapshot
         await comm.disconnect()
+
     run(scenario)
 
 
@@ -92,14 +95,17 @@ def test_it_pushes_a_delta_after_an_api_write(viewer, project, api):
         snapshot = await comm.receive_from(timeout=5)
         before = version_of(snapshot, f"agent-{a.pk}")
         r = await sync_to_async(api.post)(
-            f"/api/v1/agents/{a.pk}/heartbeat", {"status": "blocked", "message": "permission prompt"},
-            format="json")
+            f"/api/v1/agents/{a.pk}/heartbeat",
+            {"status": "blocked", "message": "permission prompt"},
+            format="json",
+        )
         assert r.status_code == 200, r.content
         delta = await receive_until(comm, f'id="agent-{a.pk}"')
         assert version_of(delta, f"agent-{a.pk}") > before
         assert 'data-status="blocked"' in delta and "data-snapshot" not in delta
         assert 'id="ov-attention"' in delta and "fixer" in delta.split('id="ov-attention"')[1]
         await comm.disconnect()
+
     run(scenario)
 
 
@@ -110,13 +116,31 @@ def test_the_agent_page_gets_its_own_events(viewer, project, api):
     async def scenario():
         comm = await connect(f"/ws/agents/{a.pk}/", viewer)
         assert 'id="agent-head"' in await comm.receive_from(timeout=5)
-        await sync_to_async(api.post)("/api/v1/spans", {
-            "agent": other.pk, "span_id": "x", "phase": "finish", "tool_name": "Bash",
-            "latency_ms": 10}, format="json")
-        r = await sync_to_async(api.post)("/api/v1/spans", {
-            "agent": a.pk, "span_id": "toolu_1", "phase": "finish", "turn": 4,
-            "tool_name": "Grep", "latency_ms": 6100, "tokens_input": 100,
-            "tokens_cache_read": 300}, format="json")
+        await sync_to_async(api.post)(
+            "/api/v1/spans",
+            {
+                "agent": other.pk,
+                "span_id": "x",
+                "phase": "finish",
+                "tool_name": "Bash",
+                "latency_ms": 10,
+            },
+            format="json",
+        )
+        r = await sync_to_async(api.post)(
+            "/api/v1/spans",
+            {
+                "agent": a.pk,
+                "span_id": "toolu_1",
+                "phase": "finish",
+                "turn": 4,
+                "tool_name": "Grep",
+                "latency_ms": 6100,
+                "tokens_input": 100,
+                "tokens_cache_read": 300,
+            },
+            format="json",
+        )
         assert r.status_code in (200, 201), r.content
         delta = await receive_until(comm, f'id="turn-{a.pk}-4"')
         assert 'class="span lat-bad"' in delta and 'id="trace-summary"' in delta
@@ -125,6 +149,7 @@ def test_the_agent_page_gets_its_own_events(viewer, project, api):
         # Nothing about the other agent reached this socket.
         assert f"/agents/{other.pk}/" not in delta
         await comm.disconnect()
+
     run(scenario)
 
 
@@ -141,6 +166,7 @@ def test_it_keeps_projects_apart(viewer, project, other_project):
         assert f"/agents/{mine.pk}/" in frame and f"/agents/{theirs.pk}/" not in frame
         assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
+
     run(scenario)
 
 
@@ -157,6 +183,7 @@ def test_activity_filters_apply_to_pushed_events(viewer, project):
         frame = await receive_until(comm, "task.assigned")
         assert "agent.status_changed" not in frame
         await comm.disconnect()
+
     run(scenario)
 
 
@@ -164,8 +191,10 @@ def test_a_fragment_is_rendered_once_for_every_socket(viewer, admin_user, projec
     a = seed.agent(project, "fixer")
 
     async def scenario():
-        comms = [await connect("/ws/overview/?project=apollo", u)
-                 for u in (viewer, admin_user, viewer, viewer)]
+        comms = [
+            await connect("/ws/overview/?project=apollo", u)
+            for u in (viewer, admin_user, viewer, viewer)
+        ]
         for c in comms:
             await c.receive_from(timeout=5)
         renders = render_cache.renders
@@ -175,6 +204,7 @@ def test_a_fragment_is_rendered_once_for_every_socket(viewer, admin_user, projec
         assert render_cache.renders - renders == 1
         for c in comms:
             await c.disconnect()
+
     run(scenario)
 
 
@@ -190,6 +220,7 @@ def test_a_deleted_agent_becomes_a_tombstone(viewer, project):
         frame = await receive_until(comm, f'id="agent-row-{a.pk}"')
         assert "data-deleted" in frame
         await comm.disconnect()
+
     run(scenario)
 
 
@@ -203,6 +234,7 @@ def test_it_asks_for_a_resync(viewer, project):
         again = await comm.receive_from(timeout=5)
         assert 'id="agents-tbody"' in again and "data-snapshot" in again
         await comm.disconnect()
+
     run(scenario)
 
 
@@ -212,4 +244,5 @@ def test_an_unknown_agent_page_closes(viewer):
         comm.scope["user"] = viewer
         await comm.connect(timeout=5)
         assert (await comm.receive_output(timeout=5))["code"] == 4404
+
     run(scenario)

@@ -1,0 +1,354 @@
+"""Reads for the live control room: overview, agents list, agent page, activity feed.
+
+Views and the realtime consumers both build their context here, so a pushed fragment is
+rendered from exactly the data the page would show. Every function keeps its query count
+independent of the number of rows (select_related, subquery annotations, one aggregate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from apps.agents.models import (
+    ATTENTION_STATUSES,
+    Agent,
+    AgentEvent,
+    AgentKind,
+    AgentStatus,
+    AgentTask,
+)
+from apps.agents.selectors.feed import (
+    EVENT_FAMILIES,
+    FEED_PAGE_SIZE,
+    FeedFilters,
+    decorate_event,
+    describe_event,
+    event_for_feed,
+    feed,
+    feed_agents,
+    kind_matches,
+)
+from apps.agents.selectors.scope import agents_in, events_in
+from apps.agents.selectors.traces import (
+    SPAN_LIMIT,
+    agent_trace,
+    agent_trace_summary,
+    fmt_ms,
+    fmt_tokens,
+    latency_class,
+    latest_agent_event_id,
+    span_turn,
+    trace_turn,
+)
+from apps.projects.models import Project
+
+OVERVIEW_CARD_LIMIT = 60
+ATTENTION_LIMIT = 12
+LIST_PAGE_SIZE = 50
+TIMELINE_LIMIT = 40
+
+# Which statuses come first on the overview grid: the ones a human acts on, then the busy ones.
+STATUS_RANK = {
+    AgentStatus.ERROR: 0,
+    AgentStatus.BLOCKED: 1,
+    AgentStatus.OFFLINE: 2,
+    AgentStatus.WORKING: 3,
+    AgentStatus.IDLE: 4,
+    AgentStatus.SLEEPING: 5,
+    AgentStatus.STOPPED: 6,
+}
+
+LIST_SORTS = {
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "status": ("status_rank", "name", "id"),
+    "heartbeat": ("-last_heartbeat_at", "id"),
+    "-heartbeat": ("last_heartbeat_at", "id"),
+    "since": ("status_since", "id"),
+    "created": ("-created_at", "-id"),
+}
+LIST_SORT_LABELS = {
+    "name": "Name A–Z",
+    "-name": "Name Z–A",
+    "status": "Needs attention first",
+    "heartbeat": "Recent heartbeat",
+    "-heartbeat": "Oldest heartbeat",
+    "since": "Longest in status",
+    "created": "Newest",
+}
+
+
+# --- scope --------------------------------------------------------------------------------
+
+
+def _with_card_fields(qs: QuerySet[Agent]) -> QuerySet[Agent]:
+    children = (
+        Agent.objects.filter(parent=OuterRef("pk"))
+        .order_by()
+        .values("parent")
+        .annotate(c=Count("id"))
+        .values("c")
+    )
+    return qs.select_related("project", "current_task").annotate(
+        sub_agent_count=Coalesce(Subquery(children, output_field=IntegerField()), Value(0)),
+        status_rank=Case(
+            *[When(status=s, then=Value(r)) for s, r in STATUS_RANK.items()],
+            default=Value(9),
+            output_field=IntegerField(),
+        ),
+    )
+
+
+def human_duration(seconds: float) -> str:
+    """The same wording as static/js/app.js, which takes over ticking in the browser."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    m = s // 60
+    if m < 60:
+        return f"{m}m {s % 60}s"
+    h = m // 60
+    if h < 48:
+        return f"{h}h {m % 60}m"
+    return f"{h // 24}d {h % 24}h"
+
+
+def human_ago(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 5:
+        return "just now"
+    if s < 60:
+        return f"{s}s ago"
+    m = s // 60
+    if m < 60:
+        return f"{m}m ago"
+    h = m // 60
+    if h < 48:
+        return f"{h}h {m % 60}m ago"
+    return f"{h // 24}d ago"
+
+
+def decorate_agents(agents: Any, now: Any = None) -> list[Agent]:
+    """Pre-formats what every card and row prints (link, times), so a page of 60 cards does
+    not pay for a URL reversal and two date filters per agent in the template."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    rows = list(agents)
+    for a in rows:
+        a.url = f"/agents/{a.pk}/"
+        a.since_iso = a.status_since.isoformat() if a.status_since else ""
+        a.since_text = (
+            human_duration((now - a.status_since).total_seconds()) if a.status_since else ""
+        )
+        hb = a.last_heartbeat_at
+        a.heartbeat_iso = hb.isoformat() if hb else ""
+        a.heartbeat_text = human_ago((now - hb).total_seconds()) if hb else ""
+    return rows
+
+
+def agent_card(agent_id: int) -> Agent | None:
+    """One agent with everything its card or table row shows (for pushed fragments)."""
+    rows = decorate_agents(_with_card_fields(Agent.objects.filter(pk=agent_id))[:1])
+    return rows[0] if rows else None
+
+
+# --- overview -----------------------------------------------------------------------------
+def status_counts(project: Project | None) -> list[dict[str, Any]]:
+    rows = dict(
+        agents_in(project)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return [
+        {"status": s.value, "label": s.label, "count": rows.get(s.value, 0)}
+        for s in sorted(AgentStatus, key=lambda s: STATUS_RANK[s])
+    ]
+
+
+def attention_agents(project: Project | None, limit: int = ATTENTION_LIMIT) -> list[Agent]:
+    """Blocked, erroring and offline agents, longest-waiting first."""
+    qs = _with_card_fields(agents_in(project).filter(status__in=ATTENTION_STATUSES))
+    return decorate_agents(qs.order_by("status_since", "id")[:limit])
+
+
+def overview_cards(project: Project | None, limit: int = OVERVIEW_CARD_LIMIT) -> list[Agent]:
+    qs = _with_card_fields(agents_in(project))
+    return decorate_agents(qs.order_by("status_rank", "name", "id")[:limit])
+
+
+def overview(project: Project | None) -> dict[str, Any]:
+    counts = status_counts(project)
+    total = sum(c["count"] for c in counts)
+    attention = attention_agents(project) if total else []
+    return {
+        "counts": counts,
+        "total": total,
+        "attention": attention,
+        "attention_total": sum(c["count"] for c in counts if c["status"] in ATTENTION_STATUSES),
+        "cards": overview_cards(project) if total else [],
+        "card_limit": OVERVIEW_CARD_LIMIT,
+        "version": latest_event_id(project),
+    }
+
+
+def latest_event_id(project: Project | None = None) -> int:
+    """Version of aggregate fragments (counts, attention strip): the newest event id overall.
+    Any later id is newer, so the global maximum (one primary-key index probe) serves every
+    project scope."""
+    return AgentEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+# --- agents list ---------------------------------------------------------------------------
+@dataclass
+class ListFilters:
+    status: str = ""
+    kind: str = ""
+    q: str = ""
+    sort: str = "status"
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, query: Any) -> ListFilters:
+        status = query.get("status", "")
+        kind = query.get("kind", "")
+        sort = query.get("sort", "status")
+        try:
+            page = max(1, int(query.get("page", "1")))
+        except (TypeError, ValueError):
+            page = 1
+        return cls(
+            status=status if status in AgentStatus.values or status == "attention" else "",
+            kind=kind if kind in AgentKind.values else "",
+            q=(query.get("q", "") or "").strip()[:100],
+            sort=sort if sort in LIST_SORTS else "status",
+            page=page,
+        )
+
+    def as_query(self, **override: Any) -> dict[str, Any]:
+        values = {"status": self.status, "kind": self.kind, "q": self.q, "sort": self.sort}
+        values.update(override)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def agent_list(project: Project | None, filters: ListFilters) -> Page:
+    qs = _with_card_fields(agents_in(project))
+    if filters.status == "attention":
+        qs = qs.filter(status__in=ATTENTION_STATUSES)
+    elif filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.q:
+        qs = qs.filter(
+            Q(name__icontains=filters.q)
+            | Q(model__icontains=filters.q)
+            | Q(external_id__icontains=filters.q)
+            | Q(current_task__title__icontains=filters.q)
+        )
+    qs = qs.order_by(*LIST_SORTS[filters.sort])
+    page = Paginator(qs, LIST_PAGE_SIZE).get_page(filters.page)
+    page.object_list = decorate_agents(page.object_list)
+    return page
+
+
+# --- agent page ----------------------------------------------------------------------------
+def agent_for_page(agent_id: int) -> Agent | None:
+    rows = decorate_agents(
+        _with_card_fields(
+            Agent.objects.filter(pk=agent_id, project__archived=False)
+        ).select_related("parent")[:1]
+    )
+    return rows[0] if rows else None
+
+
+def agent_timeline(
+    agent: Agent, *, before: int | None = None, limit: int = TIMELINE_LIMIT
+) -> list[AgentEvent]:
+    qs = AgentEvent.objects.filter(agent=agent).only(
+        "id", "kind", "data", "ts", "actor_label", "agent_id", "project_id"
+    )
+    if before:
+        qs = qs.filter(id__lt=before)
+    events = list(qs.order_by("-id")[:limit])
+    for e in events:
+        decorate_event(e)
+    return events
+
+
+def agent_tasks(agent: Agent, limit: int = 20) -> list[AgentTask]:
+    return list(AgentTask.objects.filter(agent=agent).order_by("-created_at", "-id")[:limit])
+
+
+@dataclass
+class TreeNode:
+    agent: Agent
+    children: list[TreeNode] = field(default_factory=list)
+
+
+def sub_agent_tree(agent: Agent, max_depth: int = 6, limit: int = 200) -> list[TreeNode]:
+    """Descendants, one query per level (depth is bounded; rows are not)."""
+    roots: list[TreeNode] = []
+    level = {agent.pk: roots}
+    seen = {agent.pk}
+    count = 0
+    for _ in range(max_depth):
+        if not level or count >= limit:
+            break
+        rows = list(
+            Agent.objects.filter(parent_id__in=list(level))
+            .only("id", "name", "kind", "status", "model", "parent_id", "version")
+            .order_by("name", "id")[: limit - count]
+        )
+        nxt: dict[int, list[TreeNode]] = {}
+        for row in rows:
+            if row.pk in seen:  # a parent loop in bad data must not hang the page
+                continue
+            seen.add(row.pk)
+            node = TreeNode(row)
+            level[row.parent_id].append(node)
+            nxt[row.pk] = node.children
+            count += 1
+        level = nxt
+    return roots
+
+
+__all__ = [
+    "agents_in",
+    "events_in",
+    "EVENT_FAMILIES",
+    "FEED_PAGE_SIZE",
+    "FeedFilters",
+    "SPAN_LIMIT",
+    "agent_trace",
+    "agent_trace_summary",
+    "decorate_event",
+    "describe_event",
+    "event_for_feed",
+    "feed",
+    "feed_agents",
+    "fmt_ms",
+    "fmt_tokens",
+    "kind_matches",
+    "latency_class",
+    "latest_agent_event_id",
+    "span_turn",
+    "trace_turn",
+]

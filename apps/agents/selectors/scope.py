@@ -1,0 +1,23 @@
+"""Which rows a page shows: one project, or every active project."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.agents.models import Agent, AgentEvent
+from apps.projects.models import Project
+
+
+def agents_in(project: Project | None) -> QuerySet[Agent]:
+    """Agents of one project, or of every active project when `project` is None."""
+    qs = Agent.objects.all()
+    if project is not None:
+        return qs.filter(project=project)
+    return qs.filter(project__archived=False)
+
+
+def events_in(project: Project | None) -> QuerySet[AgentEvent]:
+    qs = AgentEvent.objects.all()
+    if project is not None:
+        return qs.filter(project=project)
+    return qs.filter(project__archived=False)

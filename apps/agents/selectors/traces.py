@@ -1,0 +1,181 @@
+"""Trace viewer reads: tool spans grouped by turn, latency classes, token and cache totals."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from django.db.models import Count, Max, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from apps.agents.models import Agent, AgentEvent, SpanOutcome, ToolSpan
+
+SPAN_LIMIT = 400
+
+
+def latency_class(ms: int | None) -> str:
+    if ms is None:
+        return "lat-pending"
+    if ms < 1000:
+        return "lat-fast"
+    if ms < 5000:
+        return "lat-slow"
+    return "lat-bad"
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def cache_share(s: Any) -> float | None:
+    """Cache reads as a share of all prompt tokens (fresh input + cache read + cache write)."""
+    prompt = s["tokens_input"] + s["tokens_cache_read"] + s["tokens_cache_write"]
+    return _pct(s["tokens_cache_read"], prompt)
+
+
+TOKEN_FIELDS = (
+    "tokens_input",
+    "tokens_output",
+    "tokens_cache_read",
+    "tokens_cache_write",
+    "tokens_reasoning",
+)
+
+
+def _zero() -> dict[str, Any]:
+    return {"spans": 0, "errors": 0, "latency_ms": 0, **{f: 0 for f in TOKEN_FIELDS}}
+
+
+def _add(acc: dict[str, Any], span: ToolSpan) -> None:
+    acc["spans"] += 1
+    acc["errors"] += span.outcome == SpanOutcome.ERROR
+    acc["latency_ms"] += span.latency_ms or 0
+    for f in TOKEN_FIELDS:
+        acc[f] += getattr(span, f)
+
+
+def fmt_ms(ms: int | None) -> str:
+    if ms is None:
+        return "running"
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms // 60_000}m {ms % 60_000 // 1000}s"
+
+
+def fmt_tokens(n: int) -> str:
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.2f}M"
+
+
+def _turn(turn: int, spans: list[ToolSpan]) -> dict[str, Any]:
+    """A turn's spans with their latency bars (relative to the turn's slowest span) and the
+    turn's totals. Pushed turns and the page use this one function, so they look the same."""
+    slowest = max([s.latency_ms or 0 for s in spans] or [0])
+    totals = _zero()
+    for s in spans:
+        s.lat_class = latency_class(s.latency_ms)
+        s.latency_label = fmt_ms(s.latency_ms)
+        s.bar_pct = max(2, round(100 * (s.latency_ms or 0) / slowest)) if slowest else 2
+        prompt = s.tokens_input + s.tokens_cache_read + s.tokens_cache_write
+        s.cache_pct = _pct(s.tokens_cache_read, prompt)
+        s.prompt_tokens = fmt_tokens(prompt)
+        s.output_tokens = fmt_tokens(s.tokens_output)
+        s.is_error = s.outcome == SpanOutcome.ERROR or bool(s.error)
+        _add(totals, s)
+    totals["cache_pct"] = cache_share(totals)
+    totals["latency_label"] = fmt_ms(totals["latency_ms"])
+    totals["prompt_tokens"] = fmt_tokens(
+        totals["tokens_input"] + totals["tokens_cache_read"] + totals["tokens_cache_write"]
+    )
+    totals["output_tokens"] = fmt_tokens(totals["tokens_output"])
+    version = max((int(x.updated_at.timestamp() * 1000) for x in spans), default=0)
+    return {
+        "turn": turn,
+        "spans": spans,
+        "totals": totals,
+        "version": version,
+        "lat_class": latency_class(totals["latency_ms"] if spans else None),
+    }
+
+
+def agent_trace(agent: Agent, limit: int = SPAN_LIMIT) -> dict[str, Any]:
+    """Spans grouped by turn (newest turn first) with per-turn totals, per-tool totals and the
+    session cache hit rate. The newest `limit` spans are shown; totals cover the session."""
+    spans = list(ToolSpan.objects.filter(agent=agent).order_by("-turn", "-id")[:limit])
+    spans.reverse()
+    grouped: OrderedDict[int, list[ToolSpan]] = OrderedDict()
+    for s in sorted(spans, key=lambda x: (x.turn, x.started_at or x.created_at, x.id)):
+        grouped.setdefault(s.turn, []).append(s)
+    turns = [_turn(n, rows) for n, rows in grouped.items()]
+    summary = agent_trace_summary(agent)
+    summary.update(
+        {
+            "turns": list(reversed(turns)),
+            "shown": len(spans),
+            "truncated": summary["session"]["spans"] > len(spans),
+        }
+    )
+    return summary
+
+
+def agent_trace_summary(agent: Agent) -> dict[str, Any]:
+    """Per-tool totals and the session totals with its cache hit rate: one aggregate query."""
+    sums = {f: Coalesce(Sum(f), Value(0)) for f in TOKEN_FIELDS}
+    tools = list(
+        ToolSpan.objects.filter(agent=agent)
+        .order_by()
+        .values("tool_name")
+        .annotate(
+            spans=Count("id"),
+            errors=Count("id", filter=Q(outcome=SpanOutcome.ERROR)),
+            latency_ms=Coalesce(Sum("latency_ms"), Value(0)),
+            **sums,
+        )
+        .order_by("-latency_ms", "tool_name")
+    )
+    session = _zero()
+    for row in tools:
+        row["avg_label"] = fmt_ms(round(row["latency_ms"] / row["spans"])) if row["spans"] else ""
+        row["latency_label"] = fmt_ms(row["latency_ms"])
+        row["cache_pct"] = cache_share(row)
+        row["prompt_tokens"] = fmt_tokens(
+            row["tokens_input"] + row["tokens_cache_read"] + row["tokens_cache_write"]
+        )
+        row["output_tokens"] = fmt_tokens(row["tokens_output"])
+        for k in list(session):
+            session[k] += row[k]
+    session["cache_pct"] = cache_share(session)
+    session["latency_label"] = fmt_ms(session["latency_ms"])
+    session["prompt_tokens"] = fmt_tokens(
+        session["tokens_input"] + session["tokens_cache_read"] + session["tokens_cache_write"]
+    )
+    session["output_tokens"] = fmt_tokens(session["tokens_output"])
+    shown = min(session["spans"], SPAN_LIMIT)
+    return {
+        "tools": tools,
+        "session": session,
+        "shown": shown,
+        "truncated": session["spans"] > shown,
+    }
+
+
+def trace_turn(agent: Agent, turn: int) -> dict[str, Any] | None:
+    spans = list(ToolSpan.objects.filter(agent=agent, turn=turn).order_by("started_at", "id"))
+    return _turn(turn, spans) if spans else None
+
+
+def span_turn(agent_id: int, span_id: str) -> int | None:
+    return (
+        ToolSpan.objects.filter(agent_id=agent_id, span_id=span_id)
+        .values_list("turn", flat=True)
+        .first()
+    )
+
+
+def latest_agent_event_id(agent: Agent) -> int:
+    return AgentEvent.objects.filter(agent=agent).order_by().aggregate(m=Max("id"))["m"] or 0
