@@ -42,8 +42,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if sociallogin.account.provider != "github":
             raise ImmediateHttpResponse(_refused(request, ""))
         profile = services.GithubProfile.from_api(sociallogin.account.extra_data)
-        invite_token = request.session.pop(INVITE_SESSION_KEY, "") if hasattr(
-            request, "session") else ""
+        invite_token = (
+            request.session.pop(INVITE_SESSION_KEY, "") if hasattr(request, "session") else ""
+        )
         try:
             user, how = services.github_sign_in(
                 profile=profile, invite_token=invite_token, request=request

@@ -18,8 +18,14 @@ from apps.core.audit import audit_record
 @admin.register(User)
 class UserAdmin(OwnerAdmin, DjangoUserAdmin):  # OwnerAdmin first: its permission rules win
     list_display = (
-        "username", "github_login", "display_name", "role", "is_active", "preauthorized",
-        "last_seen_at", "date_joined",
+        "username",
+        "github_login",
+        "display_name",
+        "role",
+        "is_active",
+        "preauthorized",
+        "last_seen_at",
+        "date_joined",
     )
     list_filter = ("role", "is_active", "preauthorized", "is_superuser")
     search_fields = ("username", "github_login", "display_name", "email")
@@ -30,26 +36,45 @@ class UserAdmin(OwnerAdmin, DjangoUserAdmin):  # OwnerAdmin first: its permissio
         ("Team", {"fields": ("role", "is_active", "preauthorized")}),
         ("GitHub", {"fields": ("github_login", "github_id", "display_name", "avatar_url")}),
         ("Personal", {"fields": ("first_name", "last_name", "email")}),
-        ("Django permissions", {"classes": ("collapse",),
-                                "fields": ("is_staff", "is_superuser", "groups",
-                                           "user_permissions")}),
+        (
+            "Django permissions",
+            {
+                "classes": ("collapse",),
+                "fields": ("is_staff", "is_superuser", "groups", "user_permissions"),
+            },
+        ),
         ("Dates", {"fields": ("last_seen_at", "last_login", "date_joined")}),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",),
-                "fields": ("username", "role", "password1", "password2")}),
+        (None, {"classes": ("wide",), "fields": ("username", "role", "password1", "password2")}),
     )
 
 
 @admin.register(Invite)
 class InviteAdmin(OwnerAdmin):
-    list_display = ("__str__", "role", "state_label", "note", "created_by", "created_at",
-                    "expires_at", "used_by")
+    list_display = (
+        "__str__",
+        "role",
+        "state_label",
+        "note",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "used_by",
+    )
     list_filter = ("role", "created_at")
     search_fields = ("note", "created_by__username", "used_by__username")
     # token_hash is left out entirely: it is useless to a human and must not leak.
-    fields = ("role", "note", "created_by", "created_at", "expires_at", "used_at", "used_by",
-              "revoked_at")
+    fields = (
+        "role",
+        "note",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "used_by",
+        "revoked_at",
+    )
     readonly_fields = fields
     actions = ("revoke",)
     list_select_related = ("created_by", "used_by")
@@ -69,8 +94,12 @@ class InviteAdmin(OwnerAdmin):
             revoked_at=now
         )
         for invite in pending:
-            audit_record("invite.revoked", request=request, target=invite,
-                         data={"role": invite.role, "via": "admin"})
+            audit_record(
+                "invite.revoked",
+                request=request,
+                target=invite,
+                data={"role": invite.role, "via": "admin"},
+            )
         self.message_user(request, f"Revoked {len(pending)} invite(s).", messages.SUCCESS)
 
 

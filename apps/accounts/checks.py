@@ -14,8 +14,10 @@ def trusted_proxy_settings(app_configs: Any = None, **kwargs: Any) -> list[Error
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
-            errors.append(Error(
-                f"TRUSTED_PROXY_IPS: {item!r} is not an IP address or network.",
-                id="accounts.E001",
-            ))
+            errors.append(
+                Error(
+                    f"TRUSTED_PROXY_IPS: {item!r} is not an IP address or network.",
+                    id="accounts.E001",
+                )
+            )
     return errors

@@ -18,17 +18,20 @@ def grantable_roles(actor: Any) -> list[tuple[str, str]]:
 
 class ClaimForm(forms.Form):
     username = forms.CharField(
-        max_length=150, validators=[UnicodeUsernameValidator()],
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
         widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
         help_text="Letters, digits and @ . + - _ only.",
     )
     password1 = forms.CharField(
-        label="Password", strip=False,
+        label="Password",
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 8 characters; not a common password.",
     )
     password2 = forms.CharField(
-        label="Password again", strip=False,
+        label="Password again",
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
@@ -50,10 +53,14 @@ class ClaimForm(forms.Form):
 class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=())
     days = forms.IntegerField(
-        label="Expires after (days)", min_value=1, max_value=90,
+        label="Expires after (days)",
+        min_value=1,
+        max_value=90,
     )
     note = forms.CharField(
-        label="Note", max_length=200, required=False,
+        label="Note",
+        max_length=200,
+        required=False,
         help_text="Who it is for — only the team sees this.",
         widget=forms.TextInput(attrs={"placeholder": "e.g. Priya, backend"}),
     )
@@ -66,7 +73,8 @@ class InviteForm(forms.Form):
 
 class PreauthForm(forms.Form):
     github_login = forms.CharField(
-        label="GitHub login", max_length=39,
+        label="GitHub login",
+        max_length=39,
         widget=forms.TextInput(attrs={"placeholder": "octocat", "autocomplete": "off"}),
     )
     role = forms.ChoiceField(choices=())

@@ -43,6 +43,4 @@ def audit_entries(*, action: str = "") -> QuerySet[AuditEntry]:
 
 
 def audit_actions() -> list[str]:
-    return list(
-        AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
-    )
+    return list(AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct())

@@ -111,7 +111,10 @@ def invite_create(
         expires_at=timezone.now() + timedelta(days=days),
     )
     audit_record(
-        "invite.created", actor=actor, request=request, target=invite,
+        "invite.created",
+        actor=actor,
+        request=request,
+        target=invite,
         data={"role": role, "days": days, "note": invite.note},
     )
     return invite, raw
@@ -136,8 +139,9 @@ def invite_revoke(*, actor: User, invite: Invite, request: HttpRequest | None = 
     if changed != 1:
         raise AccessError("That invite was already used or revoked.")
     invite.refresh_from_db()
-    audit_record("invite.revoked", actor=actor, request=request, target=invite,
-                 data={"role": invite.role})
+    audit_record(
+        "invite.revoked", actor=actor, request=request, target=invite, data={"role": invite.role}
+    )
     return invite
 
 
@@ -191,8 +195,13 @@ def preauth_create(
     user.role = role
     user.preauthorized = True
     user.save()
-    audit_record("member.preauthorized", actor=actor, request=request, target=user,
-                 data={"github_login": login, "role": role})
+    audit_record(
+        "member.preauthorized",
+        actor=actor,
+        request=request,
+        target=user,
+        data={"github_login": login, "role": role},
+    )
     return user
 
 
@@ -203,8 +212,13 @@ def preauth_revoke(*, actor: User, user: User, request: HttpRequest | None = Non
     if not roles.can_grant(actor, user.role):
         raise AccessError("You can't revoke a pre-authorisation above your own role.")
     label = user.github_login
-    audit_record("member.preauth_revoked", actor=actor, request=request, target=user,
-                 data={"github_login": label, "role": user.role})
+    audit_record(
+        "member.preauth_revoked",
+        actor=actor,
+        request=request,
+        target=user,
+        data={"github_login": label, "role": user.role},
+    )
     if user.last_login is None and user.github_id is None:
         user.delete()
     else:
@@ -272,9 +286,13 @@ def github_sign_in(
         user.preauthorized = False
         _refresh_profile(user, profile)
         user.save()
-        audit_record("invite.accepted", actor=user, request=request, target=invite,
-                     data={"role": invite.role, "github_login": profile.login,
-                           "previous_role": previous})
+        audit_record(
+            "invite.accepted",
+            actor=user,
+            request=request,
+            target=invite,
+            data={"role": invite.role, "github_login": profile.login, "previous_role": previous},
+        )
         return user, "invite"
 
     if known is None:
@@ -283,8 +301,13 @@ def github_sign_in(
             _refresh_profile(user, profile)
             user.preauthorized = False
             user.save()
-            audit_record("member.joined", actor=user, request=request, target=user,
-                         data={"via": "preauthorized", "role": user.role})
+            audit_record(
+                "member.joined",
+                actor=user,
+                request=request,
+                target=user,
+                data={"via": "preauthorized", "role": user.role},
+            )
             return user, "preauthorized"
     raise SignInRefused(profile.login)
 
@@ -294,8 +317,9 @@ def _preauthorized_for(login: str) -> User | None:
         return None
     return (
         User.objects.select_for_update()
-        .filter(github_login__iexact=login, github_id__isnull=True, is_active=True,
-                preauthorized=True)
+        .filter(
+            github_login__iexact=login, github_id__isnull=True, is_active=True, preauthorized=True
+        )
         .first()
     )
 
@@ -330,8 +354,13 @@ def member_set_role(
         raise AccessError("The team needs at least one owner; make someone else owner first.")
     member.role = role
     member.save(update_fields=["role"])
-    audit_record("member.role_changed", actor=actor, request=request, target=member,
-                 data={"from": previous, "to": role})
+    audit_record(
+        "member.role_changed",
+        actor=actor,
+        request=request,
+        target=member,
+        data={"from": previous, "to": role},
+    )
     return member
 
 
@@ -359,8 +388,9 @@ def member_remove(*, actor: User, member: User, request: HttpRequest | None = No
     member.set_unusable_password()
     member.save()
     _delete_sessions_of(member)
-    audit_record("member.removed", actor=actor, request=request, target=member,
-                 data={"role": previous})
+    audit_record(
+        "member.removed", actor=actor, request=request, target=member, data={"role": previous}
+    )
 
 
 def _delete_sessions_of(user: User) -> None:

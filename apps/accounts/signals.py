@@ -17,8 +17,7 @@ def _audit_sign_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     method = getattr(request, LOGIN_METHOD_ATTR, "") if request is not None else ""
     if not method:
         method = "password"
-    audit_record("auth.sign_in", actor=user, request=request, target=user,
-                 data={"method": method})
+    audit_record("auth.sign_in", actor=user, request=request, target=user, data={"method": method})
 
 
 @receiver(user_logged_out, dispatch_uid="accounts.audit_sign_out")

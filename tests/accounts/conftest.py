@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     """Each test makes a team of four; the production hasher's 1M rounds would dominate the run."""
@@ -50,8 +51,13 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, body: bytes = b"", ctype: str = "application/json",
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes = b"",
+            ctype: str = "application/json",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -69,11 +75,14 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     return self._send(400, b'{"error":"bad_request"}')
                 # The user is "already signed in to GitHub" and approves at once.
                 code = secrets.token_hex(10)
-                fake.codes[code] = {"profile": dict(fake.profile),
-                                    "redirect_uri": query["redirect_uri"]}
+                fake.codes[code] = {
+                    "profile": dict(fake.profile),
+                    "redirect_uri": query["redirect_uri"],
+                }
                 params = {"code": code, "state": query.get("state", "")}
-                return self._send(302, headers={
-                    "Location": f"{query['redirect_uri']}?{urlencode(params)}"})
+                return self._send(
+                    302, headers={"Location": f"{query['redirect_uri']}?{urlencode(params)}"}
+                )
             if url.path == "/api/v3/user":
                 auth = self.headers.get("Authorization", "")
                 token = auth.removeprefix("token ").removeprefix("Bearer ")
@@ -97,8 +106,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 or form.get("redirect_uri") != grant["redirect_uri"]
             ):
                 # GitHub answers 200 with an error body for a bad code.
-                return self._send(200, b"error=bad_verification_code",
-                                  "application/x-www-form-urlencoded")
+                return self._send(
+                    200, b"error=bad_verification_code", "application/x-www-form-urlencoded"
+                )
             token = "gho_" + secrets.token_hex(16)
             fake.tokens[token] = grant["profile"]
             body = urlencode({"access_token": token, "scope": "read:user", "token_type": "bearer"})
@@ -129,8 +139,10 @@ def fake_github(_fake_github_server: FakeGitHub, settings: Any, monkeypatch: Any
     settings.GITHUB_CLIENT_SECRET = CLIENT_SECRET
     settings.GITHUB_LOGIN_ENABLED = True
     settings.SOCIALACCOUNT_PROVIDERS = {
-        "github": {"SCOPE": ["read:user"],
-                   "APPS": [{"client_id": CLIENT_ID, "secret": CLIENT_SECRET, "key": ""}]}
+        "github": {
+            "SCOPE": ["read:user"],
+            "APPS": [{"client_id": CLIENT_ID, "secret": CLIENT_SECRET, "key": ""}],
+        }
     }
     settings.GITHUB_URL = fake.url
     settings.GITHUB_API_URL = f"{fake.url}/api/v3"

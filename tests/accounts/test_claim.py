@@ -89,8 +89,9 @@ def test_it_refuses_once_any_user_exists(client):
 
 def test_it_validates_the_password(client):
     raw = services.claim_token_issue_if_needed()
-    response = client.post(f"/claim/{raw}/", {"username": "founder", "password1": "abc",
-                                              "password2": "abc"})
+    response = client.post(
+        f"/claim/{raw}/", {"username": "founder", "password1": "abc", "password2": "abc"}
+    )
     assert response.status_code == 200
     assert b"errorlist" in response.content
     assert not User.objects.exists()

@@ -39,8 +39,14 @@ def test_invited_user_gets_in_with_the_invite_role(client, owner, fake_github):
     assert page.status_code == 200
     assert b"Admin" in page.content and b"Sign in with GitHub" in page.content
 
-    response = github_dance(client, fake_github, github_id=4242, login="priya",
-                            name="Priya Patel", avatar_url="https://avatars.example.test/p.png")
+    response = github_dance(
+        client,
+        fake_github,
+        github_id=4242,
+        login="priya",
+        name="Priya Patel",
+        avatar_url="https://avatars.example.test/p.png",
+    )
 
     assert response.status_code == 302 and response["Location"] == "/"
     user = User.objects.get(github_id=4242)
@@ -119,8 +125,14 @@ def test_returning_user_gets_in_and_their_profile_is_refreshed(client, owner, fa
     github_dance(client, fake_github, github_id=55, login="sam", name="Sam")
     client.post("/accounts/logout/")
 
-    response = github_dance(client, fake_github, github_id=55, login="sam-renamed",
-                            name="Samantha", avatar_url="https://avatars.example.test/new.png")
+    response = github_dance(
+        client,
+        fake_github,
+        github_id=55,
+        login="sam-renamed",
+        name="Samantha",
+        avatar_url="https://avatars.example.test/new.png",
+    )
 
     assert response.status_code == 302
     user = User.objects.get(github_id=55)

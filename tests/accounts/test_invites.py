@@ -17,8 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _create(client, **data):
-    return client.post("/settings/team/invites/", {"role": "viewer", "days": 7, "note": "",
-                                                   **data})
+    return client.post("/settings/team/invites/", {"role": "viewer", "days": 7, "note": "", **data})
 
 
 def test_an_admin_creates_an_invite_and_sees_the_link_once(client, admin_user):
@@ -112,8 +111,10 @@ def test_expired_used_revoked_and_tampered_invites_look_the_same(client, owner, 
     _, raw_good = services.invite_create(actor=owner, role="viewer")
     tampered = raw_good[:-3] + "xyz"
 
-    pages = {_invalid_page(client, raw) for raw in
-             (raw_expired, raw_used, raw_revoked, tampered, "nonsense")}
+    pages = {
+        _invalid_page(client, raw)
+        for raw in (raw_expired, raw_used, raw_revoked, tampered, "nonsense")
+    }
     assert len(pages) == 1
     status, body = pages.pop()
     assert status == 410 and b"Invalid or expired invite" in body
@@ -162,8 +163,9 @@ def test_direct_add_refuses_bad_logins_roles_and_duplicates(client, owner, admin
     client.force_login(admin_user)
     client.post("/settings/team/preauthorized/", {"github_login": "bad login!", "role": "viewer"})
     client.post("/settings/team/preauthorized/", {"github_login": "boss", "role": "owner"})
-    response = client.post("/settings/team/preauthorized/",
-                           {"github_login": "olivia", "role": "viewer"}, follow=True)
+    response = client.post(
+        "/settings/team/preauthorized/", {"github_login": "olivia", "role": "viewer"}, follow=True
+    )
     assert b"already on the team" in response.content
     assert not AuditEntry.objects.filter(action="member.preauthorized").exists()
 

@@ -61,8 +61,9 @@ def test_turning_passwords_off_also_closes_the_admin_login(client, owner, settin
 def test_sign_up_is_closed(client):
     page = client.get("/accounts/signup/")
     assert b"Sign-up is closed" in page.content
-    client.post("/accounts/signup/", {"username": "eve", "password1": PASSWORD,
-                                      "password2": PASSWORD})
+    client.post(
+        "/accounts/signup/", {"username": "eve", "password1": PASSWORD, "password2": PASSWORD}
+    )
     assert not User.objects.exists()
 
 

@@ -24,8 +24,9 @@ def page(browser):
     context.close()
 
 
-def test_an_invited_person_signs_in_with_github_in_the_browser(live_server, page, fake_github,
-                                                                 owner):
+def test_an_invited_person_signs_in_with_github_in_the_browser(
+    live_server, page, fake_github, owner
+):
     _, raw = services.invite_create(actor=owner, role="viewer")
     fake_github.sign_in_as(github_id=2024, login="lin", name="Lin Chen")
 

@@ -51,9 +51,14 @@ def test_permission_matrix(client, team, method, path, expected, who):
         assert response.status_code == 302 and response["Location"] == "/settings/team/"
 
 
-@pytest.mark.parametrize("method,path", [("get", "/settings/team/invites/"),
-                                         ("post", "/settings/audit/"),
-                                         ("get", "/settings/team/members/1/remove/")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/settings/team/invites/"),
+        ("post", "/settings/audit/"),
+        ("get", "/settings/team/members/1/remove/"),
+    ],
+)
 def test_wrong_methods_are_refused(client, owner, method, path):
     client.force_login(owner)
     assert getattr(client, method)(path).status_code == 405
@@ -61,10 +66,12 @@ def test_wrong_methods_are_refused(client, owner, method, path):
 
 def test_unknown_objects_are_404(client, owner):
     client.force_login(owner)
-    for url in ("/settings/team/invites/999999/revoke/",
-                "/settings/team/preauthorized/999999/revoke/",
-                "/settings/team/members/999999/role/",
-                "/settings/team/members/999999/remove/"):
+    for url in (
+        "/settings/team/invites/999999/revoke/",
+        "/settings/team/preauthorized/999999/revoke/",
+        "/settings/team/members/999999/role/",
+        "/settings/team/members/999999/remove/",
+    ):
         assert client.post(url, {"role": "viewer"}).status_code == 404
 
 

@@ -54,8 +54,10 @@ def test_a_preauthorized_owner_does_not_count_as_an_owner(owner):
 def test_admins_and_viewers_cannot_change_roles(client, admin_user, viewer):
     for actor in (admin_user, viewer):
         client.force_login(actor)
-        assert client.post(f"/settings/team/members/{viewer.pk}/role/",
-                           {"role": "admin"}).status_code == 403
+        assert (
+            client.post(f"/settings/team/members/{viewer.pk}/role/", {"role": "admin"}).status_code
+            == 403
+        )
         with pytest.raises(services.AccessError):
             services.member_set_role(actor=actor, member=viewer, role="admin")
     viewer.refresh_from_db()
@@ -96,8 +98,9 @@ def test_removing_a_member_ends_their_sessions(client, owner, viewer):
     assert not viewer.is_active and viewer.role == ""
     from django.contrib.sessions.models import Session
 
-    assert all(s.get_decoded().get("_auth_user_id") != str(viewer.pk)
-               for s in Session.objects.all())
+    assert all(
+        s.get_decoded().get("_auth_user_id") != str(viewer.pk) for s in Session.objects.all()
+    )
     assert AuditEntry.objects.get(action="member.removed").data == {"role": "viewer"}
     # The removed member no longer appears on the team page.
     assert b"Vera Viewer" not in client.get("/settings/team/").content

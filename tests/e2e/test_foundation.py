@@ -61,7 +61,9 @@ def test_a_new_team_gets_going(live, page):
     assert page.locator("[data-copy='#new-invite-url']").is_visible()
     screenshot(page, "foundation-6-invite-created")
     invite = Invite.objects.get()
-    assert invite.role == "admin" and invite.token_hash == hash_token(link.rstrip("/").split("/")[-1])
+    assert invite.role == "admin" and invite.token_hash == hash_token(
+        link.rstrip("/").split("/")[-1]
+    )
     page.reload()
     assert page.locator("#new-invite-url").count() == 0  # shown once
     assert page.locator(f"#invite-{invite.pk}").is_visible()
