@@ -114,6 +114,7 @@ class TargetForm(forms.ModelForm):
             "project__name", "name"
         )
         self.fields["agent"].label_from_instance = lambda a: f"{a.project.name} · {a.name}"
+        self.fields["agent"].empty_label = "Choose an agent…"
         self.fields["capacity"].widget.attrs.update({"min": 1, "max": 50})
 
     def clean_capacity(self) -> int:

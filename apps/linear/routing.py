@@ -76,7 +76,9 @@ def pick_agent(rule: RoutingRule) -> Any:
 def issue_route(*, issue: LinearIssue) -> Any:
     """Assign the issue if a rule matches and an agent is free; otherwise mark it waiting.
     Returns the AgentTask or None. Idempotent: an issue with an open task is left alone."""
-    issue = LinearIssue.objects.select_for_update().select_related("state").get(pk=issue.pk)
+    issue = (
+        LinearIssue.objects.select_for_update(of=("self",)).select_related("state").get(pk=issue.pk)
+    )
     if not routable(issue) or open_task_for(issue) is not None:
         _stop_waiting(issue)
         return None

@@ -108,6 +108,20 @@
     if (card) moveCard(card, col.querySelector(".lcol-cards"));
   });
 
+  // Cards rendered by the live socket have no request, so no CSRF field: add the page's token.
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest && e.target.closest(".lcard form");
+    if (!form) return;
+    var field = form.querySelector("input[name=csrfmiddlewaretoken]");
+    if (!field) {
+      field = document.createElement("input");
+      field.type = "hidden";
+      field.name = "csrfmiddlewaretoken";
+      form.appendChild(field);
+    }
+    if (!field.value) field.value = csrfToken();
+  }, true);
+
   document.addEventListener("live:applied", function (evt) {
     (evt.detail.elements || []).forEach(function (el) {
       if (!el.classList || !el.classList.contains("lcard")) return;

@@ -25,7 +25,14 @@ def _column_of(page, card_id: str) -> str:
     )
 
 
-def test_board_drag_accepted_and_refused(live, page, owner, project, fake):
+def _any_worker_can_call_linear(settings, fake) -> None:
+    """With Redis, this process's Celery worker (from earlier tests in the session) consumes
+    from the same queue as the platform's; it cannot decrypt a key the platform stored (other
+    SECRET_KEY), so give it the key the way an operator would: LINEAR_API_KEY."""
+    settings.LINEAR_API_KEY = fake.api_key
+
+
+def test_board_drag_accepted_and_refused(live, page, owner, project, fake, settings):
     from apps.agents.models import Agent
     from apps.linear.models import (
         LinearConnection,
@@ -37,6 +44,7 @@ def test_board_drag_accepted_and_refused(live, page, owner, project, fake):
 
     # The platform process has its own SECRET_KEY and environment: aim the stored connection at
     # the fake and let the owner enter the key through the page, as in real life.
+    _any_worker_can_call_linear(settings, fake)
     conn = LinearConnection.get()
     conn.api_url = fake.url
     conn.save()
@@ -90,9 +98,10 @@ def test_board_drag_accepted_and_refused(live, page, owner, project, fake):
     screenshot(page, "linear-board-refused")
 
 
-def test_board_shows_webhook_changes_live(live, page, owner, project, fake):
+def test_board_shows_webhook_changes_live(live, page, owner, project, fake, settings):
     from apps.linear.models import LinearConnection, LinearIssue, LinearTeam, ProjectMapping
 
+    _any_worker_can_call_linear(settings, fake)
     conn = LinearConnection.get()
     conn.api_url = fake.url
     conn.save()
@@ -121,3 +130,6 @@ def test_board_shows_webhook_changes_live(live, page, owner, project, fake):
     page.wait_for_selector(
         f"#issue-{local.pk}:has-text('Renamed in Linear just now')", timeout=15_000
     )
+    page.goto(f"{live.url}/settings/integrations/linear/routing/new/")
+    page.wait_for_selector("text=New routing rule")
+    screenshot(page, "linear-routing-new")
