@@ -9,7 +9,13 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from apps.linear.client import LinearError, NotConfigured, RateLimited, connection_client
+from apps.linear.client import (
+    LinearAuthError,
+    LinearError,
+    NotConfigured,
+    RateLimited,
+    connection_client,
+)
 from apps.linear.models import LinearConnection, SyncKind, SyncRun, SyncStatus
 
 logger = logging.getLogger(__name__)
@@ -51,7 +57,8 @@ def full_sync(self, run_id: int | None = None) -> None:  # type: ignore[no-untyp
         raise self.retry(args=[run.pk], countdown=max(1, int(exc.wait_seconds) + 1)) from None
     except Exception as exc:
         _fail(run, SyncStatus.FAILED, f"{exc.__class__.__name__}: {exc}")
-        if run.attempts < MAX_SYNC_ATTEMPTS and not isinstance(exc, NotConfigured):
+        # A refused key will not start working by itself: the owner has to act.
+        if run.attempts < MAX_SYNC_ATTEMPTS and not isinstance(exc, LinearAuthError):
             raise self.retry(args=[run.pk], countdown=min(300, 5 * 2**run.attempts)) from None
 
 

@@ -158,6 +158,8 @@ class FakeLinear:
         self.rate_reset_at = time.time() + self.rate_window
         self.rate_limit_style = "http"  # or "graphql" (HTTP 400 + RATELIMITED)
         self.fail_next: int = 0  # answer the next N requests with 500
+        self.fail_requests: set[int] = set()  # answer these (1-based) requests with 500
+        self.handled = 0
         # Refuse the next N requests as over the limit (another client spent the budget).
         self.ratelimit_next: int = 0
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
@@ -520,8 +522,9 @@ class FakeLinear:
                 self.rate_reset_at = now + self.rate_window
             limited = self.rate_remaining < 0
             rate = self.rate_headers()
-            if self.fail_next > 0:
-                self.fail_next -= 1
+            self.handled += 1
+            if self.fail_next > 0 or self.handled in self.fail_requests:
+                self.fail_next = max(0, self.fail_next - 1)
                 return 500, rate, {"errors": [{"message": "Internal error"}]}
         try:
             request = json.loads(body)
