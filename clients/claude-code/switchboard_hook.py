@@ -634,7 +634,7 @@ def drain(root: Path, spool: Spool, deadline: Deadline) -> None:
                 break
             body = json.dumps({"events": events}, ensure_ascii=False).encode()
             try:
-                status, reply = post(url, key, body, timeout=min(deadline.left(), 1.5))
+                status, reply = post(url, key, body, timeout=max(deadline.left(), 0.05))
             except (OSError, ValueError) as exc:  # unreachable, timed out, garbled
                 debug(root, f"send failed: {exc!r}")
                 return

@@ -7,13 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.clients.hook_inputs import Session
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "clients" / "claude-code" / "switchboard_hook.py"
@@ -36,7 +38,10 @@ class Hook:
             "SWITCHBOARD_URL": self.url,
             "SWITCHBOARD_API_KEY": self.key,
             "SWITCHBOARD_STATE_DIR": str(self.state),
-            "SWITCHBOARD_TIMEOUT": "5",  # generous: CI machines are slow; the default is 2
+            # Generous: a loaded CI machine can be slow to answer; the default is 2 s, and
+            # test_it_gives_up_on_a_server_that_never_answers holds the hook to its budget.
+            "SWITCHBOARD_TIMEOUT": "10",
+            "SWITCHBOARD_DEBUG": "1",  # hook.log in the state folder says why a send failed
         })
         env.update(extra)
         return env
@@ -51,6 +56,15 @@ class Hook:
         return subprocess.run([sys.executable, "-I", str(HOOK)], input=payload,
                               capture_output=True, env=self.env(**extra), timeout=30)
 
+    def log(self) -> str:
+        """The hook's own account of failed sends and rejected events, for assertion messages."""
+        parts = []
+        for name in ("hook.log", "rejected.jsonl"):
+            path = self.state / name
+            if path.exists():
+                parts.append(f"{name}:\n{path.read_text()[-3000:]}")
+        return "\n".join(parts) or "(no hook log)"
+
     def spooled(self) -> list[dict[str, Any]]:
         """Events in the spool that the server does not have yet."""
         path = self.state / "spool.jsonl"
@@ -63,6 +77,22 @@ class Hook:
             return [json.loads(line) for line in fh.read().splitlines() if line.strip()]
 
 
+def warm_up(url: str, key: str) -> None:
+    """Wait until the freshly started platform answers an authenticated API request, so a
+    test's first hook run is not spent on the server's cold start."""
+
+    def answers() -> bool:
+        request = urllib.request.Request(f"{url}/api/v1/agents?limit=1",
+                                         headers={"Authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status == 200
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    wait_for(answers, timeout=60, interval=0.2, message="the API to answer")
+
+
 @pytest.fixture
 def cc_session(tmp_path: Path) -> Session:
     return Session(tmp_path)
@@ -72,3 +102,34 @@ def cc_session(tmp_path: Path) -> Session:
 def closed_url() -> str:
     """A loopback port nothing listens on: the server is down."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(autouse=True)
+def _settle_platform(request):
+    """After a live test, wait until the platform (web, worker) has stopped touching the
+    database before the test database is flushed: on PostgreSQL a TRUNCATE racing an insert
+    that a Celery reactor runs after our last request can deadlock."""
+    if "live" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("live")  # set up first, so this teardown runs before the flush
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    quiet_polls = []
+
+    def settled() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state NOT IN ('idle')")
+            busy = cursor.fetchone()[0]
+        quiet_polls.append(busy == 0)
+        return len(quiet_polls) >= 3 and all(quiet_polls[-3:])
+
+    try:
+        wait_for(settled, timeout=10, interval=0.05, message="the platform to go quiet")
+    except AssertionError:
+        pass  # a busy platform: flush anyway, as without this fixture

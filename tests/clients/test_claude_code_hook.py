@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from apps.agents.models import Agent, AgentEvent, AgentStatus, ToolSpan
-from tests.clients.conftest import Hook
+from tests.clients.conftest import Hook, warm_up
 from tests.clients.hook_inputs import Session
 from tests.conftest import make_key
 from tests.support import wait_for
@@ -24,11 +24,15 @@ def quiet(result) -> None:
 
 @pytest.fixture
 def hook(live, project, tmp_path: Path) -> Hook:
-    return Hook(tmp_path, live.url, make_key(project, "write"))
+    key = make_key(project, "write")
+    warm_up(live.url, key)
+    return Hook(tmp_path, live.url, key)
 
 
-def agent_of(session: Session) -> Agent:
-    return Agent.objects.get(external_id=session.session_id)
+def agent_of(session: Session, hook: Hook | None = None) -> Agent:
+    agent = Agent.objects.filter(external_id=session.session_id).first()
+    assert agent is not None, hook.log() if hook else "no agent"
+    return agent
 
 
 def status_trail(agent: Agent) -> list[str]:
@@ -40,7 +44,7 @@ def status_trail(agent: Agent) -> list[str]:
 
 def test_it_reports_a_whole_session(hook: Hook, cc_session: Session, project) -> None:
     quiet(hook(cc_session.session_start()))
-    agent = agent_of(cc_session)
+    agent = agent_of(cc_session, hook)
     assert agent.project == project
     assert agent.name == "payments-api"
     assert agent.kind == "claude-code"
@@ -148,6 +152,7 @@ def test_it_reports_sub_agents_under_their_parent(hook: Hook, cc_session: Sessio
 def test_it_spools_while_the_server_is_down_and_drains_in_order_later(
         live, project, tmp_path: Path, closed_url: str, cc_session: Session) -> None:
     key = make_key(project, "write")
+    warm_up(live.url, key)
     down = Hook(tmp_path, closed_url, key)
     quiet(down(cc_session.session_start()))
     quiet(down(cc_session.user_prompt_submit("Bump the version")))
@@ -185,11 +190,13 @@ def test_it_spools_while_the_server_is_down_and_drains_in_order_later(
 
 def test_it_keeps_the_spool_when_the_key_is_refused(live, project, tmp_path: Path,
                                                     cc_session: Session) -> None:
+    key = make_key(project, "write")
+    warm_up(live.url, key)
     bad = Hook(tmp_path, live.url, "sbk_revoked-or-mistyped")
     quiet(bad(cc_session.session_start()))
     assert len(bad.spooled()) == 2  # 401: kept for when the key is fixed
 
-    good = Hook(tmp_path, live.url, make_key(project, "write"))
+    good = Hook(tmp_path, live.url, key)
     quiet(good(cc_session.user_prompt_submit("Hello")))
     assert good.spooled() == []
     assert agent_of(cc_session).status == AgentStatus.WORKING

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from apps.agents.models import Agent, AgentEvent, AgentStatus, ToolSpan
+from tests.clients.conftest import warm_up
 from tests.clients.opencode_build import DRIVER, build
 from tests.conftest import make_key
 
@@ -34,7 +35,7 @@ def run(plugin_js: Path, tmp: Path, steps: list[dict[str, Any]], url: str, key: 
     scenario.write_text(json.dumps({"directory": DIRECTORY, "steps": steps}))
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp),
            "SWITCHBOARD_URL": url, "SWITCHBOARD_API_KEY": key,
-           "SWITCHBOARD_STATE_DIR": str(tmp / "state"), "SWITCHBOARD_TIMEOUT": "5"}
+           "SWITCHBOARD_STATE_DIR": str(tmp / "state"), "SWITCHBOARD_TIMEOUT": "10"}
     result = subprocess.run([shutil.which("node") or "node", str(DRIVER), str(plugin_js),
                              str(scenario)], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -107,7 +108,9 @@ def test_it_reports_a_session(live, project, plugin_js: Path, tmp_path: Path) ->
             "name": "APIError", "data": {"message": "overloaded", "isRetryable": True}}}),
         event("session.idle", {"sessionID": SESSION}),
     ]
-    run(plugin_js, tmp_path, steps, live.url, make_key(project, "write"))
+    key = make_key(project, "write")
+    warm_up(live.url, key)
+    run(plugin_js, tmp_path, steps, live.url, key)
 
     agent = Agent.objects.get(external_id=SESSION)
     assert agent.kind == "opencode" and agent.name == "web-app"
@@ -135,6 +138,7 @@ def test_it_spools_while_the_server_is_down_and_sends_later(live, project, plugi
                                                            tmp_path: Path,
                                                            closed_url: str) -> None:
     key = make_key(project, "write")
+    warm_up(live.url, key)
     steps = [
         event("session.created", session_info(SESSION)),
         {"hook": "chat.message", "args": [{"sessionID": SESSION}, {"message": {}, "parts": []}]},

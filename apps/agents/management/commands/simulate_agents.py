@@ -260,7 +260,9 @@ class Simulation:
         span = self.span_fields(agent)
         if agent.task_id is not None:
             span["task"] = agent.task_id
-        if self.chance(0.5):  # the trace endpoint: start, then finish
+        # Alternate, so every run exercises both ways of reporting: odd turns as a hook client
+        # would (one batch with usage), even turns through the trace endpoint.
+        if agent.turn % 2 == 0:  # the trace endpoint: start, then finish
             start = {k: span[k] for k in ("span_id", "turn", "tool_name", "input")}
             self.api.call("POST", "/spans", {"agent": agent.id, "phase": "start", **start},
                           "POST /spans")
