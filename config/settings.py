@@ -21,7 +21,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SWITCHBOARD_DATA_DIR") or BASE_DIR / "var").resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
+TESTING = (
+    "pytest" in sys.modules
+    or (len(sys.argv) > 1 and sys.argv[1] == "test")
+    or env_bool("SWITCHBOARD_TESTING", False)
+)
 DATABASE_URL = env_str("DATABASE_URL")
 REDIS_URL = env_str("REDIS_URL")
 EMBEDDED = not REDIS_URL
@@ -231,6 +235,13 @@ TRUSTED_PROXY_USER_HEADER = env_str("TRUSTED_PROXY_USER_HEADER")
 TRUSTED_PROXY_IPS = env_list("TRUSTED_PROXY_IPS")
 INVITE_TTL_DAYS = env_int("INVITE_TTL_DAYS", 7, minimum=1)
 
+if TESTING:
+    # Test teams are created per test; the production hasher's cost would dominate the suite.
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -298,6 +309,7 @@ X_FRAME_OPTIONS = "DENY"
 # --- Static, i18n, email, logging --------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every start when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

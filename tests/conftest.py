@@ -176,6 +176,7 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[P
         "SWITCHBOARD_DATA_DIR": str(log_dir),
         "DB_CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
+        "SWITCHBOARD_TESTING": "1",
     }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
