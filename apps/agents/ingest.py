@@ -9,13 +9,14 @@ event id of the first delivery."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from apps.agents import services
@@ -106,8 +107,23 @@ def _error(index: int, message: str) -> dict[str, Any]:
     return {"index": index, "status": "error", "error": message}
 
 
+_PG_INSERT = """
+INSERT INTO agents_agentevent
+    (project_id, agent_id, task_id, kind, data, actor_id, actor_label, idempotency_key, ts,
+     created_at)
+SELECT %s, x.a, NULL, x.k, COALESCE(x.d, '{}'::jsonb), NULL, %s, x.i, x.t, %s
+FROM jsonb_to_recordset(%s::jsonb) AS x(n int, a bigint, k text, d jsonb, i text, t timestamptz)
+ORDER BY x.n
+ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id, idempotency_key
+"""
+
+
 class Batch:
     def __init__(self, project: Project, actor_label: str) -> None:
+        from django.db import connection
+
+        self.fast_insert = connection.vendor == "postgresql"
         self.project = project
         self.actor_label = actor_label
         self.now = timezone.now()
@@ -158,23 +174,27 @@ class Batch:
         }
 
     def _mark_duplicates(self, items: list[Item]) -> None:
-        keys = {i.key for i in items if i.key and i.result is None}
-        if not keys:
-            return
-        existing = dict(
-            AgentEvent.objects.filter(project=self.project, idempotency_key__in=keys)
-            .values_list("idempotency_key", "id")
-        )
+        """Keys seen earlier in this batch, then keys already stored. On PostgreSQL plain events
+        skip the lookup: their INSERT … ON CONFLICT DO NOTHING tells which keys were known."""
         seen: set[str] = set()
         for item in items:
             if item.result is not None or not item.key:
                 continue
-            if item.key in existing:
-                item.result = {"index": item.index, "status": "duplicate",
-                               "event_id": existing[item.key]}
-            elif item.key in seen:
+            if item.key in seen:
                 item.result = {"index": item.index, "status": "duplicate", "event_id": None}
             seen.add(item.key)
+        check = {i.key for i in items if i.key and i.result is None
+                 and (i.type in INTERPRETED or not self.fast_insert)}
+        if not check:
+            return
+        existing = dict(
+            AgentEvent.objects.filter(project=self.project, idempotency_key__in=check)
+            .values_list("idempotency_key", "id")
+        )
+        for item in items:
+            if item.result is None and item.key in existing:
+                item.result = {"index": item.index, "status": "duplicate",
+                               "event_id": existing[item.key]}
 
     def _resolve_in_batch_duplicates(self, items: list[Item]) -> None:
         first: dict[str, Any] = {}
@@ -186,32 +206,73 @@ class Batch:
                 item.result["event_id"] = first.get(item.key)
 
     def _insert_plain(self, items: list[Item]) -> None:
-        rows = []
-        kept = []
+        kept: list[tuple[Item, Agent]] = []
         for item in items:
             agent = self.agent_for(item)
             if agent is None:
                 item.result = _error(item.index, "agent: unknown agent in this project.")
                 continue
             self.touched[agent.pk] = agent
-            rows.append(AgentEvent(project=self.project, agent=agent, kind=item.type,
-                                   data=item.data, actor_label=self.actor_label,
-                                   idempotency_key=item.key, ts=item.ts or self.now))
-            kept.append(item)
-        if not rows:
+            kept.append((item, agent))
+        if not kept:
             return
+        if self.fast_insert:
+            try:
+                with transaction.atomic():
+                    self._insert_postgres(kept)
+                return
+            except DatabaseError:  # e.g. jsonb refuses a \u0000: sort it out row by row
+                pass
+        rows = [AgentEvent(project=self.project, agent=agent, kind=item.type, data=item.data,
+                           actor_label=self.actor_label, idempotency_key=item.key,
+                           ts=item.ts or self.now) for item, agent in kept]
         try:
             with transaction.atomic():
                 AgentEvent.objects.bulk_create(rows, batch_size=1000)
-        except IntegrityError:
-            # A concurrent delivery of the same keys: fall back to one row at a time.
+        except DatabaseError:
+            # A concurrent delivery of the same keys, or a value the database refuses.
             for row in rows:
                 row.pk = None
-            self._insert_one_by_one(rows, kept)
+            self._insert_one_by_one(rows, [item for item, _ in kept])
             return
-        for item, row in zip(kept, rows, strict=True):
+        for (item, _), row in zip(kept, rows, strict=True):
             item.result = {"index": item.index, "status": "created", "event_id": row.pk}
-        self._publish_newest(rows)
+        self._publish_newest([(row.pk, row.kind, row.agent_id) for row in rows])
+
+    def _insert_postgres(self, kept: list[tuple[Item, Agent]]) -> None:
+        """One INSERT … SELECT FROM jsonb_to_recordset: the batch travels as one JSON parameter
+        (no model instances, no per-value adaptation) and known keys are skipped by the unique
+        index. Ids come from the sequence in row order, so sorted ids follow the input."""
+        from django.db import connection
+
+        now = self.now.isoformat()
+        payload = json.dumps([
+            {"n": n, "a": agent.pk, "k": item.type, "d": item.data, "i": item.key,
+             "t": item.ts.isoformat() if item.ts else now}
+            for n, (item, agent) in enumerate(kept)
+        ])
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_INSERT, [self.project.pk, self.actor_label, self.now, payload])
+            returned = cursor.fetchall()
+        ids = sorted(r[0] for r in returned)
+        inserted_keys = {r[1] for r in returned if r[1] is not None}
+        known = [i.key for i, _ in kept if i.key and i.key not in inserted_keys]
+        existing = dict(
+            AgentEvent.objects.filter(project=self.project, idempotency_key__in=known)
+            .values_list("idempotency_key", "id")
+        ) if known else {}
+        position = 0
+        created = []
+        for item, agent in kept:
+            if item.key and item.key not in inserted_keys:
+                item.result = {"index": item.index, "status": "duplicate",
+                               "event_id": existing.get(item.key)}
+                continue
+            event_id = ids[position]
+            position += 1
+            created.append((event_id, item.type, agent.pk))
+            item.result = {"index": item.index, "status": "created", "event_id": event_id}
+        self._publish_newest(created)
 
     def _insert_one_by_one(self, rows: list[AgentEvent], items: list[Item]) -> None:
         created = []
@@ -219,34 +280,38 @@ class Batch:
             try:
                 with transaction.atomic():
                     row.save(force_insert=True)
+            except DataError:
+                item.result = _error(item.index, "data: cannot be stored (e.g. a NUL character).")
+                continue
             except IntegrityError:
                 existing = AgentEvent.objects.filter(project=self.project,
                                                      idempotency_key=item.key).first()
                 item.result = {"index": item.index, "status": "duplicate",
                                "event_id": existing.pk if existing else None}
                 continue
-            created.append(row)
+            created.append((row.pk, row.kind, row.agent_id))
             item.result = {"index": item.index, "status": "created", "event_id": row.pk}
         self._publish_newest(created)
 
-    def _publish_newest(self, rows: list[AgentEvent]) -> None:
+    def _publish_newest(self, created: list[tuple[int, str, int]]) -> None:
         """One realtime message per agent per batch (its newest event), not one per row."""
         from apps.realtime.publish import publish_event
 
-        newest: dict[int, AgentEvent] = {}
-        for row in rows:
-            newest[row.agent_id] = row
+        newest: dict[int, tuple[int, str]] = {}
+        for event_id, kind, agent_id in created:
+            newest[agent_id] = (event_id, kind)
         project_id = self.project.pk
 
         def send() -> None:
-            for agent_id, row in newest.items():
+            for agent_id, (event_id, kind) in newest.items():
                 try:
-                    publish_event(event_id=row.pk, kind=row.kind, project_id=project_id,
+                    publish_event(event_id=event_id, kind=kind, project_id=project_id,
                                   agent_id=agent_id)
                 except Exception:  # a dead channel layer must not fail committed ingestion
                     return
 
-        transaction.on_commit(send)
+        if newest:
+            transaction.on_commit(send)
 
     def _touch_agents(self) -> None:
         """Every reported event is a sign of life for its agent."""

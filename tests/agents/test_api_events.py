@@ -131,3 +131,14 @@ def test_event_permissions(read_api, anon_api, other_api, agent):
     assert read_api.get(URL).status_code == 200
     assert anon_api.get(URL).status_code == 401
     assert not AgentEvent.objects.filter(kind="hook.x").exists()
+
+
+def test_a_value_the_database_refuses_fails_only_its_event(api, agent):
+    # PostgreSQL's jsonb refuses \u0000; SQLite stores it. Either way: no 500, others stored.
+    r = api.post(URL, {"events": [{"type": "hook.a", "agent": agent.pk, "idempotency_key": "x1"},
+                                  {"type": "hook.b", "agent": agent.pk, "data": {"s": "a\u0000b"}},
+                                  {"type": "hook.c", "agent": agent.pk}]}, format="json")
+    assert r.status_code == 200
+    statuses = [x["status"] for x in r.json()["results"]]
+    assert statuses[0] == statuses[2] == "created" and statuses[1] in ("created", "error")
+    assert AgentEvent.objects.filter(kind__in=["hook.a", "hook.c"]).count() == 2
