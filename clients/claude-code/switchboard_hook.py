@@ -54,8 +54,6 @@ import re
 import select
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -599,19 +597,30 @@ class Spool:
 
 
 def post(url: str, key: str, body: bytes, timeout: float) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "Authorization": f"Bearer {key}",
-        "User-Agent": USER_AGENT,
-    })
+    """(HTTP status, JSON reply or None). http.client rather than urllib: less to import on
+    every hook run."""
+    import http.client  # here, after the local work: only a run that sends pays for it
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname or "", parts.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"null")
-        except ValueError:
-            return exc.code, None
+        conn.request("POST", parts.path or "/", body=body, headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {key}",
+            "User-Agent": USER_AGENT,
+        })
+        response = conn.getresponse()
+        raw = response.read()
+    except http.client.HTTPException as exc:
+        raise OSError(f"bad HTTP answer: {exc!r}") from exc
+    finally:
+        conn.close()
+    try:
+        return response.status, json.loads(raw or b"null")
+    except ValueError:
+        return response.status, None
 
 
 def drain(root: Path, spool: Spool, deadline: Deadline) -> None:

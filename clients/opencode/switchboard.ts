@@ -418,7 +418,13 @@ export const SwitchboardPlugin: Plugin = async ({ directory }) => {
     "tool.execute.before": safe((input, output) => reporter.toolBefore(input, output.args)),
     "tool.execute.after": safe((input, output) => reporter.toolAfter(input, output)),
     dispose: async () => {
-      await Promise.race([reporter.flush(), new Promise((r) => setTimeout(r, 3000))]).catch(() => {})
+      // Wait at most 3 s for the last events; the timer must not keep OpenCode alive.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const limit = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 3000)
+      })
+      await Promise.race([reporter.flush(), limit]).catch(() => {})
+      clearTimeout(timer)
     },
   }
 }
