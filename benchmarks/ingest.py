@@ -311,7 +311,7 @@ def main() -> None:
             ("heartbeat p50 ms", "heartbeat_p50_ms", ""),
             ("heartbeat p95 ms", "heartbeat_p95_ms", ""),
             ("heartbeat p99 ms", "heartbeat_p99_ms", "<= 50"),
-            ("events/s in batches of %d" % args.batch, "events_per_s", ">= 20000"),
+            (f"events/s in batches of {args.batch}", "events_per_s", ">= 20000"),
             ("batch p50 ms", "batch_p50_ms", ""),
             ("bare one-INSERT view req/s", "bare_insert_rps", ""),
             ("heartbeat rate / bare INSERT rate", "ratio_to_bare", ""),

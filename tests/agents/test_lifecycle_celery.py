@@ -22,7 +22,7 @@ def wait_until_worker_idle() -> None:
     def idle() -> bool:
         busy = bool(state.active_requests or state.reserved_requests)
         quiet["n"] = 0 if busy else quiet["n"] + 1
-        return quiet["n"] >= 10
+        return quiet["n"] >= 40  # 2 s: the memory broker polls about once a second
 
     wait_for(idle, timeout=20, interval=0.05, message="the worker to finish its tasks")
 

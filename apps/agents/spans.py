@@ -1,0 +1,90 @@
+"""Tool spans (traces): start and finish in any order; a finish alone makes a whole span."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.agents.lifecycle import project_of
+from apps.agents.models import Agent, AgentEvent, AgentTask, SpanOutcome, ToolSpan
+from apps.core.events import record_event
+
+
+def _clip(value: Any) -> tuple[str, int]:
+    """Stored truncated to 16 KB (on a character boundary) with the original size in bytes."""
+    if value is None:
+        return "", 0
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    raw = text.encode()
+    if len(raw) <= ToolSpan.MAX_PAYLOAD:
+        return text, len(raw)
+    return raw[: ToolSpan.MAX_PAYLOAD].decode(errors="ignore"), len(raw)
+
+
+TOKEN_FIELDS = ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_cache_write",
+                "tokens_reasoning")
+
+
+@transaction.atomic
+def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None = None,
+                actor_label: str = "", **fields: Any) -> tuple[ToolSpan, AgentEvent]:
+    """Start or finish a span in any order; a finish without a start makes a whole span."""
+    now = now or timezone.now()
+    if phase not in ("start", "finish"):
+        raise ValidationError({"phase": ["Must be start or finish."]})
+    span = ToolSpan.objects.select_for_update().filter(agent=agent, span_id=span_id).first()
+    if span is None:
+        try:
+            with transaction.atomic():
+                span = ToolSpan.objects.create(project_id=agent.project_id, agent=agent,
+                                               span_id=span_id)
+        except IntegrityError:
+            span = ToolSpan.objects.select_for_update().get(agent=agent, span_id=span_id)
+    task_id = fields.get("task")
+    if task_id and AgentTask.objects.filter(pk=task_id, agent=agent).exists():
+        span.task_id = task_id
+    elif span.task_id is None and agent.current_task_id:
+        span.task_id = agent.current_task_id
+    if fields.get("turn") is not None:
+        span.turn = fields["turn"]
+    if fields.get("tool_name"):
+        span.tool_name = fields["tool_name"][:200]
+    if phase == "start":
+        span.started_at = fields.get("started_at") or now
+        if "input" in fields:
+            span.input, span.input_size = _clip(fields["input"])
+    else:
+        span.finished_at = fields.get("finished_at") or now
+        if "output" in fields:
+            span.output, span.output_size = _clip(fields["output"])
+        span.error = (fields.get("error") or "")[:10_000]
+        span.outcome = fields.get("outcome") or (SpanOutcome.ERROR if span.error else SpanOutcome.OK)
+        for name in TOKEN_FIELDS:
+            if fields.get(name) is not None:
+                setattr(span, name, fields[name])
+        if fields.get("latency_ms") is not None:
+            span.latency_ms = fields["latency_ms"]
+        if span.started_at is None:
+            span.started_at = span.finished_at - timedelta(milliseconds=span.latency_ms or 0)
+    if span.started_at and span.finished_at and fields.get("latency_ms") is None:
+        span.latency_ms = max(int((span.finished_at - span.started_at).total_seconds() * 1000), 0)
+    span.save()
+    if phase == "start":
+        data = {"span_id": span_id, "tool_name": span.tool_name, "turn": span.turn}
+        kind = "span.started"
+    else:
+        data = {"span_id": span_id, "tool_name": span.tool_name, "latency_ms": span.latency_ms,
+                "outcome": span.outcome}
+        kind = "span.finished"
+    event = record_event(kind, project=project_of(agent), agent=agent, task=None,
+                         actor_label=actor_label, data=data, ts=now)
+    from apps.agents.services import agent_heartbeat
+
+    agent_heartbeat(agent=agent, now=now, deliver=False)  # a span is a sign of life
+    return span, event
+
