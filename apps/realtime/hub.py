@@ -74,11 +74,16 @@ class Hub:
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+# The loop the sockets live on: with the in-memory layer (embedded mode) a write made in a
+# worker thread must hand its message to this loop, the owner of the layer's queues.
+serving_loop: asyncio.AbstractEventLoop | None = None
 
 
 def hub() -> Hub:
     """The hub of the running event loop (one per server process; tests make new loops)."""
+    global serving_loop
     loop = asyncio.get_running_loop()
+    serving_loop = loop
     current = _hubs.get(loop)
     if current is None:
         current = _hubs[loop] = Hub()

@@ -91,7 +91,14 @@ def _send(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
             await layer.group_send(group, message)
 
     if isinstance(layer, InMemoryChannelLayer):
-        async_to_sync(send_all)()
+        from apps.realtime import hub
+
+        loop = hub.serving_loop
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            # Thread-safe hand-over to the loop that owns the in-memory queues.
+            asyncio.run_coroutine_threadsafe(send_all(), loop).add_done_callback(_log_failure)
+        else:
+            async_to_sync(send_all)()
     else:
         _loop().submit(send_all())
 
