@@ -129,3 +129,10 @@ def test_the_fast_path_answers_the_full_agent(api, make_agent):
     assert agent["current_task"]["title"] == "ship" and agent["current_task"]["priority"] == 2
     assert agent["last_heartbeat_at"].endswith("Z") and agent["version"] == parent.version
     assert api.post("/api/v1/agents/999999/heartbeat", {}, format="json").status_code == 404
+
+
+def test_it_rejects_a_heartbeat_that_is_not_an_object(api, agent):
+    r = api.post(f"/api/v1/agents/{agent.pk}/heartbeat", [1, 2], format="json")
+    assert r.status_code == 400 and r.json()["error"]
+    r = hb(api, agent, {"message": 42})
+    assert r.status_code == 400 and "message" in r.json()["details"]
