@@ -120,8 +120,14 @@ def _session_celery_worker(django_db_setup, django_db_blocker):
     if settings.REDIS_URL and not port_open("127.0.0.1", _redis_port()):
         missing("Redis is not reachable at REDIS_URL")
     with django_db_blocker.unblock():
-        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
-                          loglevel="WARNING", shutdown_timeout=20) as worker:
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=4,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=20,
+        ) as worker:
             yield worker
 
 
@@ -186,18 +192,35 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[P
     commands = {"web": [*manage, "serve", "--host", "127.0.0.1", "--port", str(port)]}
     if settings.REDIS_URL:
         celery = [sys.executable, "-m", "celery", "-A", "config"]
-        commands["worker"] = [*celery, "worker", "-l", "warning", "--concurrency", "2",
-                              "--pool", "threads"]
-        commands["beat"] = [*celery, "beat", "-l", "warning", "--schedule",
-                            str(log_dir / "beat-schedule")]
+        commands["worker"] = [
+            *celery,
+            "worker",
+            "-l",
+            "warning",
+            "--concurrency",
+            "2",
+            "--pool",
+            "threads",
+        ]
+        commands["beat"] = [
+            *celery,
+            "beat",
+            "-l",
+            "warning",
+            "--schedule",
+            str(log_dir / "beat-schedule"),
+        ]
     procs = []
     for name, cmd in commands.items():
         log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     platform = Platform(f"http://127.0.0.1:{port}", procs, log_dir)
     try:
-        wait_for(lambda: port_open("127.0.0.1", port) or procs[0].poll() is not None,
-                 timeout=40, message="the platform to listen")
+        wait_for(
+            lambda: port_open("127.0.0.1", port) or procs[0].poll() is not None,
+            timeout=40,
+            message="the platform to listen",
+        )
         if procs[0].poll() is not None:
             raise RuntimeError(f"serve exited:\n{platform.logs()}")
         yield platform
@@ -233,9 +256,16 @@ def browser():
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-dev-shm-usage"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+            ],
         )
         yield browser
         browser.close()
@@ -264,3 +294,15 @@ def login_browser(page: Any, base_url: str, username: str, password: str = PASSW
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop on the main thread for
+    the rest of the session, and async_to_sync refuses to run beside it."""
+    uses_browser = [
+        item for item in items if {"browser", "page"} & set(getattr(item, "fixturenames", ()))
+    ]
+    if not uses_browser:
+        return
+    chosen = set(map(id, uses_browser))
+    items[:] = [item for item in items if id(item) not in chosen] + uses_browser
