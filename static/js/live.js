@@ -40,6 +40,32 @@
     if (window.htmx) window.htmx.process(el);
   }
 
+  // What the reader was doing inside a replaced element survives the replacement: open
+  // <details> (by id) and typed-in form fields (by form action + field name).
+  function carryOver(from, to) {
+    from.querySelectorAll("details[open][id]").forEach(function (d) {
+      var twin = to.querySelector("#" + CSS.escape(d.id));
+      if (twin) twin.open = true;
+    });
+    from.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (f) {
+      if (f.type === "hidden" || !f.form) return;
+      var dirty = f.tagName === "SELECT" ? f.selectedIndex > 0 : f.value !== f.defaultValue;
+      if (!dirty) return;
+      var form = to.querySelector('form[action="' + f.form.getAttribute("action") + '"]');
+      var twin = form && form.querySelector('[name="' + f.name + '"]');
+      if (twin) twin.value = f.value;
+    });
+    var focused = document.activeElement;
+    return focused && from.contains(focused) && focused.name && focused.form
+      ? { action: focused.form.getAttribute("action"), name: focused.name } : null;
+  }
+  function refocus(root, where) {
+    if (!where) return;
+    var form = root.querySelector('form[action="' + where.action + '"]');
+    var field = form && form.querySelector('[name="' + where.name + '"]');
+    if (field) field.focus();
+  }
+
   function applyElement(el) {
     var id = el.id;
     if (!id) return false;
@@ -56,12 +82,16 @@
     }
     if (tombstones[id] !== undefined && incoming !== null && incoming <= tombstones[id]) return false;
     if (current) {
+      var have = version(current);
       if (!el.hasAttribute("data-snapshot")) {
-        var have = version(current);
         if (incoming !== null && have !== null && incoming <= have) return false; // stale or duplicate
+      } else if (incoming !== null && incoming === have) {
+        return false; // a snapshot of what is already shown: keep the DOM (and the reader's place)
       }
       activate(el, !el.hasAttribute("data-snapshot") && inLiveRegion(current));
+      var focus = carryOver(current, el);
       current.replaceWith(el);
+      refocus(el, focus);
       return true;
     }
     var sel = el.getAttribute("data-live-insert");

@@ -199,6 +199,11 @@ def test_the_trace_viewer_shows_a_seeded_session(live, page, viewer, project):
         assert r.status_code in (200, 201), r.text
     page.wait_for_selector(f"#turn-{parent.pk}-4", timeout=2000)
     assert page.locator("#trace-turns .turn").first.get_attribute("id") == f"turn-{parent.pk}-4"
+    # A fresh snapshot replaces the turns, and the span the reader opened stays open.
+    before = page.get_attribute("#trace-turns", "data-version")
+    page.evaluate("window.SwitchboardLive.resync()")
+    wait_js(page, f"document.querySelector('#trace-turns').dataset.version !== '{before}'", 5)
+    assert page.evaluate("document.querySelector('.span.is-error details').open") is True
 
 
 def test_admins_act_from_the_agent_page(live, page, admin_user, project):
