@@ -24,7 +24,7 @@ def simulate(*args: str) -> str:
 def test_it_drives_agents_through_the_api(live, project) -> None:
     warm_up(live.url, make_key(project, "read"))
     output = simulate("--project", project.slug, "--agents", "5", "--duration", "3",
-                      "--tick", "0.15", "--workers", "3", "--seed", "7", "--url", live.url)
+                      "--tick", "0.15", "--workers", "5", "--seed", "7", "--url", live.url)
 
     assert "Ran " in output and "Failures" not in output, output
     agents = Agent.objects.filter(project=project)

@@ -194,9 +194,12 @@ class Simulation:
                 self.count("unblocks")
             return
         if agent.task_id is None:
-            if self.chance(0.6):
-                self.assign(agent)
-            return
+            # A fresh agent starts on a task at once; later ones pause between tasks.
+            if agent.turn and not self.chance(0.6):
+                return
+            self.assign(agent)
+            if agent.task_id is None:
+                return
         if self.chance(0.04):
             self.api.call("POST", f"{path}/error", {"message": self.pick(ERRORS)},
                           "POST /agents/{id}/error")
@@ -305,23 +308,36 @@ class Simulation:
     def run(self, duration: float, workers: int) -> float:
         started = time.monotonic()
         deadline = started + duration
-        # Register everyone first; every fifth agent is a sub-agent of the one before it.
-        for index, agent in enumerate(self.agents):
-            if time.monotonic() >= deadline:
-                break
-            parent = self.agents[index - 1] if index % 5 == 4 else None
-            self.register(agent, parent)
-            agent.next_at = time.monotonic() + self.uniform(0, self.tick)
-        live = [a for a in self.agents if a.id is not None]
-        threads = [threading.Thread(target=self._worker, args=(live[k::workers], deadline),
-                                    daemon=True) for k in range(min(workers, len(live)))]
+        # Each worker registers its own agents, then drives them. Every fifth agent is a
+        # sub-agent of the one before it: the two go to the same worker, parent first.
+        chunks: list[list[int]] = []
+        for index in range(len(self.agents)):
+            if index % 5 == 4:
+                chunks[-1].append(index)
+            else:
+                chunks.append([index])
+        count = max(1, min(workers, len(chunks)))
+        groups: list[list[int]] = [[] for _ in range(count)]
+        for number, chunk in enumerate(chunks):
+            groups[number % count].extend(chunk)
+        threads = [threading.Thread(target=self._worker, args=(group, deadline), daemon=True)
+                   for group in groups]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()) + 15)
         return time.monotonic() - started
 
-    def _worker(self, agents: list[SimAgent], deadline: float) -> None:
+    def _worker(self, indexes: list[int], deadline: float) -> None:
+        agents: list[SimAgent] = []
+        for index in indexes:
+            if time.monotonic() >= deadline:
+                return
+            agent = self.agents[index]
+            parent = self.agents[index - 1] if index % 5 == 4 else None
+            if self.register(agent, parent):
+                agent.next_at = time.monotonic() + self.uniform(0, self.tick)
+                agents.append(agent)
         while agents:
             now = time.monotonic()
             if now >= deadline:
