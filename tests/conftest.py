@@ -223,6 +223,9 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[P
         )
         if procs[0].poll() is not None:
             raise RuntimeError(f"serve exited:\n{platform.logs()}")
+        # The first request imports most of Django; take that cost before any test's clock.
+        wait_for(lambda: _answers(f"{platform.url}/readyz"), timeout=60, interval=0.2,
+                 message="the platform to answer /readyz")
         yield platform
     finally:
         for p in procs:
@@ -234,10 +237,47 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[P
                 p.kill()
 
 
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status == 200
+    except (OSError, urllib.error.HTTPError):
+        return False
+
+
 @pytest.fixture
-def live(platform, transactional_db) -> Platform:
+def live(platform, transactional_db) -> Iterator[Platform]:
     """The running platform, with a clean database for this test."""
-    return platform
+    yield platform
+    _wait_for_platform_to_settle()
+
+
+def _wait_for_platform_to_settle() -> None:
+    """Before the test database is flushed, wait until the platform (web, worker) stopped
+    touching it: on PostgreSQL a TRUNCATE racing an insert that a Celery reactor runs after
+    the test's last request can deadlock."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    quiet_polls: list[bool] = []
+
+    def settled() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            quiet_polls.append(cursor.fetchone()[0] == 0)
+        return len(quiet_polls) >= 3 and all(quiet_polls[-3:])
+
+    try:
+        wait_for(settled, timeout=10, interval=0.05, message="the platform to go quiet")
+    except AssertionError:
+        pass  # still busy: flush anyway, as before
 
 
 # --- headless Chromium ----------------------------------------------------------------

@@ -102,34 +102,3 @@ def cc_session(tmp_path: Path) -> Session:
 def closed_url() -> str:
     """A loopback port nothing listens on: the server is down."""
     return f"http://127.0.0.1:{free_port()}"
-
-
-@pytest.fixture(autouse=True)
-def _settle_platform(request):
-    """After a live test, wait until the platform (web, worker) has stopped touching the
-    database before the test database is flushed: on PostgreSQL a TRUNCATE racing an insert
-    that a Celery reactor runs after our last request can deadlock."""
-    if "live" not in request.fixturenames:
-        yield
-        return
-    request.getfixturevalue("live")  # set up first, so this teardown runs before the flush
-    yield
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    quiet_polls = []
-
-    def settled() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND state NOT IN ('idle')")
-            busy = cursor.fetchone()[0]
-        quiet_polls.append(busy == 0)
-        return len(quiet_polls) >= 3 and all(quiet_polls[-3:])
-
-    try:
-        wait_for(settled, timeout=10, interval=0.05, message="the platform to go quiet")
-    except AssertionError:
-        pass  # a busy platform: flush anyway, as without this fixture
