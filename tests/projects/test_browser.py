@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from apps.projects.models import ApiKey, Project
 from tests.conftest import login_browser, screenshot
@@ -45,7 +46,8 @@ def test_an_admin_manages_projects_and_keys(live, page, admin_user):
     raw = page.locator("#new-key").inner_text().strip()
     assert raw.startswith("sbk_")
     page.click("button[data-copy='#new-key']")
-    assert page.locator("button[data-copy='#new-key']").inner_text() == "Copied"
+    # The button says so for 1.5 s once the clipboard write settles (asynchronously).
+    expect(page.locator("button[data-copy='#new-key']")).to_have_text("Copied")
     screenshot(page, "projects-key-created")
 
     whoami = requests.get(
