@@ -133,7 +133,8 @@ def _session_celery_worker(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def celery_worker(_session_celery_worker, transactional_db):
-    return _session_celery_worker
+    yield _session_celery_worker
+    _wait_for_platform_to_settle()
 
 
 def _redis_port() -> int:
