@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
 class SecurityHeadersMiddleware:
-    """CSP on every response, and a 413 for API bodies over the upload limit before any parsing."""
+    """CSP and Permissions-Policy on every response."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -33,15 +33,28 @@ class SecurityHeadersMiddleware:
         )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(("/api/v1/docs", "/admin/")):
+            response.headers.setdefault("Content-Security-Policy", self.csp)
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
+
+
+class ApiBodyLimitMiddleware:
+    """A 413 for API bodies over the upload limit, before anything reads them. It sits after
+    CorsMiddleware so browser clients can read the answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/api/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
             if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-                return JsonResponse({"error": "Request body is larger than 1 MB."}, status=413)
-        response = self.get_response(request)
-        if not request.path.startswith(("/api/v1/docs", "/admin/")):
-            response.headers.setdefault("Content-Security-Policy", self.csp)
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        return response
+                return JsonResponse(
+                    {"error": "Request body is larger than 1 MB.", "details": {}}, status=413
+                )
+        return self.get_response(request)
