@@ -38,6 +38,7 @@ CLOSE_NOT_FOUND = 4404
 # Deltas to one socket closer together than this go out as one WebSocket message: at a few
 # hundred events a second, per-message framing and write syscalls, not rendering, are the cost.
 BATCH_SECONDS = 0.025
+SKIP = object()  # hub_prepare: this socket does not want the message
 
 
 class RenderCache:
@@ -51,39 +52,40 @@ class RenderCache:
         self.size = size
         self.ttl = ttl
         self.done: OrderedDict[Hashable, tuple[float, str]] = OrderedDict()
-        self.inflight: dict[Hashable, asyncio.Future[str]] = {}
+        self.inflight: dict[Hashable, asyncio.Task[str]] = {}
         self.renders = 0
         self.hits = 0
 
-    async def get(self, key: Hashable, render: Callable[[], str]) -> str:
+    def start(self, key: Hashable, render: Callable[[], str]) -> str | asyncio.Future[str]:
+        """The fragment if it is cached, else the (shared) future of its one render."""
         hit = self.done.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             self.hits += 1
             return hit[1]
         loop = asyncio.get_running_loop()
         pending = self.inflight.get(key)
-        if pending is not None and pending.get_loop() is loop:
+        if pending is not None and pending.get_loop() is loop and not pending.done():
             self.hits += 1
-            return await asyncio.shield(pending)
-        future: asyncio.Future[str] = loop.create_future()
-        self.inflight[key] = future
+            return pending
+        self.renders += 1
+        task = loop.create_task(self._run(key, render))
+        self.inflight[key] = task
+        return task
+
+    async def _run(self, key: Hashable, render: Callable[[], str]) -> str:
         try:
-            self.renders += 1
             html = await database_sync_to_async(render)()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise, nobody logs "never retrieved"
-            raise
-        else:
-            future.set_result(html)
             self.done[key] = (time.monotonic(), html)
             self.done.move_to_end(key)
             while len(self.done) > self.size:
                 self.done.popitem(last=False)
             return html
         finally:
-            if self.inflight.get(key) is future:
-                del self.inflight[key]
+            self.inflight.pop(key, None)
+
+    async def get(self, key: Hashable, render: Callable[[], str]) -> str:
+        started = self.start(key, render)
+        return started if isinstance(started, str) else await asyncio.shield(started)
 
     def clear(self) -> None:
         self.done.clear()
@@ -146,9 +148,44 @@ class LivePageConsumer(AsyncWebsocketConsumer):
 
     async def hub_message(self, message: dict[str, Any]) -> None:
         """A group message, handed over by the process's hub (apps/realtime/hub.py)."""
-        handler = getattr(self, str(message.get("type", "")).replace(".", "_"), None)
-        if handler is not None and not str(message.get("type", "")).startswith("websocket"):
-            await handler(message)
+        await self.hub_deliver(message, self.hub_prepare(message))
+
+    def hub_prepare(self, message: dict[str, Any]) -> Any:
+        """Start what delivering `message` needs (the render) without waiting for it, so the hub
+        can start the next event's render while this one is still being sent."""
+        if message.get("type") != "sb.event":
+            return None
+        if message.get("project_id") not in self.project_ids or not self.wants(message):
+            return SKIP
+        key = self.event_cache_key(message)
+        if key is None:
+            return asyncio.ensure_future(database_sync_to_async(self.render_event)(message))
+        return render_cache.start(
+            (
+                self.page or type(self).__name__,
+                message.get("event_id"),
+                message.get("kind"),
+                message.get("agent_id"),
+                key,
+            ),
+            lambda: self.render_event(message),
+        )
+
+    async def hub_deliver(self, message: dict[str, Any], prepared: Any) -> None:
+        if prepared is SKIP:
+            return
+        if prepared is None:
+            kind = str(message.get("type", ""))
+            handler = getattr(self, kind.replace(".", "_"), None)
+            if handler is not None and not kind.startswith("websocket"):
+                await handler(message)
+            return
+        try:
+            html = prepared if isinstance(prepared, str) else await asyncio.shield(prepared)
+        except Exception:  # one bad render must not kill the socket
+            logger.exception("rendering %s for %s failed", message.get("kind"), type(self).__name__)
+            return
+        await self.send_delta(html)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The page may ask for a fresh snapshot (after it missed messages).
@@ -166,27 +203,9 @@ class LivePageConsumer(AsyncWebsocketConsumer):
 
     # --- channel layer handlers -----------------------------------------------------------
     async def sb_event(self, message: dict[str, Any]) -> None:
-        if message.get("project_id") not in self.project_ids or not self.wants(message):
-            return
-        key = self.event_cache_key(message)
-        try:
-            if key is None:
-                html = await database_sync_to_async(self.render_event)(message)
-            else:
-                html = await render_cache.get(
-                    (
-                        self.page or type(self).__name__,
-                        message.get("event_id"),
-                        message.get("kind"),
-                        message.get("agent_id"),
-                        key,
-                    ),
-                    lambda: self.render_event(message),
-                )
-        except Exception:  # one bad render must not kill the socket
-            logger.exception("rendering %s for %s failed", message.get("kind"), type(self).__name__)
-            return
-        await self.send_delta(html)
+        # Only reached when a message is sent to this socket's own channel; group messages
+        # come through the hub, which calls hub_prepare / hub_deliver itself.
+        await self.hub_deliver(message, self.hub_prepare(message))
 
     async def send_delta(self, html: str) -> None:
         """Send now if the socket was quiet for BATCH_SECONDS; otherwise join the next batch."""

@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 class Member(Protocol):
-    async def hub_message(self, message: dict[str, Any]) -> None: ...
+    def hub_prepare(self, message: dict[str, Any]) -> Any: ...
+
+    async def hub_deliver(self, message: dict[str, Any], prepared: Any) -> None: ...
 
 
 class Hub:
@@ -57,18 +59,36 @@ class Hub:
             task.cancel()
 
     async def _pump(self, group: str, channel: str) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("live hub: receiving on %s failed", group)
-                await asyncio.sleep(1)
-                continue
-            for member in list(self.members.get(group, ())):
+        """Receive, and start each message's renders at once; a second task delivers in order.
+        So rendering event n + 1 overlaps with writing event n to a hundred sockets."""
+        queue: asyncio.Queue[tuple[dict[str, Any], list[tuple[Member, Any]]]] = asyncio.Queue()
+        deliver = asyncio.ensure_future(self._deliver(queue))
+        try:
+            while True:
                 try:
-                    await member.hub_message(message)
+                    message = await self.layer.receive(channel)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("live hub: receiving on %s failed", group)
+                    await asyncio.sleep(1)
+                    continue
+                prepared = []
+                for member in list(self.members.get(group, ())):
+                    try:
+                        prepared.append((member, member.hub_prepare(message)))
+                    except Exception:
+                        logger.exception("live hub: preparing for %r failed", member)
+                queue.put_nowait((message, prepared))
+        finally:
+            deliver.cancel()
+
+    async def _deliver(self, queue: asyncio.Queue[Any]) -> None:
+        while True:
+            message, prepared = await queue.get()
+            for member, work in prepared:
+                try:
+                    await member.hub_deliver(message, work)
                 except Exception:  # one broken page must not starve the others
                     logger.exception("live hub: delivering to %r failed", member)
 
