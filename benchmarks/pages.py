@@ -27,6 +27,7 @@ if not os.environ.get("DATABASE_URL"):
     os.environ.setdefault("SWITCHBOARD_DATA_DIR", tempfile.mkdtemp(prefix="sb-bench-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "benchmark-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("SECURE_HTTPS", "false")  # the test client speaks plain HTTP
 
 import django  # noqa: E402
 
