@@ -23,7 +23,7 @@ def test_it_shows_the_trace_grouped_by_turn(client, viewer, project):
     assert 'class="span lat-fast is-error"' in body and "old_string not found in file" in body
     # Session cache hit rate: cache 41000 of prompt 47500.
     assert "86.3%" in body
-    assert "<details>" in body and "output of step 0" in body
+    assert "<details id=\"span-" in body and "output of step 0" in body
     assert "Fix the flaky checkout test" in body  # the tasks panel
 
 
