@@ -119,7 +119,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> float 
     try:
         if transport is None:
             raise TransportError(f"no transport for {d.channel!r}", retryable=False)
-        note = transport(d, build_message(d.notification))
+        # In-app needs no rendering; the others get text, HTML and a JSON payload.
+        message = build_message(d.notification) if d.channel != "inapp" else None
+        note = transport(d, message)
         ok = True
     except TransportError as exc:
         note, retryable = str(exc), exc.retryable
