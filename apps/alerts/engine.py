@@ -133,6 +133,7 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
     return alert
 
 
+@transaction.atomic  # one commit (one fsync on PostgreSQL) for both UPDATEs
 def _repeat_fast(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> bool:
     """The common case, a repeat of an active alert, in two conditional UPDATEs and no read:
     count it (only if this event is newer than the last one counted), then claim the
@@ -151,8 +152,7 @@ def _repeat_fast(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> bool
     if claimed:
         alert = Alert.objects.select_related("agent", "project").get(
             dedupe_key=key, state__in=ACTIVE_STATES)
-        with transaction.atomic():
-            notify(alert=alert, rule=rule, now=now, repeat=True)
+        notify(alert=alert, rule=rule, now=now, repeat=True)
     return True
 
 
