@@ -7,8 +7,7 @@ changes whenever alerts change, which makes every cached count stale at once."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.core.cache import cache
 from django.db import transaction
@@ -17,7 +16,7 @@ from django.db.models.functions import Coalesce
 
 GEN_KEY = "alerts:badge:gen"
 TTL = 300
-EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _user_key(user_id: int) -> str:

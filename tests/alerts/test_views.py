@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from apps.alerts.models import Alert, AlertPolicy, AlertRule, Delivery, PersonalSettings, PushSubscription, TeamChannel
-from tests.conftest import PASSWORD  # noqa: F401
+from apps.alerts.models import (
+    Alert,
+    AlertPolicy,
+    AlertRule,
+    Delivery,
+    PersonalSettings,
+    PushSubscription,
+    TeamChannel,
+)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import requests
-
 from django.conf import settings
 from django.utils import timezone
 from pywebpush import WebPushException, webpush
