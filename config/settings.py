@@ -178,7 +178,22 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CELERY_BROKER_URL = "memory://"
+    # Embedded: an in-process broker in the data dir. kombu's memory:// transport was seen to
+    # drop deliveries (taken from the queue, never handed to the worker) once several threads
+    # publish, which stalls the worker for good; the filesystem transport is file-locked, safe
+    # across threads and processes, and keeps queued tasks across a restart.
+    CELERY_BROKER_URL = "filesystem://"
+    # Tests get their own queue folder, so a developer's queued tasks never run on test data.
+    _broker_dir = DATA_DIR / ("broker-test" if TESTING else "broker")
+    (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -187,6 +202,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep a worker thread's database connection across tasks: Celery otherwise reconnects around
+# every task, which cost more than the alerts engine's evaluation itself (benchmarks/alerts.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "switchboard")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

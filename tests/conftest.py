@@ -111,7 +111,7 @@ def _clear_cache():
 # --- background work ------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def _session_celery_worker(django_db_setup, django_db_blocker):
-    """A real Celery worker (thread pool) on the configured broker: memory:// embedded, Redis
+    """A real Celery worker (thread pool) on the configured broker: the embedded one, Redis
     otherwise. Tests that use it need `transactional_db` so the worker sees committed rows."""
     from celery.contrib.testing.worker import start_worker
 
@@ -335,6 +335,18 @@ def login_browser(page: Any, base_url: str, username: str, password: str = PASSW
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def pytest_sessionstart(session: Any) -> None:
+    """Start from an empty embedded queue: tasks left by an earlier, interrupted run would
+    otherwise run against this run's database."""
+    import shutil
+
+    if not settings.REDIS_URL:
+        folder = settings.DATA_DIR / "broker-test"
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "queue").mkdir(parents=True, exist_ok=True)
+        (folder / "processed").mkdir(parents=True, exist_ok=True)
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

@@ -1,7 +1,8 @@
-"""The embedded mode: a Celery worker and beat inside the server process, memory:// broker.
+"""The embedded mode: a Celery worker and beat inside the server process.
 
 start_worker (celery.contrib.testing) runs a real WorkController on a thread pool; beat's
-Service runs in a thread. Both send and receive through the in-process memory transport.
+Service runs in a thread. Both go through the embedded broker (kombu's filesystem transport in
+the data dir; see CELERY_BROKER_URL in settings for why not memory://).
 """
 
 from __future__ import annotations

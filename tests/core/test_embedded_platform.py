@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 import requests
 
@@ -46,6 +49,13 @@ def test_an_on_demand_task_runs(live, owner):
         timeout=10,
     )
     assert response.status_code == 200
-    worker = wait_for(lambda: ServiceBeat.objects.filter(name="worker").first(), timeout=20,
-                      message="the worker ping")
+    try:
+        worker = wait_for(lambda: ServiceBeat.objects.filter(name="worker").first(), timeout=20,
+                          message="the worker ping")
+    except AssertionError:
+        live.procs[0].send_signal(signal.SIGUSR2)
+        time.sleep(0.5)
+        live.procs[0].send_signal(signal.SIGUSR1)  # thread stacks into the platform log
+        time.sleep(1)
+        raise AssertionError(f"no worker ping; platform log:\n{live.logs()}") from None
     assert worker.detail["requested_by"] == "olivia"

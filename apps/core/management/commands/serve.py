@@ -3,7 +3,9 @@ worker and beat inside this process."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 from typing import Any
 
 from django.conf import settings
@@ -30,8 +32,11 @@ class Command(BaseCommand):
         from apps.core.embedded import EmbeddedCelery
         from config.asgi import application
 
+        # `kill -USR1 <pid>` prints every thread's stack: how to see what a stuck worker is doing.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+
         embedded = None
-        if settings.CELERY_BROKER_URL.startswith("memory://") and not no_worker:
+        if settings.EMBEDDED and not no_worker:
             embedded = EmbeddedCelery()
             embedded.start()
 
