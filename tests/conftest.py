@@ -347,6 +347,7 @@ def pytest_sessionstart(session: Any) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         (folder / "queue").mkdir(parents=True, exist_ok=True)
         (folder / "processed").mkdir(parents=True, exist_ok=True)
+        (folder / "control").mkdir(parents=True, exist_ok=True)
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
