@@ -336,6 +336,10 @@ class SpanInSerializer(serializers.Serializer):
     tool_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     input = serializers.JSONField(required=False)
     output = serializers.JSONField(required=False)
+    # A client that cut a large payload itself (to keep its batch under 1 MB) reports the
+    # original size here; the stored size is the larger of this and what arrived.
+    input_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    output_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     error = serializers.CharField(required=False, allow_blank=True)
     outcome = serializers.ChoiceField(choices=REPORTED_OUTCOMES, required=False)
     started_at = serializers.DateTimeField(required=False)

@@ -58,10 +58,12 @@ def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None 
         span.started_at = fields.get("started_at") or now
         if "input" in fields:
             span.input, span.input_size = _clip(fields["input"])
+            span.input_size = max(span.input_size, fields.get("input_size") or 0)
     else:
         span.finished_at = fields.get("finished_at") or now
         if "output" in fields:
             span.output, span.output_size = _clip(fields["output"])
+            span.output_size = max(span.output_size, fields.get("output_size") or 0)
         span.error = (fields.get("error") or "")[:10_000]
         span.outcome = fields.get("outcome") or (SpanOutcome.ERROR if span.error else SpanOutcome.OK)
         for name in TOKEN_FIELDS:

@@ -51,6 +51,14 @@ def test_it_truncates_payloads_keeping_the_size(api, agent):
     assert len(body["input"].encode()) <= 16 * 1024
 
 
+def test_it_keeps_the_original_size_a_client_reports(api, agent):
+    # The hook cuts payloads to 16 KB itself and says how large they were.
+    r = span(api, agent, span_id="t5", phase="start", input="x" * 100, input_size=250_000)
+    assert r.json()["input_size"] == 250_000
+    r = span(api, agent, span_id="t5", phase="finish", output="y" * 5000, output_size=10)
+    assert r.json()["output_size"] == 5000  # never smaller than what actually arrived
+
+
 def test_it_validates_spans(api, agent, foreign_agent):
     r = api.post(URL, {"phase": "middle", "latency_ms": -1}, format="json")
     assert r.status_code == 400
