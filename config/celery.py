@@ -4,6 +4,10 @@ import os
 
 from celery import Celery
 
+from apps.core.embedded_broker import register as register_embedded_broker
+
+register_embedded_broker()  # the `sbfs://` broker of the embedded mode
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("switchboard")

@@ -178,11 +178,11 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    # Embedded: an in-process broker in the data dir. kombu's memory:// transport was seen to
-    # drop deliveries (taken from the queue, never handed to the worker) once several threads
-    # publish, which stalls the worker for good; the filesystem transport is file-locked, safe
-    # across threads and processes, and keeps queued tasks across a restart.
-    CELERY_BROKER_URL = "filesystem://"
+    # Embedded: a queue folder in the data dir (apps/core/embedded_broker.py: kombu's
+    # filesystem transport with atomic writes). kombu's memory:// transport was seen to take
+    # messages off the queue without handing them to the worker once several threads publish,
+    # which stalled the embedded worker for good.
+    CELERY_BROKER_URL = "sbfs://"
     # Tests get their own queue folder, so a developer's queued tasks never run on test data.
     _broker_dir = DATA_DIR / ("broker-test" if TESTING else "broker")
     (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)

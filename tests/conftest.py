@@ -162,8 +162,23 @@ class Platform:
         self.procs = procs
         self.log_dir = log_dir
 
-    def logs(self) -> str:
-        return "\n".join(p.read_text()[-4000:] for p in sorted(self.log_dir.glob("*.log")))
+    def logs(self, tail: int = 4000) -> str:
+        return "\n".join(
+            f"--- {p.name} ---\n{p.read_text()[-tail:]}" for p in sorted(self.log_dir.glob("*.log"))
+        )
+
+    def diagnose(self) -> str:
+        """Thread stacks and the embedded worker's queue state, then the logs' tails."""
+        import signal
+        import time
+
+        web = self.procs[0]
+        if web.poll() is None:
+            web.send_signal(signal.SIGUSR2)
+            time.sleep(0.3)
+            web.send_signal(signal.SIGUSR1)
+            time.sleep(0.7)
+        return self.logs(tail=20000)
 
 
 @pytest.fixture(scope="session")
@@ -335,6 +350,20 @@ def login_browser(page: Any, base_url: str, username: str, password: str = PASSW
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """When a test on the live platform fails, attach what the platform was doing."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "live" in item.fixturenames:
+        platform = item.funcargs.get("live")
+        if platform is not None:
+            try:
+                report.sections.append(("live platform", platform.diagnose()))
+            except Exception as exc:  # never hide the real failure
+                report.sections.append(("live platform", f"diagnosis failed: {exc!r}"))
 
 
 def pytest_sessionstart(session: Any) -> None:

@@ -8,6 +8,8 @@ the data dir; see CELERY_BROKER_URL in settings for why not memory://).
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import threading
 from contextlib import AbstractContextManager
 from typing import Any
@@ -38,7 +40,9 @@ class EmbeddedCelery:
             perform_ping_check=False,
             shutdown_timeout=10,
         )
-        self._worker_cm.__enter__()
+        worker = self._worker_cm.__enter__()
+        # `kill -USR2 <pid>`: what the embedded worker holds, to tell a stall from idleness.
+        signal.signal(signal.SIGUSR2, lambda *_: _log_worker_state(worker))
         if self.with_beat:
             self._beat = Service(
                 app=app,
@@ -59,3 +63,25 @@ class EmbeddedCelery:
                 self._worker_cm.__exit__(None, None, None)
             except RuntimeError:
                 logger.warning("embedded worker did not stop in time")
+
+
+def _log_worker_state(worker: Any) -> None:
+    from celery.worker import state
+
+    consumer = worker.consumer
+    lines = [
+        f"embedded worker: qos={consumer.qos.value} "
+        f"reserved={[r.name for r in state.reserved_requests]} "
+        f"active={[r.name for r in state.active_requests]}"
+    ]
+    try:
+        channel = consumer.task_consumer.channel
+        delivered = getattr(channel.qos, "_delivered", {})
+        lines.append(
+            f"embedded broker channel: delivered-unacked={len(delivered)} "
+            f"tasks={[(m.headers or {}).get('task') for m in list(delivered.values())[:20]]} "
+            f"prefetch={channel.qos.prefetch_count}"
+        )
+    except Exception as exc:  # diagnostics must never raise
+        lines.append(f"embedded broker channel: unavailable ({exc!r})")
+    print("\n".join(lines), file=sys.stderr, flush=True)
