@@ -14,13 +14,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """Each test makes a team of four; the production hasher's 1M rounds would dominate the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 CLIENT_ID = "Iv1.fakeclientid"
 CLIENT_SECRET = "fake-client-secret-0123456789"
 
