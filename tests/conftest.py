@@ -202,6 +202,9 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[P
     }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
+        # Its own queue, as the embedded mode has its own broker folder: otherwise the
+        # platform's worker takes tasks the test process enqueued, without the test's settings.
+        env["CELERY_QUEUE"] = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-platform-{port}"
         if not port_open("127.0.0.1", _redis_port()):
             missing("Redis is not reachable at REDIS_URL")
     manage = [sys.executable, str(ROOT / "manage.py")]
