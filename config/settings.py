@@ -136,6 +136,8 @@ if DATABASE_URL:
         raise ImproperlyConfigured("DATABASE_URL names no database, e.g. postgres://u:p@host:5432/switchboard")
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"].setdefault("OPTIONS", {})
+    else:  # the stock backend plus a health check without a round trip
+        DATABASES["default"]["ENGINE"] = "apps.core.db.postgresql"
 else:
     DATABASES = {
         "default": {
@@ -255,6 +257,9 @@ GITHUB_LOGIN_ENABLED = bool(GITHUB_CLIENT_ID)
 TRUSTED_PROXY_USER_HEADER = env_str("TRUSTED_PROXY_USER_HEADER")
 TRUSTED_PROXY_IPS = env_list("TRUSTED_PROXY_IPS")
 INVITE_TTL_DAYS = env_int("INVITE_TTL_DAYS", 7, minimum=1)
+# How long a web process trusts an API key it verified (a revoked key stops working in
+# other processes within this many seconds; 0 checks the database on every request).
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5, minimum=0)
 
 if TESTING:
     # Test teams are created per test; the production hasher's cost would dominate the suite.
