@@ -104,7 +104,10 @@ def anon_api() -> APIClient:
 def _clear_cache():
     from django.core.cache import cache
 
+    from apps.projects.authentication import forget_api_keys
+
     cache.clear()
+    forget_api_keys()
     yield
 
 

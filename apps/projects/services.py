@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core.audit import audit_record
+from apps.projects.authentication import forget_api_keys
 from apps.projects.models import ApiKey, ApiKeyScope, Project
 
 # Slugs that would collide with fixed URLs (/projects/new/, /api/v1/projects/current) or
@@ -101,6 +102,8 @@ def project_set_archived(
     updated = Project.objects.filter(pk=project.pk, archived=not archived).update(archived=archived)
     if not updated:
         return False
+    forget_api_keys()
+    transaction.on_commit(forget_api_keys)
     project.archived = archived
     audit_record(
         "project.archived" if archived else "project.unarchived",
@@ -160,6 +163,8 @@ def api_key_revoke(
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
     if not updated:
         return False
+    forget_api_keys()
+    transaction.on_commit(forget_api_keys)
     key.revoked_at = now
     audit_record(
         "apikey.revoked",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from apps.projects.models import ApiKey
@@ -26,6 +27,7 @@ def test_a_valid_key_works_and_records_its_use(client, project, write_key):
     assert key.last_used_at is not None
 
 
+@override_settings(API_KEY_CACHE_SECONDS=0)
 def test_last_use_is_written_at_most_once_a_minute(
     client, project, write_key, django_assert_num_queries
 ):
@@ -36,6 +38,65 @@ def test_last_use_is_written_at_most_once_a_minute(
     ApiKey.objects.update(last_used_at=timezone.now() - timedelta(minutes=5))
     whoami(client, f"Bearer {write_key}")
     assert timezone.now() - ApiKey.objects.get().last_used_at < timedelta(seconds=10)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = Clock()
+    monkeypatch.setattr("apps.projects.authentication.time.monotonic", c)
+    return c
+
+
+def test_a_verified_key_is_trusted_without_a_query_for_a_few_seconds(
+    client, project, write_key, clock, django_assert_num_queries
+):
+    assert whoami(client, f"Bearer {write_key}").status_code == 200
+    with django_assert_num_queries(0):
+        assert whoami(client, f"Bearer {write_key}").status_code == 200
+    clock.now += 5.1  # API_KEY_CACHE_SECONDS, default 5: checked again
+    with django_assert_num_queries(1):
+        assert whoami(client, f"Bearer {write_key}").status_code == 200
+
+
+def test_a_key_revoked_elsewhere_stops_working_when_the_entry_expires(
+    client, project, write_key, clock
+):
+    assert whoami(client, f"Bearer {write_key}").status_code == 200
+    # Another process revokes it: this process learns at the next check.
+    ApiKey.objects.update(revoked_at=timezone.now())
+    clock.now += 4
+    assert whoami(client, f"Bearer {write_key}").status_code == 200
+    clock.now += 1.5
+    assert whoami(client, f"Bearer {write_key}").status_code == 401
+
+
+def test_revoking_or_archiving_in_this_process_takes_effect_at_once(
+    client, project, write_key, admin_user
+):
+    from apps.projects import services
+
+    assert whoami(client, f"Bearer {write_key}").status_code == 200
+    services.api_key_revoke(key=ApiKey.objects.get(), actor=admin_user)
+    assert whoami(client, f"Bearer {write_key}").status_code == 401
+
+    raw = make_key(project, "write")
+    assert whoami(client, f"Bearer {raw}").status_code == 200
+    services.project_set_archived(project=project, archived=True, actor=admin_user)
+    assert whoami(client, f"Bearer {raw}").status_code == 401
+
+
+def test_unknown_keys_are_not_cached(client, project, django_assert_num_queries):
+    for _ in range(2):
+        with django_assert_num_queries(1):
+            assert whoami(client, "Bearer sbk_notakey").status_code == 401
 
 
 @pytest.mark.parametrize(
