@@ -123,3 +123,21 @@ def test_rates_parse(rate, parsed):
 def test_bad_rates_are_refused(rate):
     with pytest.raises(ValueError):
         parse_rate(rate)
+
+
+def test_the_hit_counter_counts_in_the_shared_cache_and_expires(settings):
+    import uuid
+
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from apps.core.api.throttles import hit
+
+    key = f"throttle:test:{uuid.uuid4().hex}"
+    assert [hit(key, 30) for _ in range(3)] == [1, 2, 3]
+    assert cache.get(key) == 3  # the same counter through Django's cache API
+    backend = caches["default"]
+    if settings.REDIS_URL:
+        assert isinstance(backend, RedisCache)
+        full = backend.make_and_validate_key(key)
+        assert 25 <= backend._cache.get_client(full).ttl(full) <= 30

@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
@@ -22,32 +23,55 @@ from apps.core.api.permissions import api_key_of
 from apps.core.api.rates import parse_rate
 
 
+def hit(key: str, timeout: int) -> int:
+    """Count one hit on `key` in the shared cache and return the count. On Redis this is one
+    round trip (INCR and EXPIRE in a pipeline; Django's own add() + incr() takes three, as its
+    incr() checks EXISTS first); on other caches it is add() + incr()."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        client = getattr(backend, "_hit_client", None)
+        if client is None:  # Django builds a client object per call; one per backend will do
+            client = backend._hit_client = backend._cache.get_client(full_key, write=True)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, timeout)
+        return int(pipe.execute()[0])
+    backend.add(key, 0, timeout=timeout)
+    try:
+        return backend.incr(key)
+    except ValueError:  # expired between add() and incr()
+        backend.set(key, 1, timeout=timeout)
+        return 1
+
+
 class WindowThrottle(BaseThrottle):
     scope = ""
 
     def ident(self, request: Any) -> str | None:
         raise NotImplementedError
 
-    def allow_request(self, request: Any, view: Any) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
-        ident = self.ident(request)
-        if rate is None or ident is None:
-            return True
+    @classmethod
+    def over_limit(cls, ident: str) -> float | None:
+        """Count a hit for `ident`: None if within the limit, else the seconds to wait."""
+        rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(cls.scope))
+        if rate is None:
+            return None
         limit, seconds = rate
         now = time.time()
         window = int(now // seconds)
-        key = f"throttle:{self.scope}:{ident}:{seconds}:{window}"
-        cache.add(key, 0, timeout=seconds + 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(key, 1, timeout=seconds + 5)
-            count = 1
-        if count <= limit:
+        if hit(f"throttle:{cls.scope}:{ident}:{seconds}:{window}", seconds + 5) <= limit:
+            return None
+        return (window + 1) * seconds - now
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
             return True
-        self._wait = (window + 1) * seconds - now
+        ident = self.ident(request)
+        wait = None if ident is None else self.over_limit(ident)
+        if wait is None:
+            return True
+        self._wait = wait
         return False
 
     def wait(self) -> float:
@@ -60,10 +84,14 @@ class WriteKeyThrottle(WindowThrottle):
 
     scope = "write_key"
 
+    @staticmethod
+    def key_ident(key: Any) -> str:
+        return f"key-{key.pk}"
+
     def ident(self, request: Any) -> str | None:
         key = api_key_of(request)
         if key is not None:
-            return f"key-{key.pk}"
+            return self.key_ident(key)
         if request.user and request.user.is_authenticated:
             return f"user-{request.user.pk}"
         return None
@@ -79,3 +107,8 @@ class WriteIpThrottle(WindowThrottle):
 
 
 WRITE_THROTTLES = [WriteKeyThrottle, WriteIpThrottle]
+
+
+def key_allowed(key: Any) -> bool:
+    """The per-key limit for a caller without a DRF request (the heartbeat fast path)."""
+    return WriteKeyThrottle.over_limit(WriteKeyThrottle.key_ident(key)) is None
