@@ -159,7 +159,7 @@ def _change_status(agent: Agent, status: str, *, reason: str, actor: Any, actor_
 
 
 _TOUCH_SQL = """
-UPDATE agents_agent SET last_heartbeat_at = %s WHERE id = %s AND project_id = %s
+UPDATE agents_agent SET last_heartbeat_at = %s WHERE id = %s AND project_id = %s{async_commit}
 RETURNING {columns},
   (SELECT COUNT(*) FROM agents_agent c WHERE c.parent_id = agents_agent.id) AS sub_agent_count,
   (SELECT t.title FROM agents_agenttask t WHERE t.id = agents_agent.current_task_id) AS t_title,
@@ -169,22 +169,60 @@ RETURNING {columns},
   (SELECT t.linear_issue_id FROM agents_agenttask t WHERE t.id = agents_agent.current_task_id)
     AS t_linear_issue_id
 """
-_touch_cache: dict[str, Any] = {}
+# PostgreSQL: commit this one statement asynchronously (set_config(..., true) is SET LOCAL, and
+# the statement is its own transaction in autocommit). A heartbeat's timestamp is soft state:
+# a database crash may lose the last fraction of a second of them, and the next heartbeat
+# restores it; waiting for the WAL flush was most of the statement's cost.
+_ASYNC_COMMIT = "\n  AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+_touch_cache: dict[tuple[str, bool], Any] = {}
 
 
-def _touch_plan(connection: Any) -> tuple[str, list[str], dict[int, Any]]:
+def _touch_plan(connection: Any, async_commit: bool) -> tuple[str, list[str], dict[int, Any]]:
     """SQL, attribute names and the database converters (datetimes on SQLite, JSON), built
     once per database vendor."""
-    plan = _touch_cache.get(connection.vendor)
+    plan = _touch_cache.get((connection.vendor, async_commit))
     if plan is None:
         from django.db.models.sql import Query
 
         fields = Agent._meta.concrete_fields
-        sql = _TOUCH_SQL.format(columns=", ".join(f.column for f in fields))
+        sql = _TOUCH_SQL.format(columns=", ".join(f.column for f in fields),
+                                async_commit=_ASYNC_COMMIT if async_commit else "")
         compiler = connection.ops.compiler("SQLCompiler")(Query(Agent), connection, "default")
         converters = compiler.get_converters([f.get_col(Agent._meta.db_table) for f in fields])
-        plan = _touch_cache[connection.vendor] = (sql, [f.attname for f in fields], converters)
+        plan = (sql, [f.attname for f in fields], converters)
+        _touch_cache[(connection.vendor, async_commit)] = plan
     return plan
+
+
+_prepared_cursor: list[type] = []
+
+
+def _prepared_cursor_class() -> type:
+    """psycopg's server-side binding cursor with every statement prepared (Django turns
+    psycopg's automatic preparation off, for connection poolers; PgBouncer 1.21+ handles
+    protocol-level prepared statements)."""
+    if not _prepared_cursor:
+        import psycopg
+
+        class PreparedCursor(psycopg.Cursor):
+            def execute(self, query: Any, params: Any = None, *, prepare: bool | None = True,
+                        binary: bool | None = None) -> Any:
+                return super().execute(query, params, prepare=prepare, binary=binary)
+
+        _prepared_cursor.append(PreparedCursor)
+    return _prepared_cursor[0]
+
+
+def _touch_cursor(connection: Any) -> Any:
+    """On PostgreSQL a server-side binding cursor that prepares the statement once per
+    connection (planning the subqueries cost twice the execution); wrapped like Django's own
+    cursors, so it is logged and counted the same."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = _prepared_cursor_class()(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else (
+        connection.make_cursor(raw))
 
 
 def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) -> Agent | None:
@@ -195,8 +233,9 @@ def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) 
     cost more than the database work; UPDATE … RETURNING runs on PostgreSQL and SQLite."""
     from django.db import connection
 
-    sql, names, converters = _touch_plan(connection)
-    with connection.cursor() as cursor:
+    async_commit = connection.vendor == "postgresql" and not connection.in_atomic_block
+    sql, names, converters = _touch_plan(connection, async_commit)
+    with _touch_cursor(connection) as cursor:
         cursor.execute(sql, [now or timezone.now(), agent_id, project_id])
         row = cursor.fetchone()
     if row is None:
