@@ -3,4 +3,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+# Plain heartbeats are answered before Django's stack; everything else goes to Django.
+from apps.agents.fastpath import HeartbeatFastPath  # noqa: E402 (needs the app registry)
+
+application = HeartbeatFastPath(django_application)

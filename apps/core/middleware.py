@@ -34,10 +34,13 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        self.add_headers(request, response)
+        return response
+
+    def add_headers(self, request: HttpRequest, response: HttpResponse) -> None:
         if not request.path.startswith(("/api/v1/docs", "/admin/")):
             response.headers.setdefault("Content-Security-Policy", self.csp)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        return response
 
 
 class ApiBodyLimitMiddleware:
