@@ -1,22 +1,28 @@
 """Ingestion throughput of the agent API on the production serving set-up.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres [REDIS_URL=redis://127.0.0.1:6379/15] \
-        .venv/bin/python benchmarks/ingest.py [--runs 3] [--seconds 8] [--workers 4]
+        .venv/bin/python benchmarks/ingest.py [--runs 3] [--seconds 8] [--server granian|gunicorn]
 
 What it does, in one run on a scratch PostgreSQL database (created next to DATABASE_URL and
 dropped afterwards):
-- starts gunicorn (WSGI, sync workers) on 127.0.0.1 with DEBUG off, as the Procfile does;
+- starts the web server as the Procfile does (granian, WSGI: 2 workers x 2 threads; or
+  --server gunicorn with 4 sync workers) on 127.0.0.1 with DEBUG off;
 - registers 64 agents over the API, then 64 concurrent clients send heartbeats with a project
-  API key for a fixed time: requests/s and p50/p95/p99 latency;
+  API key for a fixed time: requests/s and p50/p95/p99 latency. The clients keep their
+  connection open, as the OpenCode plugin does; a second figure opens a new connection per
+  request, as the Claude Code hook does;
 - 8 concurrent clients post batches of 1,000 events (each with an idempotency key): events/s;
 - a bare Django view doing one INSERT (AGENTS_BENCHMARK_VIEWS, on for this server only) under
   the same 64 clients, and our heartbeat rate as a ratio to it;
-- queries per heartbeat, counted in-process on the same database with CaptureQueriesContext.
+- queries per heartbeat, counted in-process on the same database with CaptureQueriesContext,
+  through the whole WSGI application (config.wsgi, the heartbeat fast path included).
 Targets (issue 3): >= 1,000 heartbeats/s with p99 <= 50 ms, >= 20,000 events/s in batches,
 <= 3 queries per heartbeat. With --runs N it prints each run and the medians.
 
-Load comes from a few client processes running asyncio coroutines over raw HTTP/1.1 sockets
-(gunicorn's sync workers close every connection), bounded in count and time, loopback only.
+Load comes from wrk (Debian package `wrk`; written in C, so the load generator takes little
+of the two cores) with a Lua script per phase. Without wrk, and for the batch phase, it comes
+from a few client processes running asyncio coroutines over raw HTTP/1.1 sockets. Loopback
+only, bounded in count and time.
 """
 
 from __future__ import annotations
@@ -146,6 +152,74 @@ def load(kind: str, port: int, *, clients: int, procs: int, warmup: float, secon
             "ok": ok, "statuses": statuses}
 
 
+# --- load generation with wrk ---------------------------------------------------------------
+WRK_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRKRESULT %d %d %d %d %.3f %.3f %.3f\n", summary.requests, e.status,
+    e.connect + e.read + e.write + e.timeout, summary.duration, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def wrk_script(kind: str, args: dict, close: bool) -> str:
+    headers = ['["Content-Type"] = "application/json"']
+    if close:
+        headers.append('["Connection"] = "close"')
+    if kind == "heartbeat":
+        headers.append(f'["Authorization"] = "Bearer {args["key"]}"')
+        ids = ",".join(str(a) for a in args["agents"])
+        return f"""
+local ids = {{{ids}}}
+local counter = 0
+local headers = {{{", ".join(headers)}}}
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "/api/v1/agents/" .. ids[(counter % #ids) + 1] .. "/heartbeat",
+                    headers, "{{}}")
+end
+""" + WRK_DONE
+    return f"""
+local headers = {{{", ".join(headers)}}}
+local path = "/api/v1/bench/insert?project={args['project']}"
+request = function() return wrk.format("POST", path, headers, "") end
+""" + WRK_DONE
+
+
+def load_wrk(kind: str, port: int, *, clients: int, warmup: float, seconds: float, args: dict,
+             close: bool = False) -> dict:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(wrk_script(kind, args, close))
+
+    def wrk(duration: float) -> str:
+        return subprocess.run(
+            ["wrk", "-d", f"{max(1, round(duration))}s", "-t", "2", "-c", str(clients), "--timeout", "10s",
+             "-s", f.name, f"http://{HOST}:{port}"],
+            capture_output=True, text=True, check=True).stdout
+
+    try:
+        if warmup:
+            wrk(warmup)
+        out = wrk(seconds)
+    finally:
+        os.unlink(f.name)
+    line = next(x for x in out.splitlines() if x.startswith("WRKRESULT"))
+    total, bad_status, socket_errors, duration_us, p50, p95, p99 = line.split()[1:]
+    ok = int(total) - int(bad_status)
+    return {"rate": ok / (float(duration_us) / 1e6), "p50": float(p50), "p95": float(p95),
+            "p99": float(p99), "ok": ok,
+            "statuses": {"non-2xx": int(bad_status), "socket errors": int(socket_errors)}}
+
+
+def have_wrk() -> bool:
+    import shutil
+
+    return shutil.which("wrk") is not None
+
+
 # --- the server and the scratch database ----------------------------------------------------
 def scratch_url(base: str, name: str) -> str:
     parts = urlparse(base)
@@ -179,11 +253,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen, int]:
+def server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
+    venv = ROOT / ".venv" / "bin"
+    if server == "granian":  # as the Procfile's web process
+        return [str(venv / "granian"), "--interface", "wsgi", "--workers", str(workers),
+                "--blocking-threads", str(threads), "--host", HOST, "--port", str(port),
+                "--backlog", "2048", "--log-level", "warning", "--no-ws",
+                "config.wsgi:application"]
+    return [str(venv / "gunicorn"), "config.wsgi", "--workers", str(workers), "--bind",
+            f"{HOST}:{port}", "--backlog", "2048", "--log-level", "warning"]
+
+
+def start_server(env: dict[str, str], server: str, workers: int,
+                 threads: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "--workers", str(workers),
-           "--bind", f"{HOST}:{port}", "--backlog", "2048", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    proc = subprocess.Popen(server_command(server, port, workers, threads), cwd=ROOT, env=env,
+                            start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -193,7 +278,7 @@ def start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen, i
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit(f"{server} did not start")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -229,27 +314,41 @@ def setup_data(n_agents: int, port: int) -> dict:
 
 
 def queries_per_heartbeat(key: str, agent_id: int) -> int:
+    """Through the whole WSGI application (the fast path included), in this process."""
     from django.db import connection
+    from django.test import RequestFactory
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.test import APIClient
 
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    url = f"/api/v1/agents/{agent_id}/heartbeat"
-    client.post(url, {}, format="json")
+    from config.wsgi import application
+
+    def beat() -> str:
+        request = RequestFactory().post(f"/api/v1/agents/{agent_id}/heartbeat", data=b"{}",
+                                        content_type="application/json",
+                                        HTTP_AUTHORIZATION=f"Bearer {key}")
+        status: list[str] = []
+        b"".join(application(request.environ, lambda s, h, e=None: status.append(s)))
+        return status[0]
+
+    beat()
     with CaptureQueriesContext(connection) as ctx:
-        assert client.post(url, {}, format="json").status_code == 200
+        assert beat().startswith("200")
     return len(ctx.captured_queries)
 
 
 def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
-    proc, port = start_server(env, args.workers)
+    proc, port = start_server(env, args.server, args.workers, args.threads)
     try:
         data = setup_data(64, port)
-        common = {"warmup": args.warmup, "seconds": args.seconds, "procs": args.client_procs}
-        bare = load("bare", port, clients=64, args={**data, "batch": 0}, **common)
-        hb = load("heartbeat", port, clients=64, args={**data, "batch": 0}, **common)
-        batch = load("batch", port, clients=args.batch_clients,
+        common = {"warmup": args.warmup, "seconds": args.seconds}
+        fast = {"args": {**data, "batch": 0}, "clients": 64, **common}
+        if args.loadgen == "wrk":
+            bare = load_wrk("bare", port, **fast)
+            hb = load_wrk("heartbeat", port, **fast)
+            hb_close = load_wrk("heartbeat", port, close=True, **fast)
+        else:
+            bare = load("bare", port, procs=args.client_procs, **fast)
+            hb = hb_close = load("heartbeat", port, procs=args.client_procs, **fast)
+        batch = load("batch", port, clients=args.batch_clients, procs=args.client_procs,
                      args={**data, "batch": args.batch}, **common)
         queries = queries_per_heartbeat(data["key"], data["agents"][0])
     finally:
@@ -257,6 +356,7 @@ def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
     return {
         "heartbeat_rps": hb["rate"], "heartbeat_p50_ms": hb["p50"], "heartbeat_p95_ms": hb["p95"],
         "heartbeat_p99_ms": hb["p99"], "heartbeat_statuses": hb["statuses"],
+        "heartbeat_newconn_rps": hb_close["rate"], "heartbeat_newconn_p99_ms": hb_close["p99"],
         "events_per_s": batch["rate"] * args.batch, "batch_p50_ms": batch["p50"],
         "batch_p99_ms": batch["p99"], "batch_statuses": batch["statuses"],
         "bare_insert_rps": bare["rate"], "bare_p99_ms": bare["p99"],
@@ -271,12 +371,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=1.5)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="web worker processes (granian 2, gunicorn 4)")
+    parser.add_argument("--threads", type=int, default=2, help="granian threads per worker")
+    parser.add_argument("--loadgen", choices=["wrk", "python"], default=None,
+                        help="wrk when installed, else python")
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--batch-clients", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
+    if args.workers is None:
+        args.workers = 2 if args.server == "granian" else 4
+    if args.loadgen is None:
+        args.loadgen = "wrk" if have_wrk() else "python"
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     if not base.startswith("postgres"):
@@ -296,7 +405,9 @@ def main() -> None:
         import django
 
         django.setup()
-        print(f"gunicorn {args.workers} sync workers, PostgreSQL {name}, "
+        serving = (f"granian {args.workers} workers x {args.threads} threads"
+                   if args.server == "granian" else f"gunicorn {args.workers} sync workers")
+        print(f"{serving}, load from {args.loadgen}, PostgreSQL {name}, "
               f"{'Redis ' + redis_url if redis_url else 'local-memory cache'}, "
               f"{args.seconds:g} s per phase after {args.warmup:g} s warm-up")
         runs = []
@@ -311,6 +422,8 @@ def main() -> None:
             ("heartbeat p50 ms", "heartbeat_p50_ms", ""),
             ("heartbeat p95 ms", "heartbeat_p95_ms", ""),
             ("heartbeat p99 ms", "heartbeat_p99_ms", "<= 50"),
+            ("heartbeats/s, new connection each", "heartbeat_newconn_rps", ""),
+            ("  p99 ms, new connection each", "heartbeat_newconn_p99_ms", ""),
             (f"events/s in batches of {args.batch}", "events_per_s", ">= 20000"),
             ("batch p50 ms", "batch_p50_ms", ""),
             ("bare one-INSERT view req/s", "bare_insert_rps", ""),
