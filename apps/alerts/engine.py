@@ -1,14 +1,20 @@
-"""The alert engine: runs in Celery for one event at a time, never in the ingestion request.
+"""The alert engine: runs in Celery, never in the ingestion request.
 
 evaluate_event(): resolve alerts whose condition has cleared, then for each rule that
 matches the event, open the alert (or count a repeat) and decide whether to notify.
 Everything it decides is a durable row, so re-running it for the same event changes nothing
 and a periodic sweep repairs whatever a lost task or an out-of-order delivery left behind.
+
+drain(): how workers take events. Each event a rule may care about leaves a PendingEvaluation
+row in its own transaction; a drain claims up to DRAIN_BATCH of them (SKIP LOCKED, so workers
+share the queue), evaluates them oldest first and deletes the rows, all in one transaction:
+one task, one commit and one event query for the whole batch instead of per event.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +39,9 @@ from apps.core.events import record_event
 logger = logging.getLogger(__name__)
 
 HELD_STATES = (NotificationState.THROTTLED, NotificationState.SUPPRESSED)
+DRAIN_BATCH = 200
+DRAIN_BUDGET_SECONDS = 10.0
+DRAIN_UNFINISHED = -1
 
 
 def subject_of(*, agent_id: int | None, project_id: int) -> str:
@@ -57,7 +66,14 @@ def evaluate_event(
             return []
     # The agent comes along (status and kind decide); project and task load only on opening.
     event = AgentEvent.objects.select_related("agent").filter(pk=event_id).first()
-    if event is None or event.kind.startswith("alert."):
+    if event is None:
+        return []
+    return evaluate_loaded(event, now=now)
+
+
+def evaluate_loaded(event: Any, *, now: datetime | None = None) -> list[Alert]:
+    """evaluate_event() for an event already loaded (with its agent)."""
+    if event.kind.startswith("alert."):
         return []
     now = now or timezone.now()
     if event.agent_id and event.kind in rules.CLEARING_KINDS:
@@ -96,7 +112,7 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
     key = f"{rule.id}:" + (f"a{event.agent_id}" if event.agent_id else f"p{event.project_id}")
     if _repeat_fast(rule=rule, event=event, key=key, now=now):
         return None
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside a drain's batch: no savepoint needed
         alert = (
             Alert.objects.select_for_update()
             .filter(dedupe_key=key, state__in=ACTIVE_STATES)
@@ -133,7 +149,7 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
     return alert
 
 
-@transaction.atomic  # one commit (one fsync on PostgreSQL) for both UPDATEs
+@transaction.atomic(savepoint=False)  # one commit for both UPDATEs; none of its own in a batch
 def _repeat_fast(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> bool:
     """The common case, a repeat of an active alert, in two conditional UPDATEs and no read:
     count it (only if this event is newer than the last one counted), then claim the
@@ -287,7 +303,7 @@ def clear_conditions(*, agent: Any, now: datetime | None = None) -> list[Alert]:
 
 def resolve(*, alert: Alert, now: datetime, reason: str, user: Any = None) -> bool:
     """Conditional update: only one caller resolves an alert, and only that one records it."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         changed = Alert.objects.filter(pk=alert.pk, state__in=ACTIVE_STATES).update(
             state=AlertState.RESOLVED, resolved_at=now, resolved_reason=reason[:200],
             resolved_by=user if user is not None and user.is_authenticated else None,
@@ -321,4 +337,68 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         cleared += len(clear_conditions(agent=agent, now=now))
     summaries = flush_held(now=now)
     requeued = dispatch.requeue_stuck(now=now)
-    return {"cleared": cleared, "summaries": len(summaries), "requeued": requeued}
+    drained = drain()  # events whose drain task was lost
+    return {"cleared": cleared, "summaries": len(summaries), "requeued": requeued,
+            "drained": drained}
+
+
+# --- draining the queue of events -------------------------------------------------------------
+def drain(*, batch: int = DRAIN_BATCH, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> int:
+    """Evaluate waiting events in batches until none are left: how many were evaluated, or
+    DRAIN_UNFINISHED when the time budget ran out first (the caller schedules another drain,
+    so one busy queue cannot hold a worker for ever)."""
+    started = time.monotonic()
+    done = 0
+    while True:
+        claimed = _drain_batch(batch)
+        done += claimed
+        if claimed < batch:
+            return done
+        if time.monotonic() - started > budget_seconds:
+            return DRAIN_UNFINISHED
+
+
+def _claim(limit: int) -> list[int]:
+    from apps.alerts.models import PendingEvaluation
+
+    ids = list(
+        PendingEvaluation.objects.select_for_update(skip_locked=True)
+        .order_by("event_id").values_list("event_id", flat=True)[:limit]
+    )
+    if ids:
+        PendingEvaluation.objects.filter(event_id__in=ids).delete()
+    return ids
+
+
+def _drain_batch(limit: int) -> int:
+    from apps.agents.models import AgentEvent
+
+    try:
+        with transaction.atomic():
+            ids = _claim(limit)
+            events = AgentEvent.objects.select_related("agent").filter(pk__in=ids).order_by("id")
+            for event in events:
+                evaluate_loaded(event)
+        return len(ids)
+    except Exception:
+        # Roll the batch back and take the same events one transaction each, so one bad event
+        # cannot hold the others back.
+        logger.exception("alert batch failed; evaluating its events one by one")
+    from apps.alerts.models import PendingEvaluation
+
+    done = 0
+    for _ in range(limit):
+        claimed: list[int] = []
+        try:
+            with transaction.atomic():
+                claimed = _claim(1)
+                if not claimed:
+                    break
+                event = AgentEvent.objects.select_related("agent").filter(pk=claimed[0]).first()
+                if event is not None:
+                    evaluate_loaded(event)
+            done += 1
+        except Exception:
+            logger.exception("alert evaluation of event %s failed; it is skipped", claimed)
+            PendingEvaluation.objects.filter(event_id__in=claimed).delete()
+    return done

@@ -365,3 +365,18 @@ class VapidKey(models.Model):
 
     def __str__(self) -> str:
         return f"VAPID key {self.public_key[:16]}…"
+
+
+class PendingEvaluation(models.Model):
+    """An event the engine has yet to evaluate. Written in the event's own transaction (an event
+    that committed is never missed, whatever happens to the broker) and deleted in the
+    transaction that evaluates it, so workers take them in batches: one commit and one Celery
+    task for many events (engine.drain)."""
+
+    event_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        verbose_name = "event waiting for the alert engine"
+
+    def __str__(self) -> str:
+        return f"event {self.event_id}"

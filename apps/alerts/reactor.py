@@ -1,20 +1,52 @@
-"""The hook into the event spine: runs after commit in the ingestion process, so it only
-decides (for free) whether the event could matter and enqueues the evaluation."""
+"""The hooks into the event spine. Both decide for free (an in-process rule cache) whether an
+event could matter to a rule:
+
+- `record_pending` runs inside the event's transaction and writes a PendingEvaluation row, so
+  no committed event is ever missed;
+- `on_event` runs after commit and makes sure a drain task is on its way, at most one per
+  queue at a time (a flag in the shared cache), so a burst of events becomes a few batches
+  instead of a task each.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 
 from apps.alerts import rules
 
 logger = logging.getLogger(__name__)
+# A drain task is on its way while this flag is set; it expires on its own, so a lost task
+# costs at most this long (the periodic sweep drains too).
+DRAIN_FLAG_SECONDS = 10
+
+
+def _wanted(kind: str) -> bool:
+    return settings.ALERTS_ENABLED and rules.is_interesting(kind)
+
+
+def record_pending(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
+    if _wanted(kind):
+        from apps.alerts.models import PendingEvaluation
+
+        PendingEvaluation.objects.create(event_id=event_id)
 
 
 def on_event(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
-    if not settings.ALERTS_ENABLED or not rules.is_interesting(kind):
-        return
-    from apps.alerts.tasks import evaluate_event
+    if _wanted(kind):
+        schedule_drain()
 
-    evaluate_event.delay(event_id, kind, project_id)
+
+def drain_flag() -> str:
+    return f"alerts:drain-scheduled:{settings.CELERY_TASK_DEFAULT_QUEUE}"
+
+
+def schedule_drain(*, force: bool = False) -> None:
+    """Enqueue a drain unless one is already on its way. The task clears the flag when it
+    starts, so events committed while it runs schedule the next one."""
+    from apps.alerts.tasks import drain
+
+    if cache.add(drain_flag(), 1, timeout=DRAIN_FLAG_SECONDS) or force:
+        drain.delay()

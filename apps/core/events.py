@@ -24,10 +24,17 @@ logger = logging.getLogger(__name__)
 # AppConfig.ready(); a reactor must be quick (enqueue a task), never block ingestion.
 Reactor = Callable[[int, str, int, "int | None"], None]
 _reactors: dict[str, Reactor] = {}
+# A recorder gets the same arguments inside the caller's transaction, right after the event is
+# written: for durable bookkeeping that must commit (or roll back) with the event itself.
+_recorders: dict[str, Reactor] = {}
 
 
 def register_reactor(name: str, reactor: Reactor) -> None:
     _reactors[name] = reactor
+
+
+def register_recorder(name: str, recorder: Reactor) -> None:
+    _recorders[name] = recorder
 
 
 def bump_version(row: models.Model) -> None:
@@ -70,6 +77,8 @@ def record_event(
     )
     project_id = project.pk if hasattr(project, "pk") else int(project)
     agent_id = agent.pk if agent is not None else None
+    for recorder in _recorders.values():
+        recorder(event.pk, kind, project_id, agent_id)
     if publish:
         transaction.on_commit(lambda: _after_commit(event.pk, kind, project_id, agent_id))
     return event

@@ -1,0 +1,140 @@
+"""Events wait for the engine in PendingEvaluation rows, written with the event, and workers
+take them in batches (engine.drain), one transaction per batch."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from celery.signals import before_task_publish
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from apps.alerts import engine
+from apps.alerts.models import Alert, PendingEvaluation
+from apps.alerts.reactor import schedule_drain
+from apps.core.events import record_event
+
+pytestmark = pytest.mark.django_db
+
+
+def record(kind: str, agent, **data):
+    return record_event(kind, project=agent.project, agent=agent, data=data)
+
+
+def test_an_event_a_rule_may_use_waits_with_its_own_transaction(make_rule, agent):
+    make_rule("agent.error", threshold=1)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record("agent.error", agent, message="rolled back")
+        raise RuntimeError
+    assert not PendingEvaluation.objects.exists()
+    event = record("agent.error", agent, message="kept")
+    record("agent.heartbeat", agent, message="no rule watches this")
+    assert list(PendingEvaluation.objects.values_list("event_id", flat=True)) == [event.pk]
+
+
+def test_a_drain_evaluates_a_batch_with_one_event_query(make_rule, agent):
+    make_rule("agent.error", threshold=1)
+    events = [record("agent.error", agent, message=f"failure {i}") for i in range(30)]
+    with CaptureQueriesContext(connection) as ctx:
+        assert engine.drain() == 30
+    loads = [q for q in ctx.captured_queries
+             if q["sql"].startswith('SELECT "agents_agentevent"."id"')]
+    assert len(loads) == 1
+    assert not PendingEvaluation.objects.exists()
+    alert = Alert.objects.get()
+    assert alert.count == 30 and alert.last_event_id == events[-1].pk
+    assert engine.drain() == 0  # nothing left, and evaluating again changes nothing
+    assert Alert.objects.get().count == 30
+
+
+def test_a_long_queue_is_taken_in_batches_within_a_time_budget(make_rule, agent):
+    make_rule("agent.error", threshold=1)
+    for i in range(7):
+        record("agent.error", agent, message=f"failure {i}")
+    # A budget already spent: one batch, then it says there is more to do.
+    assert engine.drain(batch=3, budget_seconds=0) == engine.DRAIN_UNFINISHED
+    assert PendingEvaluation.objects.count() == 4
+    assert engine.drain(batch=3) == 4
+    assert Alert.objects.get().count == 7
+
+
+def test_an_event_that_fails_is_skipped_and_the_others_are_evaluated(
+    make_rule, agent, monkeypatch, caplog
+):
+    make_rule("agent.error", threshold=1)
+    events = [record("agent.error", agent, message=f"failure {i}") for i in range(5)]
+    real = engine.evaluate_loaded
+    bad = events[2].pk
+
+    def evaluate(event, **kwargs):  # fault injection: this one event cannot be evaluated
+        if event.pk == bad:
+            raise ValueError("corrupt event")
+        return real(event, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate_loaded", evaluate)
+    engine.drain()
+    assert not PendingEvaluation.objects.exists()
+    assert Alert.objects.get().count == 4
+    assert f"[{bad}]" in caplog.text and "skipped" in caplog.text
+
+
+def test_the_sweep_drains_events_whose_task_was_lost(make_rule, agent):
+    make_rule("agent.blocked")
+    type(agent).objects.filter(pk=agent.pk).update(status="blocked")
+    record("agent.blocked", agent, reason="waiting for review")  # no worker ran its drain
+    assert engine.sweep()["drained"] == 1
+    assert Alert.objects.get().state == "open"
+
+
+def test_a_burst_of_events_schedules_one_drain_at_a_time(settings):
+    published: list[str] = []
+
+    def count(sender=None, **kwargs):
+        published.append(sender)
+
+    before_task_publish.connect(count)
+    try:
+        for _ in range(5):
+            schedule_drain()
+    finally:
+        before_task_publish.disconnect(count)
+    assert published == ["alerts.drain"]
+
+
+def test_two_workers_take_different_events(make_rule, agent, transactional_db):
+    make_rule("agent.error", threshold=1)
+    for i in range(6):
+        record("agent.error", agent, message=f"failure {i}")
+    if connection.vendor != "postgresql":
+        # SQLite has one writer at a time: a claim is simply the oldest rows, removed.
+        with transaction.atomic():
+            assert len(engine._claim(4)) == 4
+        assert PendingEvaluation.objects.count() == 2
+        return
+    held = threading.Event()
+    release = threading.Event()
+    first: list[int] = []
+
+    def other_worker() -> None:
+        from django.db import connection as own
+
+        try:
+            with transaction.atomic():
+                first.extend(engine._claim(3))
+                held.set()
+                release.wait(10)
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with transaction.atomic():
+            second = engine._claim(6)  # skips the rows the other worker holds
+    finally:
+        release.set()
+        thread.join(10)
+    assert len(first) == 3 and len(second) == 3
+    assert not set(first) & set(second)
