@@ -294,8 +294,13 @@ class Batch:
         self._publish_newest(created)
 
     def _publish_newest(self, created: list[tuple[int, str, int]]) -> None:
-        """One realtime message per agent per batch (its newest event), not one per row."""
+        """One realtime message per agent per batch (its newest event), not one per row; and
+        the bulk recorders (the alert engine's queue) inside the batch's transaction."""
+        from apps.core.events import recorded_in_bulk
         from apps.realtime.publish import publish_event
+
+        if created:
+            recorded_in_bulk(self.project.pk, created)
 
         newest: dict[int, tuple[int, str]] = {}
         for event_id, kind, agent_id in created:

@@ -34,6 +34,20 @@ def record_pending(event_id: int, kind: str, project_id: int, agent_id: int | No
         PendingEvaluation.objects.create(event_id=event_id)
 
 
+def record_pending_bulk(project_id: int, created: list[tuple[int, str, int | None]]) -> None:
+    """Events of a POST /events batch: one INSERT for those a rule may watch, one drain."""
+    if not settings.ALERTS_ENABLED:
+        return
+    wanted = [event_id for event_id, kind, _ in created if rules.is_interesting(kind)]
+    if wanted:
+        from django.db import transaction
+
+        from apps.alerts.models import PendingEvaluation
+
+        PendingEvaluation.objects.bulk_create([PendingEvaluation(event_id=i) for i in wanted])
+        transaction.on_commit(schedule_drain)
+
+
 def on_event(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
     if _wanted(kind):
         schedule_drain()

@@ -33,8 +33,25 @@ def register_reactor(name: str, reactor: Reactor) -> None:
     _reactors[name] = reactor
 
 
+# Plain events bulk-inserted by POST /events skip reactors (one realtime publish per agent per
+# batch instead); a bulk recorder gets (project_id, [(event_id, kind, agent_id), ...]) inside
+# the batch's transaction.
+BulkRecorder = Callable[[int, list[tuple[int, str, "int | None"]]], None]
+_bulk_recorders: dict[str, BulkRecorder] = {}
+
+
 def register_recorder(name: str, recorder: Reactor) -> None:
     _recorders[name] = recorder
+
+
+def register_bulk_recorder(name: str, recorder: BulkRecorder) -> None:
+    _bulk_recorders[name] = recorder
+
+
+def recorded_in_bulk(project_id: int, created: list[tuple[int, str, int | None]]) -> None:
+    """Called by bulk ingestion inside its transaction, once per batch."""
+    for recorder in _bulk_recorders.values():
+        recorder(project_id, created)
 
 
 def bump_version(row: models.Model) -> None:

@@ -139,3 +139,25 @@ def test_two_workers_take_different_events(make_rule, agent):
         thread.join(10)
     assert len(first) == 3 and len(second) == 3
     assert not set(first) & set(second)
+
+
+def test_hook_events_posted_in_a_batch_reach_rules_that_watch_them(make_rule, agent, write_key):
+    from rest_framework.test import APIClient
+
+    make_rule("hook.notification", name="Claude asks for input", severity="info")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {write_key}")
+    events = [
+        {"type": "hook.notification", "agent": agent.pk,
+         "data": {"message": "Claude needs your permission to use Bash"}},
+        {"type": "hook.post_tool_use", "agent": agent.pk, "data": {"tool_name": "Bash"}},
+    ]
+    response = client.post("/api/v1/events", {"events": events}, format="json")
+    assert response.status_code in (200, 201), response.content
+    notification_id = response.json()["results"][0]["event_id"]
+    # Only the watched kind waits for the engine.
+    assert list(PendingEvaluation.objects.values_list("event_id", flat=True)) == [notification_id]
+    assert engine.drain() == 1
+    alert = Alert.objects.get()
+    assert alert.event_kind == "hook.notification"
+    assert alert.message == "Claude needs your permission to use Bash"
