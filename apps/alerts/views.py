@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -58,7 +59,10 @@ def _inbox_context(request: HttpRequest) -> dict:
 def inbox(request: HttpRequest) -> HttpResponse:
     ctx = _inbox_context(request)
     if request.htmx and request.GET.get("partial") == "list":
-        return render(request, "alerts/inbox.html#list", ctx)
+        # The list and, beside it, the counts in the page head (polling while offline).
+        counts = {"counts": selectors.inbox_counts(ctx["project"]), "project": ctx["project"]}
+        return HttpResponse(render_to_string("alerts/inbox.html#list", ctx, request)
+                            + render_to_string("alerts/_counts.html", counts))
     services.inbox_mark_seen(user=request.user)
     from apps.alerts.models import AlertRule as Rule
 

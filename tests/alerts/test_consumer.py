@@ -63,3 +63,23 @@ def test_it_sends_a_snapshot_then_live_rows(viewer, make_rule, make_agent, emit)
         assert "data-deleted" in tomb  # resolved rows leave the "active" list
         await comm.disconnect()
     async_to_sync(scenario)()
+
+
+def test_the_counts_in_the_page_head_follow_live(viewer, make_rule, make_agent, emit):
+    make_rule("agent.blocked")
+    emit("agent.blocked", make_agent("ada"), status="blocked", reason="first")
+
+    async def scenario():
+        comm = await _connect("/ws/alerts/?state=active&project=apollo", viewer)
+        snapshot = await comm.receive_from(timeout=5)
+        assert '<span class="tab-count" id="tab-count-open" data-snapshot>1</span>' in snapshot
+        bob = await sync_to_async(make_agent)("bob")
+        await sync_to_async(emit)("agent.blocked", bob, status="blocked", reason="second")
+        frame = await _until(comm, "bob is blocked")
+        assert '<p id="alert-summary" data-snapshot>2 open · 0 acknowledged in Apollo.' in frame
+        assert '<span class="tab-count" id="tab-count-active" data-snapshot>2</span>' in frame
+        await sync_to_async(emit)("agent.unblocked", bob, status="working")
+        frame = await _until(comm, 'id="tab-count-open"')
+        assert '<span class="tab-count" id="tab-count-open" data-snapshot>1</span>' in frame
+        await comm.disconnect()
+    async_to_sync(scenario)()

@@ -107,6 +107,8 @@ def test_the_inbox_poll_returns_the_list_partial(client, viewer, alert):
     body = response.content.decode()
     assert body.strip().startswith('<div id="alert-list" data-snapshot')
     assert f'id="alert-{alert.pk}"' in body and "<html" not in body
+    # The counts in the page head come along, so polling keeps them current too.
+    assert '<span class="tab-count" id="tab-count-open" data-snapshot>1</span>' in body
 
 
 def test_ack_and_resolve_from_the_inbox(client, admin_user, alert):
