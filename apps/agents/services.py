@@ -253,6 +253,9 @@ def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) 
             linear_issue_id=linear_issue_id,
             progress=json.loads(progress) if isinstance(progress, str) else progress,
         )
+    from apps.realtime.publish import pulse
+
+    pulse(agent_id=agent.pk, project_id=agent.project_id, at=agent.last_heartbeat_at)
     return agent
 
 

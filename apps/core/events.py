@@ -96,16 +96,21 @@ def record_event(
     agent_id = agent.pk if agent is not None else None
     for recorder in _recorders.values():
         recorder(event.pk, kind, project_id, agent_id)
+    parent_id = getattr(agent, "parent_id", None)
     if publish:
-        transaction.on_commit(lambda: _after_commit(event.pk, kind, project_id, agent_id))
+        transaction.on_commit(
+            lambda: _after_commit(event.pk, kind, project_id, agent_id, parent_id)
+        )
     return event
 
 
-def _after_commit(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
+def _after_commit(event_id: int, kind: str, project_id: int, agent_id: int | None,
+                  parent_id: int | None = None) -> None:
     from apps.realtime.publish import publish_event
 
     try:
-        publish_event(event_id=event_id, kind=kind, project_id=project_id, agent_id=agent_id)
+        publish_event(event_id=event_id, kind=kind, project_id=project_id, agent_id=agent_id,
+                      parent_id=parent_id)
     except Exception:  # a dead channel layer must not fail the write that already committed
         logger.exception("publishing event %s failed", event_id)
     for name, reactor in list(_reactors.items()):

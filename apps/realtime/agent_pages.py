@@ -43,6 +43,7 @@ def tombstone(tag: str, element_id: str, version: int) -> str:
 
 class OverviewConsumer(LivePageConsumer):
     page = "overview"
+    shows_heartbeats = True
 
     def wants(self, message: dict[str, Any]) -> bool:
         return _family_ok(message)
@@ -89,6 +90,7 @@ class OverviewConsumer(LivePageConsumer):
 
 class AgentsListConsumer(LivePageConsumer):
     page = "agents-list"
+    shows_heartbeats = True
 
     def wants(self, message: dict[str, Any]) -> bool:
         return bool(message.get("agent_id")) and _family_ok(message)
@@ -123,6 +125,7 @@ class AgentsListConsumer(LivePageConsumer):
 
 class AgentDetailConsumer(LivePageConsumer):
     page = "agent-detail"
+    shows_heartbeats = True
 
     def setup(self) -> bool:
         self.agent_id = int(self.scope["url_route"]["kwargs"]["pk"])
@@ -133,10 +136,15 @@ class AgentDetailConsumer(LivePageConsumer):
         return True
 
     def live_groups(self) -> list[str]:
-        return [agent_group(self.agent_id)]
+        # Its own events, its sub-agents' (publish_event sends those to the parent's group
+        # too), and the project's heartbeat pulses.
+        return [agent_group(self.agent_id), *self.pulse_groups()]
 
     def wants(self, message: dict[str, Any]) -> bool:
-        return message.get("agent_id") == self.agent_id
+        return self.agent_id in (message.get("agent_id"), message.get("parent_id"))
+
+    def shows_heartbeat_of(self, agent_id: int) -> bool:
+        return agent_id == self.agent_id
 
     def event_cache_key(self, message: dict[str, Any]) -> Hashable:
         # Admins see the action buttons in the header; everything else is the same.
@@ -176,6 +184,11 @@ class AgentDetailConsumer(LivePageConsumer):
             "signals": WORKFLOW_SIGNALS,
         }
         parts = [render_to_string("agents/detail.html#head", ctx)]
+        if message.get("agent_id") != self.agent_id:
+            # A sub-agent's event: the tree (and the count in the head) may have changed.
+            ctx["tree"] = selectors.sub_agent_tree(agent)
+            parts.append(render_to_string("agents/detail.html#tree", ctx))
+            return "".join(parts)
         event = selectors.event_for_feed(event_id)
         if event is not None:
             parts.append(

@@ -16,6 +16,7 @@ the sockets through the process's hub (apps/realtime/hub.py), one layer subscrip
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -25,9 +26,10 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils.html import escape
 
 from apps.core import roles
-from apps.realtime.groups import project_group
+from apps.realtime.groups import project_group, pulse_group
 from apps.realtime.hub import hub
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):
     (cheap filter without queries) and `event_cache_key(message)`."""
 
     page: str = ""
+    shows_heartbeats = False  # the page shows last-heartbeat times (pulses keep them current)
     groups_joined: list[str]
 
     async def connect(self) -> None:
@@ -202,6 +205,19 @@ class LivePageConsumer(AsyncWebsocketConsumer):
         await self.send_html(html)
 
     # --- channel layer handlers -----------------------------------------------------------
+    async def sb_pulse(self, message: dict[str, Any]) -> None:
+        """Heartbeat times (publish.pulse): one element live.js applies to every
+        `time[data-heartbeat-of]` of those agents, when newer than what it shows."""
+        if message.get("project_id") not in self.project_ids:
+            return
+        agents = {k: v for k, v in (message.get("agents") or {}).items()
+                  if self.shows_heartbeat_of(int(k))}
+        if agents:
+            await self.send_delta(f'<template data-pulse="{escape(json.dumps(agents))}"></template>')
+
+    def shows_heartbeat_of(self, agent_id: int) -> bool:
+        return True
+
     async def sb_event(self, message: dict[str, Any]) -> None:
         # Only reached when a message is sent to this socket's own channel; group messages
         # come through the hub, which calls hub_prepare / hub_deliver itself.
@@ -265,7 +281,14 @@ class LivePageConsumer(AsyncWebsocketConsumer):
         return f"{scheme}://{host}"
 
     def live_groups(self) -> list[str]:
-        return [project_group(pid) for pid in sorted(self.project_ids)]
+        groups = [project_group(pid) for pid in sorted(self.project_ids)]
+        return groups + self.pulse_groups()
+
+    def pulse_groups(self) -> list[str]:
+        """Pages that show last-heartbeat times also hear heartbeat pulses."""
+        if not self.shows_heartbeats:
+            return []
+        return [pulse_group(pid) for pid in sorted(self.project_ids)]
 
     def wants(self, message: dict[str, Any]) -> bool:
         return True

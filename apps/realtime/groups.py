@@ -9,3 +9,8 @@ def project_group(project_id: int) -> str:
 
 def agent_group(agent_id: int) -> str:
     return f"agent.{agent_id}"
+
+
+def pulse_group(project_id: int) -> str:
+    """Heartbeat pulses of a project's agents (pages that show a last-heartbeat time)."""
+    return f"pulse.{project_id}"

@@ -17,6 +17,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any
@@ -24,10 +25,14 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from apps.realtime.groups import agent_group, project_group
+from apps.realtime.groups import agent_group, project_group, pulse_group
 
 logger = logging.getLogger(__name__)
 FLUSH_TIMEOUT = 2.0
+# A plain heartbeat records no event; pages learn of it from a pulse: at most one per agent
+# and process every PULSE_SECONDS, sent in one message per project every PULSE_BATCH_SECONDS.
+PULSE_SECONDS = 10.0
+PULSE_BATCH_SECONDS = 2.0
 
 
 class _PublisherLoop:
@@ -115,7 +120,10 @@ def publish(group: str, message: dict[str, Any]) -> None:
     _send(layer, [(group, message)])
 
 
-def publish_event(*, event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
+def publish_event(*, event_id: int, kind: str, project_id: int, agent_id: int | None,
+                  parent_id: int | None = None) -> None:
+    """To the project's group and the agent's; a sub-agent's events also to its parent's group
+    (the parent's page shows the sub-agent tree)."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -125,8 +133,60 @@ def publish_event(*, event_id: int, kind: str, project_id: int, agent_id: int | 
         "kind": kind,
         "project_id": project_id,
         "agent_id": agent_id,
+        "parent_id": parent_id,
     }
     sends = [(project_group(project_id), message)]
     if agent_id is not None:
         sends.append((agent_group(agent_id), message))
+    if parent_id is not None:
+        sends.append((agent_group(parent_id), message))
     _send(layer, sends)
+
+
+class _Pulses:
+    """Heartbeat times waiting to go out, per project; flushed by a timer thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[int, dict[int, str]] = {}
+        self.last: dict[int, float] = {}
+        self.timer: threading.Timer | None = None
+
+    def add(self, agent_id: int, project_id: int, at: Any) -> None:
+        now = time.monotonic()
+        last = self.last.get(agent_id)
+        if last is not None and now - last < PULSE_SECONDS:
+            return
+        with self.lock:
+            if len(self.last) > 100_000:
+                self.last.clear()
+            self.last[agent_id] = now
+            self.pending.setdefault(project_id, {})[agent_id] = at.isoformat()
+            if self.timer is None:
+                self.timer = threading.Timer(PULSE_BATCH_SECONDS, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.pending, self.timer = self.pending, {}, None
+        layer = get_channel_layer()
+        if layer is None or not pending:
+            return
+        _send(layer, [
+            (pulse_group(project_id), {"type": "sb.pulse", "project_id": project_id,
+                                       "agents": {str(k): v for k, v in agents.items()}})
+            for project_id, agents in pending.items()
+        ])
+
+
+_pulses = _Pulses()
+
+
+def pulse(*, agent_id: int, project_id: int, at: Any) -> None:
+    """A sign of life that changed nothing else (no event): pages update the agent's
+    last-heartbeat time within PULSE_BATCH_SECONDS, at most every PULSE_SECONDS."""
+    try:
+        _pulses.add(agent_id, project_id, at)
+    except Exception:  # never fail a heartbeat over a page update
+        logger.exception("queueing a heartbeat pulse failed")

@@ -11,7 +11,7 @@
   var tombstones = {};
   var pollTimer = null;
   var POLL_MS = 3000;
-  var RESYNC_MS = 30000; // the channel layer delivers at most once, and heartbeats publish nothing
+  var RESYNC_MS = 30000; // the channel layer delivers at most once
   var started = false;
   var socket = null;
   var resyncTimer = null;
@@ -103,11 +103,33 @@
     return true;
   }
 
+  // <template data-pulse='{"<agent id>": "<iso time>"}'>: newer last-heartbeat times.
+  function applyPulse(el) {
+    var times;
+    try { times = JSON.parse(el.getAttribute("data-pulse") || "{}"); } catch (err) { return false; }
+    var moved = false;
+    Object.keys(times).forEach(function (id) {
+      var at = Date.parse(times[id]);
+      document.querySelectorAll('time[data-heartbeat-of="' + CSS.escape(id) + '"]').forEach(function (t) {
+        var shown = Date.parse(t.getAttribute("datetime"));
+        if (!isNaN(at) && (isNaN(shown) || at > shown)) {
+          t.setAttribute("datetime", times[id]);
+          moved = true;
+        }
+      });
+    });
+    return moved;
+  }
+
   function apply(html) {
     var tpl = document.createElement("template");
     tpl.innerHTML = String(html).trim();
     var changed = [];
     Array.prototype.slice.call(tpl.content.children).forEach(function (el) {
+      if (el.hasAttribute("data-pulse")) {
+        if (applyPulse(el)) changed.push(el);
+        return;
+      }
       if (applyElement(el)) changed.push(el);
     });
     if (changed.length) {

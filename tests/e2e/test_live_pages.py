@@ -279,3 +279,26 @@ def test_the_agents_list_filters_in_place_and_stays_live(live, page, viewer, pro
         api.post(f"/agents/{blocked.pk}/heartbeat", json={"status": "working"})
     wait_js(page, f"document.querySelector('#agent-row-{blocked.pk}').dataset.status === 'working'")
     screenshot(page, "live-agents-list-filtered")
+
+
+def test_a_plain_heartbeat_refreshes_the_last_heartbeat_time(live, page, viewer, project):
+    from datetime import timedelta
+
+    from apps.agents.models import Agent
+
+    quiet = seed.agent(project, "quiet", status="working")
+    # Seen two minutes ago: the card says so until the next heartbeat.
+    Agent.objects.filter(pk=quiet.pk).update(
+        last_heartbeat_at=quiet.last_heartbeat_at - timedelta(minutes=2)
+    )
+    login_browser(page, live.url, viewer.username)
+    page.goto(f"{live.url}/?project=apollo")
+    wait_live(page)
+    shown = f"document.querySelector('#agent-{quiet.pk} time[data-heartbeat-of]').textContent"
+    assert page.evaluate(shown).startswith("2m")
+    page.evaluate("window.__notReloaded = true")
+    with api_client(live, project) as api:
+        assert api.post(f"/agents/{quiet.pk}/heartbeat", json={}).status_code == 200
+    # No event, no card re-render: a pulse within a few seconds.
+    wait_js(page, f"/^(just now|[0-9]+s)/.test({shown})", 6.0)
+    assert page.evaluate("window.__notReloaded") is True

@@ -4,6 +4,8 @@ layer (in-memory embedded, Redis with REDIS_URL)."""
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 import re
 from typing import Any
 
@@ -244,5 +246,67 @@ def test_an_unknown_agent_page_closes(viewer):
         comm.scope["user"] = viewer
         await comm.connect(timeout=5)
         assert (await comm.receive_output(timeout=5))["code"] == 4404
+
+    run(scenario)
+
+
+@pytest.fixture
+def fresh_pulses():
+    from apps.realtime import publish
+
+    publish._pulses.last.clear()
+    yield
+    publish._pulses.last.clear()
+
+
+def test_a_plain_heartbeat_moves_the_last_heartbeat_time(viewer, project, api, fresh_pulses):
+    a = seed.agent(project, "fixer", status="working")
+    b = seed.agent(project, "quiet", status="working")
+
+    async def scenario():
+        overview = await connect("/ws/overview/?project=apollo", viewer)
+        page = await connect(f"/ws/agents/{b.pk}/", viewer)
+        snapshot = await overview.receive_from(timeout=5)
+        assert f'data-heartbeat-of="{a.pk}"' in snapshot
+        await page.receive_from(timeout=5)
+        r = await sync_to_async(api.post)(f"/api/v1/agents/{a.pk}/heartbeat", {}, format="json")
+        assert r.status_code == 200
+        # A plain heartbeat records no event; a pulse follows within a couple of seconds.
+        frame = await receive_until(overview, "data-pulse", timeout=6)
+        times = json.loads(html.unescape(re.search(r'data-pulse="([^"]+)"', frame)[1]))
+        beat = await sync_to_async(lambda: type(a).objects.get(pk=a.pk).last_heartbeat_at)()
+        assert times == {str(a.pk): beat.isoformat()}
+        # The other agent's page hears nothing about it.
+        assert await page.receive_nothing(timeout=0.5)
+        await overview.disconnect()
+        await page.disconnect()
+
+    run(scenario)
+
+
+def test_pulses_come_at_most_every_few_seconds_per_agent(project, fresh_pulses):
+    from apps.realtime import publish
+
+    a = seed.agent(project, "fixer", status="working")
+    for _ in range(5):
+        publish.pulse(agent_id=a.pk, project_id=project.pk, at=a.last_heartbeat_at)
+    assert publish._pulses.pending == {project.pk: {a.pk: a.last_heartbeat_at.isoformat()}}
+    publish._pulses.flush()
+    publish.pulse(agent_id=a.pk, project_id=project.pk, at=a.last_heartbeat_at)
+    assert publish._pulses.pending == {}  # within PULSE_SECONDS of the last one
+
+
+def test_the_parent_page_shows_a_new_sub_agent_live(viewer, project):
+    parent = seed.agent(project, "lead", status="working")
+
+    async def scenario():
+        comm = await connect(f"/ws/agents/{parent.pk}/", viewer)
+        snapshot = await comm.receive_from(timeout=5)
+        assert "No sub-agents." in snapshot
+        await sync_to_async(seed.agent)(project, "researcher", parent=parent)
+        frame = await receive_until(comm, 'id="agent-tree"')
+        tree = frame.split('id="agent-tree"')[1]
+        assert "researcher" in tree and "No sub-agents." not in tree
+        await comm.disconnect()
 
     run(scenario)
