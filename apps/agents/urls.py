@@ -13,4 +13,5 @@ urlpatterns = [
     path("agents/<int:pk>/workflow/", views.agent_workflow, name="agent-workflow"),
     path("agents/<int:pk>/signal/", views.agent_signal, name="agent-signal"),
     path("activity/", views.activity, name="activity"),
+    path("projects/<slug:slug>/lifecycle/", views.project_lifecycle, name="project-lifecycle"),
 ]

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.agents import selectors
 from apps.agents.models import Agent, AgentKind, AgentStatus, Priority
@@ -360,3 +360,53 @@ def activity(request: HttpRequest) -> HttpResponse:
         }
     )
     return render(request, "agents/activity.html", ctx)
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def project_lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
+    """A project's lifecycle thresholds and sleep schedule (admins)."""
+    from django.db import transaction
+
+    from apps.agents import policies
+    from apps.agents.forms import LifecyclePolicyForm, SleepScheduleForm, SleepWindowFormSet
+    from apps.projects.selectors import project_get
+
+    project = project_get(slug)
+    schedule = policies.project_schedule(project)
+    data = request.POST if request.method == "POST" else None
+    policy_form = LifecyclePolicyForm(
+        data, prefix="policy", initial=LifecyclePolicyForm.initial_from(policies.policy_of(project))
+    )
+    schedule_form = SleepScheduleForm(data, prefix="schedule", initial={
+        "enabled": schedule.enabled if schedule else True,
+        "timezone": schedule.timezone if schedule else "UTC",
+    })
+    windows = SleepWindowFormSet(data, prefix="windows", initial=[
+        {"weekday": w.weekday, "start": w.start, "end": w.end}
+        for w in (schedule.windows.all() if schedule else [])
+    ])
+    if data is not None and policy_form.is_valid() and schedule_form.is_valid() and windows.is_valid():
+        kept = [(f.cleaned_data["weekday"], f.cleaned_data["start"], f.cleaned_data["end"])
+                for f in windows.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE")]  # blank extra rows: {}
+        try:
+            with transaction.atomic():
+                policies.lifecycle_policy_save(project=project, values=policy_form.seconds(),
+                                               actor=request.user, request=request)
+                if kept or schedule is not None:
+                    policies.sleep_schedule_save(
+                        project=project, timezone=schedule_form.cleaned_data["timezone"],
+                        enabled=schedule_form.cleaned_data["enabled"], windows=kept,
+                        actor=request.user, request=request,
+                    )
+        except ValidationError as exc:
+            policy_form.add_error(None, exc)
+        else:
+            messages.success(request, "Lifecycle settings saved. They apply at the next sweep.")
+            return redirect("project-lifecycle", slug=project.slug)
+    invalid = data is not None
+    return render(request, "agents/lifecycle.html", {
+        "project": project, "active_tab": "lifecycle", "policy_form": policy_form,
+        "schedule_form": schedule_form, "windows": windows,
+    }, status=400 if invalid else 200)

@@ -109,3 +109,26 @@ def test_the_pages_follow_a_dark_system_theme(live, browser, admin_user):
         screenshot(page, "projects-keys-dark")
     finally:
         context.close()
+
+
+def test_an_admin_sets_the_lifecycle_of_a_project(live, page, admin_user, project):
+    from apps.agents.models import LifecyclePolicy, SleepSchedule
+
+    login_browser(page, live.url, "adam")
+    page.goto(f"{live.url}/projects/apollo/lifecycle/")
+    screenshot(page, "project-lifecycle")
+    page.fill("input[name=policy-offline_after]", "3")  # shorter than idle: refused
+    page.click("button:has-text('Save lifecycle settings')")
+    assert page.locator("text=Must be longer than the idle time").is_visible()
+    screenshot(page, "project-lifecycle-error")
+    page.fill("input[name=policy-offline_after]", "20")
+    page.select_option("select[name=schedule-timezone]", "Europe/Berlin")
+    page.select_option("select[name=windows-0-weekday]", "4")
+    page.fill("input[name=windows-0-start]", "22:00")
+    page.fill("input[name=windows-0-end]", "07:00")
+    page.click("button:has-text('Save lifecycle settings')")
+    assert page.locator("text=Lifecycle settings saved").is_visible()
+    assert LifecyclePolicy.objects.get(project=project).offline_after_seconds == 1200
+    schedule = SleepSchedule.objects.get(project=project, agent=None)
+    assert schedule.timezone == "Europe/Berlin" and schedule.windows.count() == 1
+    screenshot(page, "project-lifecycle-saved")

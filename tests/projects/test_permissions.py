@@ -24,6 +24,7 @@ VIEWS = [
     ("get", "/projects/apollo/keys/", None, {"owner", "admin"}),
     ("post", "/projects/apollo/keys/", {"name": "k2", "scope": "write"}, {"owner", "admin"}),
     ("post", "/projects/apollo/keys/{key}/revoke/", {}, {"owner", "admin"}),
+    ("get", "/projects/apollo/lifecycle/", None, {"owner", "admin"}),
 ]
 
 
