@@ -112,31 +112,43 @@ def _clear_cache():
 
 
 # --- background work ------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def _session_celery_worker(django_db_setup, django_db_blocker):
-    """A real Celery worker (thread pool) on the configured broker: the embedded one, Redis
-    otherwise. Tests that use it need `transactional_db` so the worker sees committed rows."""
+@pytest.fixture
+def celery_worker(transactional_db, django_db_blocker):
+    """A real Celery worker (thread pool) on the configured broker (the embedded one, Redis
+    otherwise) for one test, which needs committed rows (transactional_db). One per test, not
+    per session: a worker left running takes the tasks that later tests enqueue and can touch
+    their tables while pytest flushes them (a TRUNCATE deadlock on PostgreSQL). Tasks earlier
+    tests left in the queue are purged first."""
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
 
     if settings.REDIS_URL and not port_open("127.0.0.1", _redis_port()):
         missing("Redis is not reachable at REDIS_URL")
-    with django_db_blocker.unblock():
-        with start_worker(
-            app,
-            pool="threads",
-            concurrency=4,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=20,
-        ) as worker:
-            yield worker
+    from celery.signals import task_postrun
 
+    def close_db(**kwargs: Any) -> None:
+        # The pool's threads outlive the worker; their connections must not (an open one
+        # keeps pytest from dropping the test database at the end).
+        from django.db import connections
 
-@pytest.fixture
-def celery_worker(_session_celery_worker, transactional_db):
-    yield _session_celery_worker
+        connections.close_all()
+
+    app.control.purge()
+    task_postrun.connect(close_db, weak=False)
+    try:
+        with django_db_blocker.unblock():
+            with start_worker(
+                app,
+                pool="threads",
+                concurrency=4,
+                perform_ping_check=False,
+                loglevel="WARNING",
+                shutdown_timeout=20,
+            ) as worker:
+                yield worker
+    finally:
+        task_postrun.disconnect(close_db)
     _wait_for_platform_to_settle()
 
 
