@@ -138,6 +138,10 @@ if DATABASE_URL:
         DATABASES["default"].setdefault("OPTIONS", {})
     else:  # the stock backend plus a health check without a round trip
         DATABASES["default"]["ENGINE"] = "apps.core.db.postgresql"
+        if not env_bool("DB_PREPARED_STATEMENTS", True):
+            # Behind a pooler that cannot keep prepared statements (PgBouncer before 1.21, or
+            # without max_prepared_statements in transaction mode).
+            DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 else:
     DATABASES = {
         "default": {

@@ -66,3 +66,15 @@ def test_a_connection_inside_a_transaction_falls_back_to_the_stock_check(wrapper
     wrapper.connection.execute("BEGIN")
     assert wrapper.is_usable()  # SELECT 1 inside the open transaction works
     wrapper.connection.execute("ROLLBACK")
+
+
+def test_statements_are_prepared_only_when_asked_and_can_be_switched_off():
+    import dj_database_url
+
+    from apps.core.db.postgresql.base import ONLY_WHEN_ASKED
+
+    settings = dj_database_url.parse(URL)
+    settings.update({"ENGINE": "apps.core.db.postgresql", "TIME_ZONE": None, "OPTIONS": {}})
+    assert DatabaseWrapper(settings).get_connection_params()["prepare_threshold"] == ONLY_WHEN_ASKED
+    settings["OPTIONS"] = {"prepare_threshold": None}  # DB_PREPARED_STATEMENTS=false
+    assert DatabaseWrapper(settings).get_connection_params()["prepare_threshold"] is None
