@@ -59,8 +59,17 @@ def drain_flag() -> str:
 
 def schedule_drain(*, force: bool = False) -> None:
     """Enqueue a drain unless one is already on its way. The task clears the flag when it
-    starts, so events committed while it runs schedule the next one."""
+    starts, so events committed while it runs schedule the next one. The flag needs a cache
+    the workers share (Redis): with a per-process cache a separate worker could not clear it,
+    so every event enqueues a drain (one that finds nothing to do costs one query)."""
     from apps.alerts.tasks import drain
 
-    if cache.add(drain_flag(), 1, timeout=DRAIN_FLAG_SECONDS) or force:
+    if force or not shared_cache() or cache.add(drain_flag(), 1, timeout=DRAIN_FLAG_SECONDS):
         drain.delay()
+
+
+def shared_cache() -> bool:
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    return isinstance(caches["default"], RedisCache)
