@@ -13,7 +13,11 @@ with the engine on stays within 5% of the speed with it off. Runs on a throwaway
             one, Redis with REDIS_URL): the reactor is called for each waiting event as after
             its commit (which enqueues drain tasks, at most one at a time), and the clock runs
             from a start marker task to an end marker task queued behind them.
-4. ingest:  POST /api/v1/agents/{id}/heartbeat (each with a new message, so each records an
+4. steady:  a separate worker process (`celery worker --pool solo`, the Procfile's worker with
+            concurrency 1) while this process records --rate events/s for --steady-seconds,
+            ten per transaction with the reactor on, as ingestion does: how many wait at most
+            and how soon after the last one all are evaluated.
+5. ingest:  POST /api/v1/agents/{id}/heartbeat (each with a new message, so each records an
             event and reaches the reactor), alternating rounds with the engine on and off.
 """
 
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,6 +39,7 @@ if not os.environ.get("DATABASE_URL"):
     os.environ.setdefault("SWITCHBOARD_DATA_DIR", tempfile.mkdtemp(prefix="sb-bench-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "benchmark-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("CELERY_QUEUE", f"bench-alerts-{os.getpid()}")  # no other worker's tasks
 
 import django  # noqa: E402
 
@@ -54,6 +60,8 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--heartbeats", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rate", type=int, default=500, help="steady phase: events per second")
+    parser.add_argument("--steady-seconds", type=int, default=10)
     parser.add_argument("--conn-max-age", type=int, default=None,
                         help="override CONN_MAX_AGE (the embedded SQLite default closes the "
                              "connection after every task)")
@@ -163,6 +171,97 @@ def bench_worker(events: list[tuple[int, str, int]]) -> float:
     return len(events) / (stamps["end"] - stamps["start"])
 
 
+def database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = f"{s['USER']}{':' + s['PASSWORD'] if s.get('PASSWORD') else ''}@" if s.get("USER") else ""
+    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+def start_worker_process() -> tuple[Any, Any]:
+    import subprocess
+
+    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "false",
+           "SECURE_HTTPS": "false", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"}
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+         "--concurrency", "1", "-l", "info", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    return proc, log
+
+
+def wait_until_drained(timeout: float) -> bool:
+    from apps.alerts.models import PendingEvaluation
+
+    deadline = time.perf_counter() + timeout
+    while PendingEvaluation.objects.exists():
+        if time.perf_counter() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def bench_steady(args: argparse.Namespace, agents, rnd: random.Random) -> dict[str, float]:
+    import threading
+
+    from apps.alerts.models import PendingEvaluation
+    from apps.core.events import record_event
+
+    connection.close()
+    worker, log = start_worker_process()
+    # Ready when it has evaluated a first event.
+    record_event(KINDS[0], project=agents[0].project, agent=agents[0], data={"message": "hello"})
+    if not wait_until_drained(60):
+        log.seek(0)
+        worker.kill()
+        raise SystemExit(f"the worker did not start:\n{log.read()[-3000:]}")
+    waiting: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        from django.db import connection as own
+
+        try:
+            while not stop.is_set():
+                waiting.append(PendingEvaluation.objects.count())
+                stop.wait(0.25)
+        finally:
+            own.close()
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    per_tx, n = 10, args.rate * args.steady_seconds
+    started = time.perf_counter()
+    try:
+        for i in range(0, n, per_tx):
+            due = started + i / args.rate
+            if (pause := due - time.perf_counter()) > 0:
+                time.sleep(pause)
+            with transaction.atomic():
+                for j in range(i, min(i + per_tx, n)):
+                    agent = rnd.choice(agents)
+                    record_event(KINDS[j % 4], project=agent.project, agent=agent,
+                                 data={"message": f"s{j}", "reason": "bench"})
+        produced = time.perf_counter()
+        wait_until_drained(120)
+        done = time.perf_counter()
+    finally:
+        stop.set()
+        sampler.join()
+        worker.terminate()
+        worker.wait(30)
+        log.close()
+    half = len(waiting) // 2
+    return {"events": n, "offered": n / (produced - started), "max_waiting": max(waiting or [0]),
+            "median_waiting": statistics.median(waiting or [0]),
+            "max_waiting_first_half": max(waiting[:half] or [0]),
+            "max_waiting_second_half": max(waiting[half:] or [0]),
+            "after_last_ms": (done - produced) * 1000, "rate": n / (done - started)}
+
+
 def bench_ingest(args: argparse.Namespace, project) -> tuple[float, float]:
     from django.test import Client
 
@@ -227,6 +326,19 @@ def run(args: argparse.Namespace) -> None:
     left = PendingEvaluation.objects.count()
     print(f"  Celery worker x1 : {rate:8.0f} events/s  (one worker draining, {left} left)  "
           f"target >= 500  {'OK' if rate >= 500 and not left else 'MISS'}")
+
+    steady = bench_steady(args, agents, rnd)
+    # Kept up: the queue did not keep growing (a worker short of the rate ends with its deficit
+    # times the duration still waiting) and was empty soon after the last event.
+    ok = (steady["after_last_ms"] < 2000
+          and steady["max_waiting_second_half"] <= 1.5 * max(steady["max_waiting_first_half"], 1))
+    print(f"  steady, worker process: {steady['offered']:5.0f} events/s offered for "
+          f"{args.steady_seconds} s ({steady['events']:.0f} events) while one worker process "
+          f"drains; waiting: median {steady['median_waiting']:.0f}, max "
+          f"{steady['max_waiting_first_half']:.0f} in the first half, "
+          f"{steady['max_waiting_second_half']:.0f} in the second; all evaluated "
+          f"{steady['after_last_ms']:.0f} ms after the last  "
+          f"{'OK (kept up)' if ok else 'FELL BEHIND'}")
 
     before = AgentEvent.objects.count()
     on, off = bench_ingest(args, projects[0])

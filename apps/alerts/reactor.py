@@ -11,6 +11,8 @@ event could matter to a rule:
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -58,14 +60,52 @@ def drain_flag() -> str:
 
 
 def schedule_drain(*, force: bool = False) -> None:
-    """Enqueue a drain unless one is already on its way. The task clears the flag when it
-    starts, so events committed while it runs schedule the next one. The flag needs a cache
-    the workers share (Redis): with a per-process cache a separate worker could not clear it,
-    so every event enqueues a drain (one that finds nothing to do costs one query)."""
+    """Make sure a drain runs after this moment.
+
+    With Redis (a cache every process shares): enqueue one unless one is already on its way;
+    the task clears the flag when it starts, so events committed while it runs schedule the
+    next one. With a per-process cache a separate worker could not clear the flag, so each
+    process debounces on its own: the first event of a DEBOUNCE_SECONDS window enqueues a
+    drain at once, later ones in the window one more drain at the window's end (which then
+    runs after all of them committed)."""
     from apps.alerts.tasks import drain
 
-    if force or not shared_cache() or cache.add(drain_flag(), 1, timeout=DRAIN_FLAG_SECONDS):
+    if force:
         drain.delay()
+    elif shared_cache():
+        if cache.add(drain_flag(), 1, timeout=DRAIN_FLAG_SECONDS):
+            drain.delay()
+    else:
+        countdown = _debounce.next_countdown()
+        if countdown == 0:
+            drain.delay()
+        elif countdown is not None:
+            drain.apply_async(countdown=countdown)
+
+
+DEBOUNCE_SECONDS = 0.25
+
+
+class _Debounce:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.window_ends = 0.0  # the first event at or after this time opens a new window
+        self.trailing = 0.0  # the window end a trailing drain is scheduled for
+
+    def next_countdown(self) -> float | None:
+        """0: enqueue now; a number: enqueue with that countdown; None: already covered."""
+        now = time.monotonic()
+        with self.lock:
+            if now >= self.window_ends:
+                self.window_ends = now + DEBOUNCE_SECONDS
+                return 0
+            if self.trailing < self.window_ends:
+                self.trailing = self.window_ends
+                return self.window_ends - now
+            return None
+
+
+_debounce = _Debounce()
 
 
 def shared_cache() -> bool:
