@@ -328,10 +328,9 @@ def run(args: argparse.Namespace) -> None:
           f"target >= 500  {'OK' if rate >= 500 and not left else 'MISS'}")
 
     steady = bench_steady(args, agents, rnd)
-    # Kept up: the queue did not keep growing (a worker short of the rate ends with its deficit
-    # times the duration still waiting) and was empty soon after the last event.
-    ok = (steady["after_last_ms"] < 2000
-          and steady["max_waiting_second_half"] <= 1.5 * max(steady["max_waiting_first_half"], 1))
+    # Kept up: empty within a second of the last event (a worker short of the rate would end
+    # with its deficit times the duration still waiting, e.g. 10% short: 500 events, a second).
+    ok = steady["after_last_ms"] < 1000
     print(f"  steady, worker process: {steady['offered']:5.0f} events/s offered for "
           f"{args.steady_seconds} s ({steady['events']:.0f} events) while one worker process "
           f"drains; waiting: median {steady['median_waiting']:.0f}, max "
