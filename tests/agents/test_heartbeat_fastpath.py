@@ -86,9 +86,7 @@ def test_a_plain_heartbeat_is_answered_by_the_fast_path(agent, write_key):
 
 def test_it_answers_what_the_regular_view_answers(agent, write_key, make_agent):
     make_agent("helper", parent=agent, external_id="sub-1")
-    from apps.agents.services import task_assign
-
-    from apps.agents.services import command_ack
+    from apps.agents.services import command_ack, task_assign
 
     task_assign(agent=agent, title="Fix the flaky test", priority=2)
     for command in AgentCommand.objects.filter(agent=agent):  # the "new task" command
@@ -140,7 +138,7 @@ def test_it_records_the_keys_last_use(agent, project):
     ],
 )
 def test_errors_are_left_to_django(case, status, agent, foreign_agent, write_key, read_key):
-    key, target, kwargs = write_key, agent, {}
+    key, target = write_key, agent
     if case == "no key":
         key = None
     elif case == "unknown key":

@@ -20,7 +20,6 @@ import select
 from django.db.backends.postgresql import base
 from psycopg import pq
 
-
 ONLY_WHEN_ASKED = 2**31 - 1
 
 
