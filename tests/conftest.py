@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,29 +113,21 @@ def _clear_cache():
 
 
 # --- background work ------------------------------------------------------------------
-@pytest.fixture
-def celery_worker(transactional_db, django_db_blocker):
-    """A real Celery worker (thread pool) on the configured broker (the embedded one, Redis
-    otherwise) for one test, which needs committed rows (transactional_db). One per test, not
-    per session: a worker left running takes the tasks that later tests enqueue and can touch
-    their tables while pytest flushes them (a TRUNCATE deadlock on PostgreSQL). Tasks earlier
-    tests left in the queue are purged first."""
+@contextmanager
+def _running_worker(django_db_blocker: Any) -> Iterator[Any]:
+    """A real Celery worker (thread pool) on the configured broker; its threads close their
+    database connections after each task (they outlive the worker, and an open connection
+    keeps pytest from dropping the test database at the end)."""
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
 
     from config.celery import app
 
-    if settings.REDIS_URL and not port_open("127.0.0.1", _redis_port()):
-        missing("Redis is not reachable at REDIS_URL")
-    from celery.signals import task_postrun
-
     def close_db(**kwargs: Any) -> None:
-        # The pool's threads outlive the worker; their connections must not (an open one
-        # keeps pytest from dropping the test database at the end).
         from django.db import connections
 
         connections.close_all()
 
-    app.control.purge()
     task_postrun.connect(close_db, weak=False)
     try:
         with django_db_blocker.unblock():
@@ -149,6 +142,34 @@ def celery_worker(transactional_db, django_db_blocker):
                 yield worker
     finally:
         task_postrun.disconnect(close_db)
+
+
+@pytest.fixture(scope="session")
+def _session_celery_worker(django_db_setup, django_db_blocker):
+    with _running_worker(django_db_blocker) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(request, transactional_db, django_db_blocker):
+    """A real Celery worker for a test that needs committed rows (transactional_db).
+
+    With Redis, one per test, started on a purged queue: a worker left running would take the
+    tasks later tests enqueue and touch their tables while pytest truncates them (a deadlock
+    on PostgreSQL). On the embedded broker, one for the session: a second worker started in
+    the same process was seen to stop taking messages from the queue folder (and SQLite has
+    no such deadlock)."""
+    from config.celery import app
+
+    if not settings.REDIS_URL:
+        yield request.getfixturevalue("_session_celery_worker")
+        _wait_for_platform_to_settle()
+        return
+    if not port_open("127.0.0.1", _redis_port()):
+        missing("Redis is not reachable at REDIS_URL")
+    app.control.purge()
+    with _running_worker(django_db_blocker) as worker:
+        yield worker
     _wait_for_platform_to_settle()
 
 
