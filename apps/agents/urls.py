@@ -12,6 +12,7 @@ urlpatterns = [
     path("agents/<int:pk>/assign/", views.agent_assign, name="agent-assign"),
     path("agents/<int:pk>/workflow/", views.agent_workflow, name="agent-workflow"),
     path("agents/<int:pk>/signal/", views.agent_signal, name="agent-signal"),
+    path("agents/<int:pk>/schedule/", views.agent_schedule, name="agent-schedule"),
     path("activity/", views.activity, name="activity"),
     path("projects/<slug:slug>/lifecycle/", views.project_lifecycle, name="project-lifecycle"),
 ]

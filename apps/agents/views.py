@@ -369,7 +369,7 @@ def project_lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
     from django.db import transaction
 
     from apps.agents import policies
-    from apps.agents.forms import LifecyclePolicyForm, SleepScheduleForm, SleepWindowFormSet
+    from apps.agents.forms import LifecyclePolicyForm
     from apps.projects.selectors import project_get
 
     project = project_get(slug)
@@ -378,18 +378,9 @@ def project_lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
     policy_form = LifecyclePolicyForm(
         data, prefix="policy", initial=LifecyclePolicyForm.initial_from(policies.policy_of(project))
     )
-    schedule_form = SleepScheduleForm(data, prefix="schedule", initial={
-        "enabled": schedule.enabled if schedule else True,
-        "timezone": schedule.timezone if schedule else "UTC",
-    })
-    windows = SleepWindowFormSet(data, prefix="windows", initial=[
-        {"weekday": w.weekday, "start": w.start, "end": w.end}
-        for w in (schedule.windows.all() if schedule else [])
-    ])
+    schedule_form, windows = _schedule_forms(data, schedule)
     if data is not None and policy_form.is_valid() and schedule_form.is_valid() and windows.is_valid():
-        kept = [(f.cleaned_data["weekday"], f.cleaned_data["start"], f.cleaned_data["end"])
-                for f in windows.forms
-                if f.cleaned_data and not f.cleaned_data.get("DELETE")]  # blank extra rows: {}
+        kept = _kept_windows(windows)
         try:
             with transaction.atomic():
                 policies.lifecycle_policy_save(project=project, values=policy_form.seconds(),
@@ -410,3 +401,54 @@ def project_lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project, "active_tab": "lifecycle", "policy_form": policy_form,
         "schedule_form": schedule_form, "windows": windows,
     }, status=400 if invalid else 200)
+
+
+def _schedule_forms(data: Any, schedule: Any) -> tuple[Any, Any]:
+    """The sleep schedule's form and its windows' formset, filled from `schedule` (or empty)."""
+    from apps.agents.forms import SleepScheduleForm, SleepWindowFormSet
+
+    form = SleepScheduleForm(data, prefix="schedule", initial={
+        "enabled": schedule.enabled if schedule else True,
+        "timezone": schedule.timezone if schedule else "UTC",
+    })
+    windows = SleepWindowFormSet(data, prefix="windows", initial=[
+        {"weekday": w.weekday, "start": w.start, "end": w.end}
+        for w in (schedule.windows.all() if schedule else [])
+    ])
+    return form, windows
+
+
+def _kept_windows(windows: Any) -> list[tuple[Any, Any, Any]]:
+    return [(f.cleaned_data["weekday"], f.cleaned_data["start"], f.cleaned_data["end"])
+            for f in windows.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")]  # blank extra rows: {}
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def agent_schedule(request: HttpRequest, pk: int) -> HttpResponse:
+    """One agent's own sleep schedule (admins); without one it follows the project's."""
+    from apps.agents import policies
+
+    agent = selectors.agent_for_page(pk)
+    if agent is None:
+        raise Http404
+    schedule = policies.agent_schedule(agent)
+    if request.method == "POST" and request.POST.get("remove"):
+        if policies.agent_schedule_delete(agent=agent, actor=request.user, request=request):
+            messages.success(request, f"{agent.name} follows the project's sleep schedule again.")
+        return redirect("agent-schedule", pk=agent.pk)
+    data = request.POST if request.method == "POST" else None
+    form, windows = _schedule_forms(data, schedule)
+    if data is not None and form.is_valid() and windows.is_valid():
+        policies.sleep_schedule_save(
+            project=agent.project, agent=agent, timezone=form.cleaned_data["timezone"],
+            enabled=form.cleaned_data["enabled"], windows=_kept_windows(windows),
+            actor=request.user, request=request,
+        )
+        messages.success(request, f"Sleep schedule of {agent.name} saved.")
+        return redirect("agent-schedule", pk=agent.pk)
+    return render(request, "agents/schedule.html", {
+        "agent": agent, "schedule": schedule, "schedule_form": form, "windows": windows,
+        "project_schedule": policies.project_schedule(agent.project),
+    }, status=400 if data is not None else 200)

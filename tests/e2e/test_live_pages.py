@@ -218,6 +218,24 @@ def test_admins_act_from_the_agent_page(live, page, admin_user, project):
     assert page.get_attribute("#agent-head", "class").find("is-blocked") < 0
 
 
+def test_an_admin_gives_an_agent_its_own_sleep_schedule(live, page, admin_user, project):
+    from apps.agents.models import SleepSchedule
+
+    owl = seed.agent(project, "night-owl", status="working")
+    login_browser(page, live.url, admin_user.username)
+    page.goto(f"{live.url}/agents/{owl.pk}/")
+    page.click("a:has-text('Sleep schedule')")
+    page.wait_for_url(f"{live.url}/agents/{owl.pk}/schedule/")
+    page.select_option("select[name=schedule-timezone]", "Asia/Tokyo")
+    page.select_option("select[name=windows-0-weekday]", "6")
+    page.fill("input[name=windows-0-start]", "01:00")
+    page.fill("input[name=windows-0-end]", "06:00")
+    page.click("button:has-text('Save schedule')")
+    assert "Sleep schedule of night-owl saved." in page.text_content(".flashes")
+    assert SleepSchedule.objects.get(agent=owl).timezone == "Asia/Tokyo"
+    screenshot(page, "agent-sleep-schedule")
+
+
 def test_the_activity_feed_scrolls_and_streams(live, page, viewer, project):
     from apps.core.events import record_event
 
