@@ -64,3 +64,16 @@ def other_api(other_project) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(other_project)}")
     return client
+
+
+def schedule_data(timezone: str, *windows: tuple[str, str, str], extra: int = 1) -> dict[str, str]:
+    """POST data of a sleep schedule form: the schedule, its windows and `extra` blank rows."""
+    rows = [*windows, *[("", "", "")] * extra]
+    data = {
+        "schedule-timezone": timezone, "schedule-enabled": "on",
+        "windows-TOTAL_FORMS": str(len(rows)), "windows-INITIAL_FORMS": "0",
+        "windows-MIN_NUM_FORMS": "0", "windows-MAX_NUM_FORMS": "28",
+    }
+    for i, (day, start, end) in enumerate(rows):
+        data |= {f"windows-{i}-weekday": day, f"windows-{i}-start": start, f"windows-{i}-end": end}
+    return data

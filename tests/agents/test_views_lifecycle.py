@@ -9,6 +9,7 @@ import pytest
 from apps.agents.lifecycle import window_active
 from apps.agents.models import LifecyclePolicy, SleepSchedule
 from apps.core.models import AuditEntry
+from tests.agents.conftest import schedule_data
 
 pytestmark = pytest.mark.django_db
 URL = "/projects/apollo/lifecycle/"
@@ -18,11 +19,7 @@ def form(**overrides):
     data = {
         "policy-idle_after": "5", "policy-offline_after": "15", "policy-error_window": "10",
         "policy-block_after_errors": "3", "policy-sleep_after_errors": "5",
-        "schedule-timezone": "Europe/Berlin", "schedule-enabled": "on",
-        "windows-TOTAL_FORMS": "2", "windows-INITIAL_FORMS": "0",
-        "windows-MIN_NUM_FORMS": "0", "windows-MAX_NUM_FORMS": "28",
-        "windows-0-weekday": "4", "windows-0-start": "22:00", "windows-0-end": "07:00",
-        "windows-1-weekday": "", "windows-1-start": "", "windows-1-end": "",
+        **schedule_data("Europe/Berlin", ("4", "22:00", "07:00")),
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}

@@ -9,18 +9,13 @@ import pytest
 from apps.agents.lifecycle import _pick_schedule
 from apps.agents.models import SleepSchedule
 from apps.core.models import AuditEntry
+from tests.agents.conftest import schedule_data
 
 pytestmark = pytest.mark.django_db
 
 
 def form(**overrides):
-    data = {
-        "schedule-timezone": "America/New_York", "schedule-enabled": "on",
-        "windows-TOTAL_FORMS": "2", "windows-INITIAL_FORMS": "0",
-        "windows-MIN_NUM_FORMS": "0", "windows-MAX_NUM_FORMS": "28",
-        "windows-0-weekday": "0", "windows-0-start": "18:00", "windows-0-end": "09:00",
-        "windows-1-weekday": "", "windows-1-start": "", "windows-1-end": "",
-    }
+    data = schedule_data("America/New_York", ("0", "18:00", "09:00"))
     data.update(overrides)
     return data
 
