@@ -16,8 +16,8 @@ per-key rate limit (`key_allowed`), `services.agent_touch` (one UPDATE … RETUR
 request that must be redirected to HTTPS or names a host not allowed) falls through to Django
 untouched, which answers exactly as before: the fast path only ever answers 200.
 
-It wraps the WSGI application (config/wsgi.py: gunicorn in production). Under ASGI (`serve`)
-heartbeats take the regular view.
+It wraps the WSGI application (config/wsgi.py: granian in production, or gunicorn). Under ASGI
+(`serve`) heartbeats take the regular view.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
@@ -45,8 +44,8 @@ from apps.agents import serializers as s
 from apps.agents import services
 from apps.core.api.throttles import key_allowed
 from apps.core.middleware import SecurityHeadersMiddleware
-from apps.projects.authentication import LAST_USED_RESOLUTION, verified_key
-from apps.projects.models import KEY_PREFIX, ApiKey
+from apps.projects.authentication import note_key_use, verified_key
+from apps.projects.models import KEY_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +123,7 @@ class HeartbeatFastPath:
         if agent is None or not services.heartbeat_is_plain(
                 agent, data.get("status"), data["message"], data.get("progress")):
             return None
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-            key.last_used_at = now
+        note_key_use(key)
         payload = self.renderer.render({"agent": s.agent_json(agent), "commands": []})
         response = HttpResponse(payload, content_type="application/json")
         # As the full stack sends them: DRF adds Vary: Accept when it could render another

@@ -59,6 +59,15 @@ def verified_key(raw: str) -> ApiKey | None:
     return key
 
 
+def note_key_use(key: ApiKey) -> None:
+    """Record that the key was used, at most once per LAST_USED_RESOLUTION (the cached key
+    object carries the time, so this process's later requests with it skip the write)."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
@@ -80,10 +89,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         key = verified_key(raw)
         if key is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-            key.last_used_at = now  # shared by this process's later requests with the key
+        note_key_use(key)
         return AnonymousUser(), key
 
     def authenticate_header(self, request: Any) -> str:
