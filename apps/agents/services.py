@@ -194,33 +194,16 @@ def _touch_plan(connection: Any, async_commit: bool) -> tuple[str, list[str], di
     return plan
 
 
-_prepared_cursor: list[type] = []
-
-
-def _prepared_cursor_class() -> type:
-    """psycopg's server-side binding cursor with every statement prepared (Django turns
-    psycopg's automatic preparation off, for connection poolers; PgBouncer 1.21+ handles
-    protocol-level prepared statements)."""
-    if not _prepared_cursor:
-        import psycopg
-
-        class PreparedCursor(psycopg.Cursor):
-            def execute(self, query: Any, params: Any = None, *, prepare: bool | None = True,
-                        binary: bool | None = None) -> Any:
-                return super().execute(query, params, prepare=prepare, binary=binary)
-
-        _prepared_cursor.append(PreparedCursor)
-    return _prepared_cursor[0]
-
-
 def _touch_cursor(connection: Any) -> Any:
     """On PostgreSQL a server-side binding cursor that prepares the statement once per
     connection (planning the subqueries cost twice the execution); wrapped like Django's own
     cursors, so it is logged and counted the same."""
     if connection.vendor != "postgresql":
         return connection.cursor()
+    from apps.core.db.postgresql.base import PreparedCursor
+
     connection.ensure_connection()
-    raw = _prepared_cursor_class()(connection.connection)
+    raw = PreparedCursor(connection.connection)
     return connection.make_debug_cursor(raw) if connection.queries_logged else (
         connection.make_cursor(raw))
 

@@ -16,11 +16,22 @@ Set OPTIONS["prepare_threshold"] yourself to change that.
 from __future__ import annotations
 
 import select
+from typing import Any
 
+import psycopg
 from django.db.backends.postgresql import base
 from psycopg import pq
 
 ONLY_WHEN_ASKED = 2**31 - 1
+
+
+class PreparedCursor(psycopg.Cursor):
+    """A server-side binding cursor that prepares every statement it runs (once per
+    connection). For hot statements only: wrap it with the connection's make_cursor()."""
+
+    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = True,
+                binary: bool | None = None) -> Any:
+        return super().execute(query, params, prepare=prepare, binary=binary)
 
 
 class DatabaseOperations(base.DatabaseOperations):
