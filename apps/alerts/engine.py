@@ -370,15 +370,18 @@ def _claim(limit: int) -> list[int]:
     return ids
 
 
-def _drain_batch(limit: int) -> int:
+def _evaluate_claimed(ids: list[int]) -> None:
     from apps.agents.models import AgentEvent
 
+    for event in AgentEvent.objects.select_related("agent").filter(pk__in=ids).order_by("id"):
+        evaluate_loaded(event)
+
+
+def _drain_batch(limit: int) -> int:
     try:
         with transaction.atomic():
             ids = _claim(limit)
-            events = AgentEvent.objects.select_related("agent").filter(pk__in=ids).order_by("id")
-            for event in events:
-                evaluate_loaded(event)
+            _evaluate_claimed(ids)
         return len(ids)
     except Exception:
         # Roll the batch back and take the same events one transaction each, so one bad event
@@ -394,9 +397,7 @@ def _drain_batch(limit: int) -> int:
                 claimed = _claim(1)
                 if not claimed:
                     break
-                event = AgentEvent.objects.select_related("agent").filter(pk=claimed[0]).first()
-                if event is not None:
-                    evaluate_loaded(event)
+                _evaluate_claimed(claimed)
             done += 1
         except Exception:
             logger.exception("alert evaluation of event %s failed; it is skipped", claimed)
