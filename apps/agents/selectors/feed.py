@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import QuerySet
+
 from apps.agents.models import Agent, AgentEvent
 from apps.agents.selectors.scope import agents_in, events_in
 from apps.agents.selectors.traces import fmt_ms
@@ -62,26 +64,19 @@ def kind_matches(wanted: str, kind: str) -> bool:
     return kind == wanted
 
 
+def _feed_rows(qs: QuerySet[AgentEvent]) -> QuerySet[AgentEvent]:
+    """Just what a feed row shows (templates/agents/_event.html), agent and project included."""
+    return qs.select_related("agent", "project").only(
+        "id", "kind", "data", "ts", "actor_label", "agent_id", "project_id", "agent__name",
+        "project__name", "project__slug",
+    )
+
+
 def feed(
     project: Project | None, filters: FeedFilters, limit: int = FEED_PAGE_SIZE
 ) -> tuple[list[AgentEvent], int | None]:
     """One keyset page, newest first, and the id to continue before (None at the end)."""
-    qs = (
-        events_in(project)
-        .select_related("agent", "project")
-        .only(
-            "id",
-            "kind",
-            "data",
-            "ts",
-            "actor_label",
-            "agent_id",
-            "project_id",
-            "agent__name",
-            "project__name",
-            "project__slug",
-        )
-    )
+    qs = _feed_rows(events_in(project))
     if filters.agent:
         qs = qs.filter(agent_id=filters.agent)
     if filters.kind.endswith("."):
@@ -99,23 +94,7 @@ def feed(
 
 
 def event_for_feed(event_id: int) -> AgentEvent | None:
-    e = (
-        AgentEvent.objects.select_related("agent", "project")
-        .only(
-            "id",
-            "kind",
-            "data",
-            "ts",
-            "actor_label",
-            "agent_id",
-            "project_id",
-            "agent__name",
-            "project__name",
-            "project__slug",
-        )
-        .filter(pk=event_id)
-        .first()
-    )
+    e = _feed_rows(AgentEvent.objects.filter(pk=event_id)).first()
     if e is not None:
         decorate_event(e)
     return e
