@@ -171,18 +171,12 @@ def bench_worker(events: list[tuple[int, str, int]]) -> float:
     return len(events) / (stamps["end"] - stamps["start"])
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    auth = f"{s['USER']}{':' + s['PASSWORD'] if s.get('PASSWORD') else ''}@" if s.get("USER") else ""
-    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
-
-
 def start_worker_process() -> tuple[Any, Any]:
     import subprocess
 
-    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "false",
+    from apps.core.db import database_url
+
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "DEBUG": "false",
            "SECURE_HTTPS": "false", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"}
     log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(

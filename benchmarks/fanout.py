@@ -141,17 +141,9 @@ def main() -> None:
         web.force_login(user)
         cookie = f"sessionid={web.cookies['sessionid'].value}"
 
-        s = connection.settings_dict
-        if connection.vendor == "sqlite":
-            db_url = f"sqlite:///{test_name}"
-        else:
-            auth = s.get("USER") or ""
-            if s.get("PASSWORD"):
-                auth += f":{s['PASSWORD']}"
-            db_url = (
-                f"postgres://{auth}{'@' if auth else ''}{s.get('HOST') or '127.0.0.1'}:"
-                f"{s.get('PORT') or 5432}/{test_name}"
-            )
+        from apps.core.db import database_url
+
+        db_url = database_url(connection.settings_dict, name=test_name)
         env = {
             **os.environ,
             "DATABASE_URL": db_url,

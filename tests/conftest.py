@@ -183,13 +183,9 @@ def _redis_port() -> int:
 def _test_database_url() -> str:
     from django.db import connection
 
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    user = s.get("USER") or ""
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+    from apps.core.db import database_url
+
+    return database_url(connection.settings_dict)
 
 
 class Platform:
