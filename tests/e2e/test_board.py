@@ -32,23 +32,16 @@ def _any_worker_can_call_linear(settings, fake) -> None:
     settings.LINEAR_API_KEY = fake.api_key
 
 
-def test_board_drag_accepted_and_refused(live, page, owner, project, fake, settings):
-    from apps.agents.models import Agent
-    from apps.linear.models import (
-        LinearConnection,
-        LinearIssue,
-        LinearTeam,
-        LinearWorkflowState,
-        ProjectMapping,
-    )
+def _connect_linear_through_the_page(live, page, owner, project, fake, settings) -> None:
+    """The platform process has its own SECRET_KEY and environment: aim the stored connection
+    at the fake and let the owner enter the key through the page, as in real life; then wait
+    for the platform's full sync and map the team to the project."""
+    from apps.linear.models import LinearConnection, LinearIssue, LinearTeam, ProjectMapping
 
-    # The platform process has its own SECRET_KEY and environment: aim the stored connection at
-    # the fake and let the owner enter the key through the page, as in real life.
     _any_worker_can_call_linear(settings, fake)
     conn = LinearConnection.get()
     conn.api_url = fake.url
     conn.save()
-    Agent.objects.create(project=project, name="claude-1", status="working")
     login_browser(page, live.url, owner.username)
     page.goto(f"{live.url}/settings/integrations/linear/")
     page.fill("#id_api_key", fake.api_key)
@@ -58,6 +51,17 @@ def test_board_drag_accepted_and_refused(live, page, owner, project, fake, setti
         lambda: LinearIssue.objects.count() == 14, timeout=30, message="the platform's full sync"
     )
     ProjectMapping.objects.create(project=project, team=LinearTeam.objects.get())
+
+
+def test_board_drag_accepted_and_refused(live, page, owner, project, fake, settings):
+    from apps.agents.models import Agent
+    from apps.linear.models import (
+        LinearIssue,
+        LinearWorkflowState,
+    )
+
+    Agent.objects.create(project=project, name="claude-1", status="working")
+    _connect_linear_through_the_page(live, page, owner, project, fake, settings)
     page.goto(f"{live.url}/settings/integrations/linear/")
     screenshot(page, "linear-settings")
 
@@ -99,21 +103,9 @@ def test_board_drag_accepted_and_refused(live, page, owner, project, fake, setti
 
 
 def test_board_shows_webhook_changes_live(live, page, owner, project, fake, settings):
-    from apps.linear.models import LinearConnection, LinearIssue, LinearTeam, ProjectMapping
+    from apps.linear.models import LinearIssue
 
-    _any_worker_can_call_linear(settings, fake)
-    conn = LinearConnection.get()
-    conn.api_url = fake.url
-    conn.save()
-    login_browser(page, live.url, owner.username)
-    page.goto(f"{live.url}/settings/integrations/linear/")
-    page.fill("#id_api_key", fake.api_key)
-    page.click("button:has-text('Save key')")
-    page.wait_for_selector("text=API key saved")
-    wait_for(
-        lambda: LinearIssue.objects.count() == 14, timeout=30, message="the platform's full sync"
-    )
-    ProjectMapping.objects.create(project=project, team=LinearTeam.objects.get())
+    _connect_linear_through_the_page(live, page, owner, project, fake, settings)
     # Registering through the page gives the platform a webhook secret it can decrypt.
     page.click("button:has-text('Register webhook in Linear')")
     page.wait_for_selector("text=Webhook registered")
