@@ -3,9 +3,9 @@ event could matter to a rule:
 
 - `record_pending` runs inside the event's transaction and writes a PendingEvaluation row, so
   no committed event is ever missed;
-- `on_event` runs after commit and makes sure a drain task is on its way, at most one per
-  queue at a time (a flag in the shared cache), so a burst of events becomes a few batches
-  instead of a task each.
+- `on_event` runs after commit and makes sure a drain task runs after it (`schedule_drain`:
+  with Redis at most one on its way per queue, otherwise debounced per process), so a burst
+  of events becomes a few batches instead of a task each.
 """
 
 from __future__ import annotations
