@@ -21,13 +21,14 @@ from django.utils import timezone
 
 from apps.agents import services
 from apps.agents.models import Agent, AgentEvent, AgentKind, AgentStatus, AgentTask
+from apps.agents.serializers import command_json
 from apps.core.events import record_event
 from apps.projects.models import Project
 
 MAX_BATCH = 1000
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$|^usage$")
 INTERPRETED = {"agent.register", "agent.heartbeat", "agent.status", "agent.error", "span.start",
-               "span.finish", "usage", "task.completed"}
+               "span.finish", "usage", "task.completed", "command.ack"}
 # Kinds the engine itself writes: a client may not forge them as plain events.
 RESERVED = ("agent.", "task.", "span.", "command.", "workflow.", "linear.", "alert.", "bench.")
 
@@ -130,6 +131,7 @@ class Batch:
         self.by_id: dict[int, Agent] = {}
         self.by_ext: dict[str, Agent] = {}
         self.touched: dict[int, Agent] = {}
+        self.reporting: dict[int, Agent] = {}  # every agent an event of the batch was for
 
     # --- agents ---------------------------------------------------------------------------
     def load_agents(self, items: list[Item]) -> None:
@@ -152,7 +154,10 @@ class Batch:
         if item.agent_ref is None:
             return None
         kind, value = item.agent_ref
-        return self.by_id.get(value) if kind == "id" else self.by_ext.get(value)
+        agent = self.by_id.get(value) if kind == "id" else self.by_ext.get(value)
+        if agent is not None:
+            self.reporting[agent.pk] = agent
+        return agent
 
     # --- the batch ------------------------------------------------------------------------
     def run(self, raw_events: list[Any]) -> dict[str, Any]:
@@ -171,7 +176,20 @@ class Batch:
             "accepted": sum(1 for r in results if r["status"] == "created"),
             "duplicates": sum(1 for r in results if r["status"] == "duplicate"),
             "results": results,
+            "commands": self._deliver_commands(),
         }
+
+    def _deliver_commands(self) -> list[dict[str, Any]]:
+        """Hook clients never call the heartbeat endpoint: the answer to their batch carries the
+        commands not yet acked for every agent the batch reported on (a query only when some
+        agent has commands waiting)."""
+        agents = {a.pk: a for a in self.reporting.values() if a.pending_commands}
+        if not agents:
+            return []
+        commands = services.commands_deliver(agent_ids=list(agents), now=self.now,
+                                             actor_label=self.actor_label)
+        return [{**command_json(c), "agent_id": c.agent_id,
+                 "agent_external_id": agents[c.agent_id].external_id} for c in commands]
 
     def _mark_duplicates(self, items: list[Item]) -> None:
         """Keys seen earlier in this batch, then keys already stored. On PostgreSQL plain events
@@ -367,6 +385,8 @@ class Batch:
             status = data.get("status")
             if status not in AgentStatus.values:
                 raise ValidationError({"data.status": [f"one of {', '.join(AgentStatus.values)}."]})
+            if services.command_holds_status(agent, status):
+                return None  # stored as a report; the control room's stop or sleep stands
             services.agent_set_status(agent=agent, status=status,
                                       reason=_str(data.get("reason"))[:300],
                                       actor_label=self.actor_label, now=self.now)
@@ -399,9 +419,25 @@ class Batch:
                 usage[name] = value
             if data.get("model"):
                 usage["model"] = _str(data["model"])[:150]
+            if data.get("key"):
+                usage["key"] = _str(data["key"])[:200]
+            if isinstance(data.get("turn"), int) and not isinstance(data["turn"], bool):
+                usage["turn"] = data["turn"]
             return record_event("agent.usage", project=self.project, agent=agent,
                                 task=AgentTask(pk=agent.current_task_id) if agent.current_task_id else None,
                                 actor_label=self.actor_label, data=usage, ts=item.ts or self.now)
+        if item.type == "command.ack":
+            from apps.agents.models import AgentCommand
+
+            command = AgentCommand.objects.filter(pk=data.get("command_id"), agent=agent).first() \
+                if isinstance(data.get("command_id"), int) else None
+            if command is None:
+                raise ValidationError({"data.command_id": ["no such command for this agent."]})
+            result = data.get("result")
+            services.command_ack(command=command, result=result if isinstance(result, dict) else {},
+                                 actor_label=self.actor_label, now=self.now)
+            self._reload(agent)
+            return None
         if item.type == "task.completed":
             task_id = data.get("task_id") or agent.current_task_id
             task = AgentTask.objects.filter(pk=task_id, agent=agent).first() if task_id else None

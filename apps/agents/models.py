@@ -170,6 +170,8 @@ class SpanOutcome(models.TextChoices):
     PENDING = "pending", "Running"
     OK = "ok", "OK"
     ERROR = "error", "Error"
+    DENIED = "denied", "Denied"  # refused at its permission prompt, never ran
+    CANCELLED = "cancelled", "Cancelled"  # interrupted, or abandoned when the turn ended
 
 
 class ToolSpan(models.Model):

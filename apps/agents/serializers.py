@@ -31,7 +31,7 @@ from apps.agents.models import (
 REPORTABLE_STATUSES = [s for s in AgentStatus.values if s != AgentStatus.OFFLINE]
 FINISH_STATUSES = [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]
 RESULT_STATUSES = ["created", "duplicate", "error"]
-REPORTED_OUTCOMES = [SpanOutcome.OK, SpanOutcome.ERROR]
+REPORTED_OUTCOMES = [SpanOutcome.OK, SpanOutcome.ERROR, SpanOutcome.DENIED, SpanOutcome.CANCELLED]
 
 
 def task_brief(task: AgentTask | None) -> dict[str, Any] | None:

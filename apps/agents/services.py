@@ -417,6 +417,47 @@ def agent_error(*, agent: Agent, message: str, data: dict[str, Any] | None = Non
     return event
 
 
+# Statuses a command from the control room puts an agent in, and that a client's own report may
+# not undo before the agent has acknowledged the command.
+HELD_BY_COMMAND = {CommandAction.STOP: AgentStatus.STOPPED, CommandAction.SLEEP: AgentStatus.SLEEPING}
+
+
+def command_holds_status(agent: Agent, status: str) -> bool:
+    """True when `status`, reported by the agent, would undo a stop or sleep it has not acked
+    yet: the server owns the state, and a late report never overwrites a newer command."""
+    if not agent.pending_commands or status == agent.status:
+        return False
+    held = [HELD_BY_COMMAND[a] for a in AgentCommand.objects.filter(
+        agent=agent, action__in=list(HELD_BY_COMMAND)).exclude(
+        status=CommandStatus.ACKED).values_list("action", flat=True)]
+    return agent.status in held
+
+
+@transaction.atomic
+def commands_deliver(*, agent_ids: list[int], actor_label: str = "",
+                     now: datetime | None = None) -> list[AgentCommand]:
+    """The commands not acked yet of these agents, marked delivered (requested → delivered).
+    Handed out again until acked: a lost answer costs a repeat, never a command."""
+    now = now or timezone.now()
+    commands = list(AgentCommand.objects.select_related("agent__project").filter(
+        agent_id__in=agent_ids).exclude(status=CommandStatus.ACKED).order_by("id"))
+    if not commands:
+        return []
+    AgentCommand.objects.filter(pk__in=[c.pk for c in commands]).update(
+        status=CommandStatus.DELIVERED, delivery_count=F("delivery_count") + 1)
+    for command in commands:
+        command.delivery_count += 1
+        if command.status == CommandStatus.PENDING:
+            command.status = CommandStatus.DELIVERED
+            command.delivered_at = now
+            AgentCommand.objects.filter(pk=command.pk).update(delivered_at=now)
+            record_event("command.delivered", project=command.agent.project, agent=command.agent,
+                         actor_label=actor_label,
+                         data={"command_id": command.pk, "action": command.action},
+                         changed=command, ts=now)
+    return commands
+
+
 @transaction.atomic
 def command_ack(*, command: AgentCommand, result: dict[str, Any] | None = None,
                 actor_label: str = "", now: datetime | None = None) -> AgentCommand:
