@@ -51,7 +51,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import sys
 import time
 import uuid
@@ -73,7 +72,8 @@ BATCH_EVENTS = 500
 BATCH_BYTES = 900 * 1024  # the server refuses bodies over 1 MB
 SEEN_MESSAGES = 400
 HEARTBEAT_EVERY = 30.0
-USER_AGENT = "switchboard-claude-code-hook/1"
+USER_AGENT = "switchboard-claude-code-hook/2"
+POLL_EVERY = 0.5
 
 
 def now_iso() -> str:
@@ -163,24 +163,50 @@ def debug(root: Path, message: str) -> None:
 
 
 # --- reading the hook input -------------------------------------------------------------------
+def _read_all(fd: int, deadline: Deadline) -> bytes | None:
+    """stdin up to MAX_STDIN, waiting no longer than the deadline. select() works on pipes on
+    POSIX only; on Windows a reader thread stands in for it."""
+    if os.name == "nt":
+        import threading
+
+        box: list[bytes] = []
+        reader = threading.Thread(target=lambda: box.append(sys.stdin.buffer.read(MAX_STDIN + 1)),
+                                  daemon=True)
+        reader.start()
+        reader.join(deadline.left())
+        return box[0] if box else None
+    import select
+
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_STDIN:
+        ready, _, _ = select.select([fd], [], [], deadline.left())
+        if not ready:
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if chunk.rstrip().endswith(b"}"):
+            # Claude Code does not always close stdin (StopFailure): a whole object is enough.
+            try:
+                json.loads(b"".join(chunks))
+                break
+            except ValueError:
+                pass
+    return b"".join(chunks)
+
+
 def read_stdin(deadline: Deadline) -> dict[str, Any] | None:
     """The JSON object Claude Code writes on stdin, or None for anything else."""
     try:
         if sys.stdin is None or sys.stdin.isatty():
             return None
-        fd = sys.stdin.fileno()
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_STDIN:
-            ready, _, _ = select.select([fd], [], [], deadline.left())
-            if not ready:
-                return None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        data = json.loads(b"".join(chunks).decode("utf-8", "replace"))
+        raw = _read_all(sys.stdin.fileno(), deadline)
+        if raw is None:
+            return None
+        data = json.loads(raw.decode("utf-8", "replace"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
@@ -206,12 +232,14 @@ USAGE_FIELDS = (
 )
 
 
-def read_usage(path: str, session: dict[str, Any]) -> tuple[dict[str, int], str]:
-    """Token usage in the transcript lines added since the last read: (totals, last model)."""
-    totals = {dest: 0 for _, dest in USAGE_FIELDS}
+def read_usage(path: str, session: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], str]:
+    """Token usage of the API responses in the transcript lines added since the last read, per
+    message id: ({message id: {tokens..., model}}, last model). One response may be written as
+    several lines with the same message id; only figures larger than those sent before count."""
+    changed: dict[str, dict[str, Any]] = {}
     model = ""
     if not path:
-        return totals, model
+        return changed, model
     offsets = session.setdefault("transcript_offsets", {})
     seen: dict[str, list[int]] = session.setdefault("seen_messages", {})
     try:
@@ -224,43 +252,59 @@ def read_usage(path: str, session: dict[str, Any]) -> tuple[dict[str, int], str]
             fh.seek(start)
             blob = fh.read(min(end - start, MAX_TRANSCRIPT_READ))
     except (OSError, ValueError):
-        return totals, model
+        return changed, model
     complete = blob.rfind(b"\n") + 1  # a line still being written is read next time
     offsets[path] = start + complete
     for raw in blob[:complete].splitlines():
+        if b'"usage"' not in raw:
+            continue  # most lines are prompts, attachments and request blobs: skip the parse
         try:
             line = json.loads(raw)
         except ValueError:
             continue
         message = line.get("message") if isinstance(line, dict) else None
-        usage = message.get("usage") if isinstance(message, dict) else None
-        if not isinstance(usage, dict):
+        if line.get("isApiErrorMessage") is True and isinstance(message, dict):
+            # The turn ended on an API error. StopFailure says so too, but Claude Code does not
+            # wait for that hook before exiting, so the transcript is the dependable witness.
+            text = next((c.get("text") for c in message.get("content") or []
+                         if isinstance(c, dict) and c.get("type") == "text"), "")
+            session["api_error"] = {"id": str(line.get("uuid") or ""), "text": str(text)[:1000],
+                                    "error": str(line.get("error") or "api_error")}
             continue
+        usage = message.get("usage") if isinstance(message, dict) else None
+        if not isinstance(usage, dict) or message.get("model") == "<synthetic>":
+            continue
+        session["api_error"] = None  # a real answer came after it
         key = str(message.get("id") or line.get("requestId") or line.get("uuid") or "")
+        if not key:
+            continue
         figures = []
         for source, _ in USAGE_FIELDS:
             value = usage.get(source)
             figures.append(value if isinstance(value, int) and value > 0 else 0)
-        before = seen.pop(key, [0, 0, 0, 0]) if key else [0, 0, 0, 0]
+        before = seen.pop(key, [0, 0, 0, 0])
         after = [max(a, b) for a, b in zip(before, figures)]  # noqa: B905
-        for (_, dest), old, new in zip(USAGE_FIELDS, before, after):  # noqa: B905
-            totals[dest] += new - old
-        if key:
-            seen[key] = after  # re-inserted last: the dict stays in least-recently-seen order
-        if isinstance(message.get("model"), str) and message["model"] != "<synthetic>":
-            model = message["model"]
+        seen[key] = after  # re-inserted last: the dict stays in least-recently-seen order
+        msg_model = message.get("model") if isinstance(message.get("model"), str) else ""
+        if after != before:
+            changed[key] = {**{dest: v for (_, dest), v in zip(USAGE_FIELDS, after)},  # noqa: B905
+                            "model": msg_model}
+        if msg_model:
+            model = msg_model
     while len(seen) > SEEN_MESSAGES:
         seen.pop(next(iter(seen)))
-    return totals, model
+    return changed, model
 
 
 # --- turning one hook call into events -------------------------------------------------------
 class Reporter:
     """Builds the events for one hook call from its input and the session's saved state."""
 
-    def __init__(self, data: dict[str, Any], session: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], session: dict[str, Any],
+                 commands: dict[str, dict[str, Any]] | None = None) -> None:
         self.data = data
         self.session = session
+        self.commands = commands if commands is not None else {}
         self.sid: str = data["session_id"]
         self.events: list[dict[str, Any]] = []
         self.ts = now_iso()
@@ -276,17 +320,23 @@ class Reporter:
         })
 
     # agents
+    def folder(self) -> str:
+        cwd = str(self.data.get("cwd") or self.session.get("cwd") or "")
+        return os.path.basename(cwd.rstrip("/\\")) or "claude-code"
+
     def main_name(self) -> str:
+        """Two sessions in one folder must be told apart: the folder and a short session id."""
         explicit = os.environ.get("SWITCHBOARD_AGENT_NAME", "").strip()
         if explicit:
             return explicit[:150]
-        cwd = str(self.data.get("cwd") or "")
-        return (os.path.basename(cwd.rstrip("/")) or "claude-code")[:150]
+        return f"{self.folder()[:130]} #{self.sid[:6]}"
 
     def ensure_main(self, force: bool = False) -> str:
         if force or not self.session.get("registered"):
+            if self.data.get("cwd"):
+                self.session["cwd"] = self.data["cwd"]
             metadata = {
-                "cwd": self.data.get("cwd") or "",
+                "cwd": self.data.get("cwd") or self.session.get("cwd") or "",
                 "transcript_path": self.data.get("transcript_path") or "",
                 "permission_mode": self.data.get("permission_mode") or "",
                 "client": USER_AGENT,
@@ -301,60 +351,46 @@ class Reporter:
         return self.sid
 
     def subagents(self) -> dict[str, dict[str, Any]]:
+        """Sub-agents by Claude Code's agent_id. Their hooks carry agent_id, SubagentStart and
+        SubagentStop carry it, and the Agent tool's response says which agent_id its
+        tool_use_id started (agentId): every pairing is by id, none by guesswork."""
         return self.session.setdefault("subagents", {})
 
-    def start_subagent(self, tool_use_id: str, tool_input: Any) -> str:
-        parent = self.ensure_main()
-        tool_input = tool_input if isinstance(tool_input, dict) else {}
-        agent_type = str(tool_input.get("subagent_type") or "")
-        label = str(tool_input.get("description") or agent_type or "sub-agent")
-        external_id = f"{self.sid}:{tool_use_id}"
-        self.subagents()[tool_use_id] = {"external_id": external_id, "agent_type": agent_type,
-                                         "agent_id": "", "done": False, "started": self.clock}
-        self.emit("agent.register", external_id, {
-            "name": f"{self.main_name()} › {label}"[:150],
-            "kind": KIND,
-            "external_id": external_id,
-            "parent_external_id": parent,
-            "metadata": {"subagent_type": agent_type, "tool_use_id": tool_use_id,
-                         "prompt": clip(tool_input.get("prompt") or "")[0][:2000]},
+    def subagent(self, agent_id: str, agent_type: str = "") -> dict[str, Any]:
+        subs = self.subagents()
+        sub = subs.get(agent_id)
+        if sub is None:
+            sub = {"external_id": f"{self.sid}:{agent_id}", "agent_type": agent_type,
+                   "done": False, "label": "", "parent": self.sid, "transcript": ""}
+            subs[agent_id] = sub
+            self.register_subagent(sub)
+            self.set_status(sub["external_id"], "working", "sub-agent started")
+        return sub
+
+    def register_subagent(self, sub: dict[str, Any]) -> None:
+        label = sub["label"] or sub["agent_type"] or "sub-agent"
+        self.ensure_main()
+        self.emit("agent.register", sub["external_id"], {
+            "name": f"{self.main_name()} › {label}"[:150], "kind": KIND,
+            "external_id": sub["external_id"], "parent_external_id": sub["parent"],
+            "metadata": {k: v for k, v in (("subagent_type", sub["agent_type"]),
+                                           ("tool_use_id", sub.get("tool_use_id", "")),
+                                           ("prompt", sub.get("prompt", ""))) if v},
         })
-        self.set_status(external_id, "working", "started by the Task tool")
-        return external_id
 
     def current_agent(self) -> str:
-        """The agent a hook call belongs to: a sub-agent when the call carries agent_id."""
+        """The agent a hook call belongs to: the sub-agent when the call carries agent_id."""
         agent_id = self.data.get("agent_id")
         if not isinstance(agent_id, str) or not agent_id:
             return self.ensure_main()
-        subs = self.subagents()
-        for sub in subs.values():
-            if sub["agent_id"] == agent_id:
-                return sub["external_id"]
-        # The first call from a new sub-agent: pair it with the oldest running Task call of the
-        # same type (Claude Code does not pass the tool_use_id into the sub-agent's hooks).
-        agent_type = str(self.data.get("agent_type") or "")
-        waiting = sorted((s for s in subs.values() if not s["agent_id"] and not s["done"]),
-                         key=lambda s: s["started"])
-        match = next((s for s in waiting if s["agent_type"] == agent_type), None) or next(
-            iter(waiting), None)
-        if match is None:
-            match = {"external_id": f"{self.sid}:{agent_id}", "agent_type": agent_type,
-                     "agent_id": agent_id, "done": False, "started": self.clock}
-            subs[agent_id] = match
-            self.emit("agent.register", match["external_id"], {
-                "name": f"{self.main_name()} › {agent_type or 'sub-agent'}"[:150],
-                "kind": KIND, "external_id": match["external_id"],
-                "parent_external_id": self.ensure_main(),
-                "metadata": {"subagent_type": agent_type, "agent_id": agent_id},
-            })
-            self.set_status(match["external_id"], "working", "sub-agent started")
-        match["agent_id"] = agent_id
-        return match["external_id"]
+        return self.subagent(agent_id, str(self.data.get("agent_type") or ""))["external_id"]
 
     def finish_subagent(self, sub: dict[str, Any], reason: str) -> None:
         if not sub["done"]:
             sub["done"] = True
+            if sub.get("transcript"):
+                self.report_usage(sub["transcript"], sub["external_id"])
+            self.close_spans(sub["external_id"], "cancelled", reason)
             self.set_status(sub["external_id"], "stopped", reason)
 
     # status, heartbeats, usage
@@ -371,12 +407,46 @@ class Reporter:
             self.emit("agent.heartbeat", external_id, {"message": self.data["hook_event_name"]})
 
     def report_usage(self, path: str, external_id: str) -> None:
-        totals, model = read_usage(path, self.session)
-        if model and external_id == self.sid and model != self.session.get("model"):
+        if not path:
+            return
+        changed, model = read_usage(path, self.session)
+        if model and external_id == self.sid and not self.session.get("model"):
+            # Headless sessions say nothing of their model at SessionStart: the first answer does.
             self.session["model"] = model
-        if any(totals.values()):
-            self.emit("usage", external_id, {**totals, "tokens_reasoning": 0,
-                                             **({"model": model} if model else {})})
+            self.ensure_main(force=True)
+        turn = int(self.session.get("turn") or 0)
+        for key, figures in changed.items():
+            data = {"key": key, "turn": turn, "tokens_reasoning": 0,
+                    **{k: v for k, v in figures.items() if k != "model"}}
+            if figures.get("model"):
+                data["model"] = figures["model"]
+            self.emit("usage", external_id, data)
+
+    def report_all_usage(self) -> None:
+        """Every transcript of the session: a sub-agent's last answer is often written after its
+        SubagentStop, so its transcript is read again at the session's Stop and SessionEnd."""
+        self.report_usage(str(self.data.get("transcript_path") or ""), self.sid)
+        for sub in self.subagents().values():
+            if sub.get("transcript"):
+                self.report_usage(sub["transcript"], sub["external_id"])
+
+    # spans
+    def open_spans(self) -> dict[str, dict[str, Any]]:
+        return self.session.setdefault("open", {})
+
+    def close_spans(self, agent: str, outcome: str, reason: str, *, keep: str = "") -> None:
+        """Finish spans of `agent` that will never get their PostToolUse: a tool denied at its
+        permission prompt, or one running when the turn was interrupted or the session ended."""
+        for span_id, span in list(self.open_spans().items()):
+            if span["agent"] != agent or span_id == keep:
+                continue
+            self.open_spans().pop(span_id)
+            this_outcome = "denied" if span.get("asked") else outcome
+            self.emit("span.finish", agent, {
+                "span_id": span_id, "phase": "finish", "turn": span.get("turn", 0),
+                "tool_name": span.get("tool", ""), "outcome": this_outcome,
+                "finished_at": self.ts, "error": (
+                    "permission denied" if this_outcome == "denied" else reason)[:4000]})
 
     # one handler per hook event
     def handle(self) -> None:
@@ -398,15 +468,24 @@ class Reporter:
             self.session["model"] = model
         self.session["ended"] = False
         self.ensure_main(force=True)
-        self.set_status(self.sid, "idle", f"session started ({source})")
+        if source == "compact":
+            # Compaction happens in the middle of work: the status stays what it was.
+            self.emit("hook.compacted", self.sid, {"source": source})
+        else:
+            self.set_status(self.sid, "idle", f"session started ({source})")
         self.report_usage(str(self.data.get("transcript_path") or ""), self.sid)
 
     def on_user_prompt_submit(self) -> None:
         agent = self.ensure_main()
-        self.session["turn"] = int(self.session.get("turn") or 0) + 1
         prompt = self.data.get("prompt")
         text = prompt if isinstance(prompt, str) else ""
+        self.session["turn"] = int(self.session.get("turn") or 0) + 1
+        if text.lstrip().startswith("<task-notification>"):
+            # Claude Code wakes the session itself when a background sub-agent finishes.
+            summary = re.search(r"<summary>(.*?)</summary>", text, re.S)
+            text = f"background task: {summary.group(1) if summary else 'finished'}"
         self.session["turn_reason"] = f"turn {self.session['turn']}: {text[:200]}".strip()
+        self.session["hold"] = ""  # a person typed: a stop or sleep delivered earlier is over
         self.set_status(agent, "working", self.working_reason())
         self.emit("hook.user_prompt", agent, {"turn": self.session["turn"],
                                               "prompt": text[:2000], "prompt_size": len(text)})
@@ -426,7 +505,12 @@ class Reporter:
     def on_pre_tool_use(self) -> None:
         span_id, tool = self.tool_ids()
         agent = self.current_agent()
-        self.session.setdefault("pre", {})[span_id] = self.clock
+        # A span of this agent still open here was denied or abandoned: Claude Code goes on to
+        # the next call only once the previous one is over (parallel calls are all pre'd first).
+        self.close_spans(agent, "cancelled", "no result reported", keep=span_id)
+        self.open_spans()[span_id] = {"agent": agent, "tool": tool, "clock": self.clock,
+                                      "turn": int(self.session.get("turn") or 0),
+                                      "input": self.data.get("tool_input")}
         text, size = clip(self.data.get("tool_input"))
         self.emit("span.start", agent, {
             "span_id": span_id, "phase": "start", "turn": int(self.session.get("turn") or 0),
@@ -434,32 +518,55 @@ class Reporter:
         })
         if agent == self.sid:
             self.set_status(agent, "working", self.working_reason())
-        if tool in SUBAGENT_TOOLS and agent == self.sid:
-            self.start_subagent(span_id, self.data.get("tool_input"))
 
     def finish_span(self, outcome: str, output: Any, error: str = "") -> None:
         span_id, tool = self.tool_ids()
         agent = self.current_agent()
-        started = self.session.setdefault("pre", {}).pop(span_id, None)
+        opened = self.open_spans().pop(span_id, None)
         text, size = clip(output)
         span: dict[str, Any] = {
             "span_id": span_id, "phase": "finish", "turn": int(self.session.get("turn") or 0),
             "tool_name": tool, "output": text, "output_size": size, "outcome": outcome,
             "finished_at": self.ts,
         }
-        if started is None:  # no PreToolUse seen (hook added mid-call): a whole span
+        if opened is None:  # no PreToolUse seen (hook added mid-call): a whole span
             span["input"], span["input_size"] = clip(self.data.get("tool_input"))
-        else:
-            span["latency_ms"] = max(0, int((self.clock - float(started)) * 1000))
+        duration = self.data.get("duration_ms")
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:
+            span["latency_ms"] = int(duration)  # the tool's own time, without the prompt's wait
+        elif opened is not None:
+            span["latency_ms"] = max(0, int((self.clock - float(opened["clock"])) * 1000))
         if error:
             span["error"] = error[:4000]
         self.emit("span.finish", agent, span)
-        if agent == self.sid:  # e.g. after a permission prompt was answered
+        if self.session.get("waiting") and self.session["waiting"].get("agent") == agent:
+            self.session["waiting"] = None  # the prompt was answered
+        if agent == self.sid:
             self.set_status(agent, "working", self.working_reason())
-        sub = self.subagents().get(span_id)
-        if sub is not None:
-            self.finish_subagent(sub, "finished" if outcome == "ok" else f"failed: {error[:200]}")
+        if tool in SUBAGENT_TOOLS:
+            self.link_subagent(span_id, outcome, error)
         self.report_usage(str(self.data.get("transcript_path") or ""), self.sid)
+
+    def link_subagent(self, span_id: str, outcome: str, error: str) -> None:
+        """The Agent tool's response names the agent_id it started: name the sub-agent after
+        the call's description and hang it under the caller (the session or a sub-agent)."""
+        response = self.data.get("tool_response")
+        response = response if isinstance(response, dict) else {}
+        agent_id = response.get("agentId")
+        if not isinstance(agent_id, str) or not agent_id:
+            return
+        tool_input = self.data.get("tool_input")
+        tool_input = tool_input if isinstance(tool_input, dict) else {}
+        sub = self.subagent(agent_id, str(tool_input.get("subagent_type") or ""))
+        caller = self.current_agent()
+        label = str(tool_input.get("description") or "")
+        if sub["label"] != label or sub["parent"] != caller or not sub.get("tool_use_id"):
+            sub.update(label=label, parent=caller, tool_use_id=span_id,
+                       prompt=clip(tool_input.get("prompt") or "")[0][:2000])
+            self.register_subagent(sub)
+        if response.get("status") in ("async_launched", "running"):
+            return  # a background sub-agent: it ends with its own SubagentStop
+        self.finish_subagent(sub, "finished" if outcome == "ok" else f"failed: {error[:200]}")
 
     def on_post_tool_use(self) -> None:
         response = self.data.get("tool_response")
@@ -472,53 +579,165 @@ class Reporter:
 
     def on_post_tool_use_failure(self) -> None:
         error = self.data.get("error")
-        self.finish_span("error", error, str(error or "tool failed"))
+        interrupted = self.data.get("is_interrupt") is True
+        self.finish_span("cancelled" if interrupted else "error", error,
+                         str(error or "tool failed"))
+
+    def waiting_for(self) -> str:
+        tool = str(self.data.get("tool_name") or "a tool")
+        tool_input = self.data.get("tool_input")
+        detail = ""
+        if isinstance(tool_input, dict):
+            detail = str(tool_input.get("command") or tool_input.get("file_path")
+                         or tool_input.get("url") or tool_input.get("pattern") or "")
+        return f"permission to use {tool}" + (f": {detail}" if detail else "")
+
+    def on_permission_request(self) -> None:
+        """Fires the moment the permission dialog opens (also in headless runs)."""
+        agent = self.current_agent()
+        what = self.waiting_for()
+        for span in self.open_spans().values():
+            if span["agent"] == agent and span["tool"] == self.data.get("tool_name") and \
+                    span.get("input") == self.data.get("tool_input"):
+                span["asked"] = True
+        self.session["waiting"] = {"agent": agent, "what": what}
+        self.set_status(self.sid, "blocked", f"waiting for {what}"[:300])
+        self.emit("hook.permission_request", agent, {
+            "tool_name": str(self.data.get("tool_name") or ""),
+            "input": clip(self.data.get("tool_input"))[0][:2000]})
 
     def on_notification(self) -> None:
         agent = self.ensure_main()
         kind = str(self.data.get("notification_type") or "")
         message = str(self.data.get("message") or "")
-        lowered = message.lower()
-        waiting = kind in ("permission_prompt", "idle_prompt", "elicitation_dialog") or (
-            not kind and ("permission" in lowered or "waiting for your input" in lowered))
-        if waiting:
+        if kind == "idle_prompt":
+            # "Claude is waiting for your input" a minute after a turn ended: idle, not blocked.
+            self.set_status(agent, "idle", "waiting for the next prompt")
+        elif kind in ("permission_prompt", "elicitation_dialog"):
             self.set_status(agent, "blocked", f"waiting for input: {message}"[:300])
         self.emit("hook.notification", agent, {"notification_type": kind,
                                                "message": message[:2000]})
 
+    def on_subagent_start(self) -> None:
+        self.current_agent()  # registers it, working
+
     def on_stop(self) -> None:
         agent = self.ensure_main()
-        self.report_usage(str(self.data.get("transcript_path") or ""), agent)
-        self.set_status(agent, "idle", "turn finished")
+        self.report_all_usage()
+        self.close_spans(agent, "cancelled", "turn ended")
+        self.session["waiting"] = None
+        if self.report_api_error():
+            return
+        if not self.session.get("hold") and not self.mine("task"):
+            self.set_status(agent, "idle", "turn finished")
+
+    def on_stop_failure(self) -> None:
+        """The turn ended on an API error (rate limit, overload, auth, server error)."""
+        agent = self.ensure_main()
+        self.report_all_usage()
+        self.close_spans(agent, "cancelled", "turn failed")
+        if not self.report_api_error():
+            kind = str(self.data.get("error") or "api_error")
+            self.api_error(kind, str(self.data.get("last_assistant_message") or ""))
+
+    def report_api_error(self) -> bool:
+        """An API error the transcript shows and nobody reported yet."""
+        error = self.session.get("api_error")
+        if not error or error.get("reported"):
+            return False
+        error["reported"] = True
+        self.api_error(error["error"], error["text"])
+        return True
+
+    def api_error(self, kind: str, message: str) -> None:
+        self.close_spans(self.sid, "cancelled", "turn failed")
+        self.emit("agent.error", self.sid, {"message": f"{kind}: {message}"[:2000], "error": kind})
+        self.set_status(self.sid, "error", f"{kind}: {message}"[:300])
 
     def on_subagent_stop(self) -> None:
         self.ensure_main()
         agent_id = self.data.get("agent_id")
-        subs = self.subagents()
-        sub = None
-        if isinstance(agent_id, str) and agent_id:
-            external_id = self.current_agent()
-            sub = next((s for s in subs.values() if s["external_id"] == external_id), None)
-        else:  # older versions say nothing about which one: the oldest still running
-            running = sorted((s for s in subs.values() if not s["done"]),
-                             key=lambda s: s["started"])
-            sub = running[0] if running else None
-        if sub is None:
+        if not isinstance(agent_id, str) or not agent_id:
             return
+        sub = self.subagent(agent_id, str(self.data.get("agent_type") or ""))
         path = str(self.data.get("agent_transcript_path") or "")
         if path:
-            self.report_usage(path, sub["external_id"])
+            sub["transcript"] = path
         self.finish_subagent(sub, "finished")
 
     def on_session_end(self) -> None:
         agent = self.ensure_main()
-        self.report_usage(str(self.data.get("transcript_path") or ""), agent)
+        self.report_all_usage()
+        self.report_api_error()
         for sub in self.subagents().values():
             self.finish_subagent(sub, "session ended")
+        self.close_spans(agent, "cancelled", "session ended")
         reason = str(self.data.get("reason") or "other")
         self.set_status(agent, "stopped", f"session ended ({reason})")
         self.session["ended"] = True
-        self.session["pre"] = {}
+        self.session["open"] = {}
+
+    # --- answering Claude Code: commands from the control room --------------------------------
+    def mine(self, action: str = "") -> list[dict[str, Any]]:
+        """Commands for this session or its sub-agents not carried out yet, oldest first."""
+        return sorted((c for c in self.commands.values() if not c.get("acked")
+                       and (not action or c.get("action") == action)
+                       and (c.get("agent_external_id") == self.sid
+                            or str(c.get("agent_external_id") or "").startswith(self.sid + ":"))),
+                      key=lambda c: int(c.get("id") or 0))
+
+    def decide(self) -> dict[str, Any] | None:
+        """The JSON answer for this hook, if a command waiting for this session calls for one,
+        and an ack event for every command it carried out or has nothing to do for."""
+        hook = self.data["hook_event_name"]
+        answer: dict[str, Any] | None = None
+        for command in self.mine():
+            action = command.get("action")
+            who = str(command.get("actor_label") or "the control room")
+            reason = str((command.get("data") or {}).get("reason") or "")
+            if action in ("stop", "sleep") and hook in ("PreToolUse", "UserPromptSubmit", "Stop"):
+                verb = "stopped" if action == "stop" else "put to sleep"
+                text = f"Switchboard: {verb} by {who}" + (f" ({reason})" if reason else "")
+                if hook != "Stop":  # at Stop the turn is over already: nothing to interrupt
+                    answer = {"continue": False, "stopReason": text}
+                    if hook == "PreToolUse":
+                        answer["hookSpecificOutput"] = {
+                            "hookEventName": "PreToolUse", "permissionDecision": "deny",
+                            "permissionDecisionReason": text}
+                self.session["hold"] = action
+                status = "stopped" if action == "stop" else "sleeping"
+                self.set_status(self.sid, status, text)
+                self.ack(command, {"via": hook, "done": True})
+                break
+            if action == "task" and hook == "Stop" and not self.data.get("stop_hook_active"):
+                data = command.get("data") or {}
+                title = str(data.get("title") or "")
+                body = str(data.get("description") or "")
+                answer = {"decision": "block", "reason": (
+                    f"New task from Switchboard (task {data.get('task_id')}): {title}"
+                    + (f"\n\n{body}" if body else ""))[:8000]}
+                self.session["task_id"] = data.get("task_id")
+                self.session["turn_reason"] = f"task: {title}"[:200]
+                self.set_status(self.sid, "working", self.working_reason())
+                self.ack(command, {"via": hook, "done": True})
+                break
+            if action in ("wake", "restart", "unblock"):
+                # Nothing to do in the session itself: the server already changed the status.
+                self.ack(command, {"via": hook, "done": True, "note": "no action needed"})
+        if hook == "Stop" and answer is None and self.session.get("task_id"):
+            # The turn that worked on a task from Switchboard ended: the task is done.
+            last = str(self.data.get("last_assistant_message") or "")
+            self.emit("task.completed", self.sid, {"task_id": self.session.pop("task_id"),
+                                                   "result": last[:4000]})
+        return answer
+
+    def ack(self, command: dict[str, Any], result: dict[str, Any]) -> None:
+        command["acked"] = True
+        self.emit("command.ack", str(command.get("agent_external_id") or self.sid),
+                  {"command_id": command.get("id"), "result": result})
+
+
+ANSWERING_HOOKS = {"PreToolUse", "UserPromptSubmit", "Stop"}
 
 
 # --- the spool and the sender -------------------------------------------------------------
@@ -623,17 +842,19 @@ def post(url: str, key: str, body: bytes, timeout: float) -> tuple[int, Any]:
         return response.status, None
 
 
-def drain(root: Path, spool: Spool, deadline: Deadline) -> None:
+def drain(root: Path, spool: Spool, deadline: Deadline) -> list[dict[str, Any]]:
     """Send spooled events oldest first until the spool is empty, the server is unreachable or
-    time is up. Only one process sends at a time."""
+    time is up. Only one process sends at a time. Returns the commands the server handed out
+    with its answers."""
+    commands: list[dict[str, Any]] = []
     base = os.environ.get("SWITCHBOARD_URL", "").strip().rstrip("/")
     key = os.environ.get("SWITCHBOARD_API_KEY", "").strip()
     if not base or not key:
-        return
+        return commands
     url = base + "/api/v1/events" if not base.endswith("/api/v1") else base + "/events"
     sender = Lock(root / "send.lock")
     if not sender.acquire(deadline):
-        return
+        return commands
     try:
         while deadline.left() > 0.05:
             events, next_offset = spool.pending(BATCH_EVENTS, BATCH_BYTES)
@@ -646,8 +867,9 @@ def drain(root: Path, spool: Spool, deadline: Deadline) -> None:
                 status, reply = post(url, key, body, timeout=max(deadline.left(), 0.05))
             except (OSError, ValueError) as exc:  # unreachable, timed out, garbled
                 debug(root, f"send failed: {exc!r}")
-                return
+                return commands
             if status in (200, 201) and isinstance(reply, dict):
+                commands.extend(c for c in reply.get("commands") or [] if isinstance(c, dict))
                 for result in reply.get("results") or []:
                     if isinstance(result, dict) and result.get("status") == "error":
                         index = result.get("index")
@@ -662,7 +884,7 @@ def drain(root: Path, spool: Spool, deadline: Deadline) -> None:
                 spool.advance(next_offset)
                 continue
             debug(root, f"server answered {status}; keeping the spool")
-            return  # 401/403/404/429/5xx: keep everything, try again next time
+            return commands  # 401/403/404/429/5xx: keep everything, try again next time
         # Everything sent: start the file afresh. Writers append under the state lock, and only
         # the holder of the send lock moves the offset, so nothing slips in between.
         state_lock = Lock(root / "state.lock")
@@ -673,6 +895,7 @@ def drain(root: Path, spool: Spool, deadline: Deadline) -> None:
                 state_lock.release()
     finally:
         sender.release()
+    return commands
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -686,35 +909,137 @@ def prune(sessions: Path, keep_days: float = 14) -> None:
             pass
 
 
-def run(deadline: Deadline, flush_only: bool = False) -> None:
+class Commands:
+    """Commands received from the server, shared by every session of this state folder (an
+    answer may carry commands for any session whose events it took), until carried out."""
+
+    KEEP_ACKED = 200
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "commands.json"
+        stored = read_json(self.path, {})
+        self.waiting: dict[str, dict[str, Any]] = stored.get("waiting") or {}
+        self.acked: list[int] = stored.get("acked") or []
+
+    def merge(self, received: list[dict[str, Any]]) -> bool:
+        new = False
+        for command in received:
+            cid = command.get("id")
+            if isinstance(cid, int) and cid not in self.acked and str(cid) not in self.waiting:
+                self.waiting[str(cid)] = command
+                new = True
+        return new
+
+    def save(self) -> None:
+        for cid, command in list(self.waiting.items()):
+            if command.get("acked"):
+                self.waiting.pop(cid)
+                self.acked.append(int(cid))
+        self.acked = self.acked[-self.KEEP_ACKED:]
+        if self.waiting or self.path.exists():
+            write_atomic(self.path, json.dumps({"waiting": self.waiting, "acked": self.acked}))
+
+
+def step(root: Path, spool: Spool, data: dict[str, Any], deadline: Deadline,
+         received: list[dict[str, Any]] | None) -> tuple[bool, dict[str, Any] | None]:
+    """One locked pass over the session's state: report the hook call (first pass) or only
+    act on commands that just arrived (second pass). (events spooled?, answer)."""
+    lock = Lock(root / "state.lock")
+    if not lock.acquire(deadline):
+        return False, None
+    try:
+        path = root / "sessions" / f"{safe_name(data['session_id'])}.json"
+        session = read_json(path, {})
+        commands = Commands(root)
+        if received is not None and not commands.merge(received):
+            return False, None
+        reporter = Reporter(data, session if isinstance(session, dict) else {}, commands.waiting)
+        if received is None:
+            reporter.handle()
+        answer = reporter.decide() if data["hook_event_name"] in ANSWERING_HOOKS else None
+        # Spool first, then save the state: a crash in between re-sends, never loses.
+        spool.append(reporter.events)
+        write_atomic(path, json.dumps(reporter.session))
+        commands.save()
+        if received is None and data["hook_event_name"] == "SessionStart":
+            prune(root / "sessions")
+        return bool(reporter.events), answer
+    finally:
+        lock.release()
+
+
+def run(deadline: Deadline, flush_only: bool = False) -> dict[str, Any] | None:
     root = state_dir()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    sessions = root / "sessions"
-    sessions.mkdir(exist_ok=True)
+    (root / "sessions").mkdir(exist_ok=True)
     spool = Spool(root)
     data = None if flush_only else read_stdin(deadline)
-    if data is not None and os.environ.get("SWITCHBOARD_URL", "").strip():
-        lock = Lock(root / "state.lock")
-        if lock.acquire(deadline):
-            try:
-                path = sessions / f"{safe_name(data['session_id'])}.json"
-                session = read_json(path, {})
-                reporter = Reporter(data, session if isinstance(session, dict) else {})
-                reporter.handle()
-                # Spool first, then save the state: a crash in between re-sends, never loses.
-                spool.append(reporter.events)
-                write_atomic(path, json.dumps(reporter.session))
-                if data["hook_event_name"] == "SessionStart":
-                    prune(sessions)
-            finally:
-                lock.release()
-    drain(root, spool, deadline)
+    if data is None or not os.environ.get("SWITCHBOARD_URL", "").strip():
+        drain(root, spool, deadline)
+        return None
+    debug(root, f"{data['hook_event_name']} {data['session_id'][:8]}")
+    _, answer = step(root, spool, data, deadline, None)
+    received = drain(root, spool, deadline)
+    if received and answer is None:
+        # A command arrived with this very answer: act on it now rather than at the next hook.
+        spooled, answer = step(root, spool, data, deadline, received)
+        if spooled:
+            drain(root, spool, deadline)  # the ack, so the page shows "done" at once
+    elif received:
+        step_merge_only(root, received, deadline)
+    wait = env_float("SWITCHBOARD_WAIT_FOR_TASK", 0)
+    if answer is None and wait > 0 and data["hook_event_name"] == "Stop":
+        answer = wait_for_work(root, spool, data, Deadline(wait))
+    return answer
+
+
+def wait_for_work(root: Path, spool: Spool, data: dict[str, Any],
+                  deadline: Deadline) -> dict[str, Any] | None:
+    """A headless worker's Stop hook: ask for commands every POLL_EVERY seconds until a task
+    (answered as the next turn) or a stop arrives, or the wait is over."""
+    base = os.environ.get("SWITCHBOARD_URL", "").strip().rstrip("/")
+    key = os.environ.get("SWITCHBOARD_API_KEY", "").strip()
+    url = base + "/api/v1/events" if not base.endswith("/api/v1") else base + "/events"
+    body = json.dumps({"events": [{"type": "agent.heartbeat", "agent_external_id":
+                                   data["session_id"], "data": {"message": "waiting for a task"}}]})
+    while deadline.left() > 0:
+        try:
+            status, reply = post(url, key, body.encode(), timeout=min(5.0, deadline.left() + 0.1))
+        except (OSError, ValueError) as exc:
+            debug(root, f"waiting for work: {exc!r}")
+            status, reply = 0, None
+        received = reply.get("commands") if status == 200 and isinstance(reply, dict) else None
+        if received:
+            spooled, answer = step(root, spool, data, Deadline(5), received)
+            if spooled:
+                drain(root, spool, Deadline(5))
+            if answer is not None:
+                return answer
+            session = read_json(root / "sessions" / f"{safe_name(data['session_id'])}.json", {})
+            if session.get("hold"):
+                return None  # stopped or put to sleep while waiting
+        time.sleep(min(POLL_EVERY, deadline.left()))
+    return None
+
+
+def step_merge_only(root: Path, received: list[dict[str, Any]], deadline: Deadline) -> None:
+    lock = Lock(root / "state.lock")
+    if lock.acquire(deadline):
+        try:
+            commands = Commands(root)
+            if commands.merge(received):
+                commands.save()
+        finally:
+            lock.release()
 
 
 def main() -> None:
     deadline = Deadline(env_float("SWITCHBOARD_TIMEOUT", 2.0))
     try:
-        run(deadline, flush_only="--flush" in sys.argv[1:])
+        answer = run(deadline, flush_only="--flush" in sys.argv[1:])
+        if answer is not None:
+            sys.stdout.write(json.dumps(answer))
+            sys.stdout.flush()
     except BaseException as exc:  # noqa: BLE001 - a reporting hook must never break Claude Code
         try:
             debug(state_dir(), f"hook error: {exc!r}")
