@@ -1,0 +1,128 @@
+"""The real Claude Code CLI, from npm, run headless against the fake Anthropic API with our hook
+installed in a throw-away HOME.
+
+The package is installed once per version into a cache outside the clone
+(`$SWITCHBOARD_NODE_TOOLS/claude-code-<version>`, default `~/.cache/switchboard/node-tools`), so
+CI pays for the download once per machine. The native binary comes in the platform package
+`@anthropic-ai/claude-code-linux-x64`; we run it directly (the wrapper's postinstall is not
+needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support import missing
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOK = ROOT / "clients" / "claude-code" / "switchboard_hook.py"
+VERSION = "2.1.332"
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
+               "PostToolUseFailure", "PermissionRequest", "Notification", "Stop", "StopFailure",
+               "SubagentStart", "SubagentStop", "SessionEnd")
+SAMPLES = Path(__file__).with_name("samples")
+
+
+def tools_dir() -> Path:
+    explicit = os.environ.get("SWITCHBOARD_NODE_TOOLS")
+    return Path(explicit) if explicit else Path.home() / ".cache" / "switchboard" / "node-tools"
+
+
+def claude_binary() -> Path:
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine())
+    package = f"@anthropic-ai/claude-code-linux-{arch}"
+    home = tools_dir() / f"claude-code-{VERSION}"
+    binary = home / "node_modules" / package / "claude"
+    if binary.exists():
+        return binary
+    if not shutil.which("npm"):
+        missing("npm is needed to install the Claude Code CLI")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "package.json").write_text('{"private": true}\n')
+    result = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
+         f"@anthropic-ai/claude-code@{VERSION}", f"{package}@{VERSION}"],
+        cwd=home, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0 or not binary.exists():
+        missing(f"npm install of Claude Code {VERSION} failed:\n{result.stderr[-2000:]}")
+    return binary
+
+
+class Claude:
+    """`claude -p` in a folder of its own, HOME in a temp folder, every hook event wired to our
+    hook, the API at `api_url`, Switchboard at `url` with `key`."""
+
+    def __init__(self, tmp: Path, api_url: str, url: str, key: str,
+                 folder: str = "payments-api") -> None:
+        self.binary = claude_binary()
+        self.home = tmp / "home"
+        self.state = tmp / "state"
+        self.cwd = tmp / folder
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        (self.home / ".claude").mkdir(parents=True, exist_ok=True)
+        self.api_url = api_url
+        self.url = url
+        self.key = key
+        self.install()
+
+    def install(self, **hook_env: str) -> None:
+        command = f"{sys.executable} -I {HOOK}"
+        hooks = {event: [{"matcher": "*", "hooks": [{"type": "command", "command": command,
+                                                      "timeout": 30}]}]
+                 for event in HOOK_EVENTS}
+        settings = {"hooks": hooks, "env": hook_env}
+        (self.home / ".claude" / "settings.json").write_text(json.dumps(settings))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "ANTHROPIC_BASE_URL": self.api_url,
+            "ANTHROPIC_API_KEY": "sk-ant-test-key",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_TELEMETRY": "1",
+            "SWITCHBOARD_URL": self.url,
+            "SWITCHBOARD_API_KEY": self.key,
+            "SWITCHBOARD_STATE_DIR": str(self.state),
+            "SWITCHBOARD_TIMEOUT": "10",
+            "SWITCHBOARD_DEBUG": "1",
+        }
+        env.update(extra)
+        return env
+
+    def run(self, prompt: str, *args: str, timeout: float = 120, **env: str
+            ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+        """Runs to completion; returns the process and its stream-json messages."""
+        result = subprocess.run(
+            [str(self.binary), "-p", prompt, "--output-format", "stream-json", "--verbose",
+             *args], cwd=self.cwd, env=self.env(**env), capture_output=True, text=True,
+            timeout=timeout)
+        messages = []
+        for line in result.stdout.splitlines():
+            try:
+                messages.append(json.loads(line))
+            except ValueError:
+                pass
+        return result, messages
+
+    def start(self, prompt: str, *args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(self.binary), "-p", prompt, "--output-format", "stream-json", "--verbose",
+             *args], cwd=self.cwd, env=self.env(**env), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+
+    def log(self) -> str:
+        parts = []
+        for name in ("hook.log", "rejected.jsonl", "spool.jsonl"):
+            path = self.state / name
+            if path.exists():
+                parts.append(f"{name}:\n{path.read_text()[-3000:]}")
+        return "\n".join(parts) or "(no hook log)"
