@@ -46,7 +46,7 @@ def test_it_reports_a_whole_session(hook: Hook, cc_session: Session, project) ->
     quiet(hook(cc_session.session_start()))
     agent = agent_of(cc_session, hook)
     assert agent.project == project
-    assert agent.name == "payments-api"
+    assert agent.name == f"payments-api #{cc_session.session_id[:6]}"
     assert agent.kind == "claude-code"
     assert agent.status == AgentStatus.IDLE
     assert agent.metadata["cwd"] == cc_session.cwd
@@ -95,16 +95,19 @@ def test_it_reports_a_whole_session(hook: Hook, cc_session: Session, project) ->
     assert agent.status == AgentStatus.IDLE and agent.status_reason == "turn finished"
     usage = list(AgentEvent.objects.filter(agent=agent, kind="agent.usage").order_by("id")
                  .values_list("data", flat=True))
+    # One usage report per API message (its id is the key the server dedupes on).
+    assert [u["key"] for u in usage] == ["msg_01", "msg_02"]
     totals = {k: sum(u.get(k, 0) for u in usage) for k in
               ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_cache_write")}
     assert totals == {"tokens_input": 1230, "tokens_output": 330, "tokens_cache_read": 31000,
                       "tokens_cache_write": 900}
     assert usage[-1]["model"] == "claude-sonnet-4-5-20250929"
+    assert agent.model == "claude-sonnet-4-5-20250929"  # SessionStart named none
 
+    # A minute after the turn, Claude Code says it waits for input: idle, not blocked.
     quiet(hook(cc_session.notification("Claude is waiting for your input", "idle_prompt")))
     agent.refresh_from_db()
-    assert agent.status == AgentStatus.BLOCKED
-    assert agent.status_reason.startswith("waiting for input")
+    assert agent.status == AgentStatus.IDLE
 
     quiet(hook(cc_session.session_end("prompt_input_exit")))
     agent.refresh_from_db()
@@ -121,16 +124,16 @@ def test_it_reports_sub_agents_under_their_parent(hook: Hook, cc_session: Sessio
     quiet(hook(cc_session.user_prompt_submit("Review the payment module")))
     task_input = {"description": "Review payments code", "subagent_type": "code-reviewer",
                   "prompt": "Look for unchecked errors in payments/"}
-    quiet(hook(cc_session.pre_tool_use("Task", task_input, "toolu_01TASK")))
+    quiet(hook(cc_session.pre_tool_use("Agent", task_input, "toolu_01TASK")))
     parent = agent_of(cc_session)
-    child = Agent.objects.get(external_id=f"{cc_session.session_id}:toolu_01TASK")
+    inside = {"agent_id": "a1b2c3", "agent_type": "code-reviewer"}
+    quiet(hook({**cc_session.common("SubagentStart"), **inside}))
+    child = Agent.objects.get(external_id=f"{cc_session.session_id}:a1b2c3")
     assert child.parent == parent
-    assert child.name == "payments-api › Review payments code"
     assert child.status == AgentStatus.WORKING
 
     # Tool calls inside the sub-agent carry its agent_id and are its spans.
     grep = {"pattern": "except:", "path": "payments/"}
-    inside = {"agent_id": "a1b2c3", "agent_type": "code-reviewer"}
     quiet(hook(cc_session.pre_tool_use("Grep", grep, "toolu_01GREP", **inside)))
     quiet(hook(cc_session.post_tool_use("Grep", grep, {"matches": 2}, "toolu_01GREP", **inside)))
     assert ToolSpan.objects.get(span_id="toolu_01GREP").agent == child
@@ -143,10 +146,23 @@ def test_it_reports_sub_agents_under_their_parent(hook: Hook, cc_session: Sessio
     assert child.status == AgentStatus.STOPPED
     assert AgentEvent.objects.get(agent=child, kind="agent.usage").data["tokens_input"] == 400
 
-    quiet(hook(cc_session.post_tool_use("Task", task_input, {"content": "2 issues"},
-                                        "toolu_01TASK")))
+    # The Agent tool's response names the agent it ran: the sub-agent takes the call's name.
+    quiet(hook(cc_session.post_tool_use("Agent", task_input, {
+        "status": "completed", "agentId": "a1b2c3", "content": [{"type": "text",
+                                                                 "text": "2 issues"}]},
+        "toolu_01TASK")))
+    child.refresh_from_db()
+    assert child.name == f"payments-api #{cc_session.session_id[:6]} › Review payments code"
+    assert child.metadata["tool_use_id"] == "toolu_01TASK"
     assert ToolSpan.objects.get(span_id="toolu_01TASK").agent == parent
     assert Agent.objects.filter(parent=parent).count() == 1
+
+    # Its last answer lands in its transcript after SubagentStop: the session's Stop reads it.
+    cc_session.add_assistant_message("msg_sub2", {"input_tokens": 10, "output_tokens": 30},
+                                     path=sub_transcript)
+    quiet(hook(cc_session.stop()))
+    keys = {e.data["key"] for e in AgentEvent.objects.filter(agent=child, kind="agent.usage")}
+    assert keys == {"msg_sub", "msg_sub2"}
 
 
 def test_it_spools_while_the_server_is_down_and_drains_in_order_later(

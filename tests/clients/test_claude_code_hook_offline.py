@@ -64,9 +64,9 @@ def test_it_spools_in_order_when_the_server_is_down(hook: Hook, cc_session: Sess
         "agent.status",  # Stop: idle
     ]
     assert events[0]["data"] == {
-        "name": "payments-api", "kind": "claude-code", "external_id": cc_session.session_id,
+        "name": f"payments-api #{cc_session.session_id[:6]}", "kind": "claude-code", "external_id": cc_session.session_id,
         "metadata": {"cwd": cc_session.cwd, "transcript_path": str(cc_session.transcript),
-                     "permission_mode": "default", "client": "switchboard-claude-code-hook/1"},
+                     "permission_mode": "default", "client": "switchboard-claude-code-hook/2"},
     }
     assert all(e["agent_external_id"] == cc_session.session_id for e in events)
     keys = [e["idempotency_key"] for e in events]
@@ -96,9 +96,9 @@ def test_it_counts_transcript_tokens_once_and_only_new_lines(hook: Hook,
     cc_session.add_user_line("thanks")
     quiet(hook(cc_session.stop()))
     usage = [e["data"] for e in hook.spooled() if e["type"] == "usage"]
-    assert usage == [{"tokens_input": 12, "tokens_output": 300, "tokens_cache_read": 9000,
-                      "tokens_cache_write": 450, "tokens_reasoning": 0,
-                      "model": "claude-sonnet-4-5-20250929"}]
+    assert usage == [{"key": "msg_01", "turn": 0, "tokens_input": 12, "tokens_output": 300,
+                      "tokens_cache_read": 9000, "tokens_cache_write": 450,
+                      "tokens_reasoning": 0, "model": "claude-sonnet-4-5-20250929"}]
 
     # Nothing new: no usage event. Then a second response: only its tokens.
     quiet(hook(cc_session.stop()))
