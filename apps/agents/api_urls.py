@@ -25,6 +25,10 @@ urlpatterns = [
          name="api-agent-workflow-signal"),
     path("events", apis.EventsView.as_view(), name="api-events"),
     path("spans", apis.SpansView.as_view(), name="api-spans"),
+    path("approvals", apis.ApprovalListView.as_view(), name="api-approvals"),
+    path("approvals/<int:approval_id>", apis.ApprovalDetailView.as_view(), name="api-approval"),
+    path("approvals/<int:approval_id>/expire", apis.ApprovalExpireView.as_view(),
+         name="api-approval-expire"),
 ]
 
 if settings.AGENTS_BENCHMARK_VIEWS:  # benchmarks/ingest.py only; off unless asked for

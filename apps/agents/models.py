@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -448,3 +450,43 @@ class WorkflowStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position + 1}. {self.title}"
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    ALLOWED = "allowed", "Allowed"
+    DENIED = "denied", "Denied"
+    EXPIRED = "expired", "Answered locally"  # nobody decided in time: the terminal's prompt did
+
+
+class ApprovalRequest(VersionedModel):
+    """A permission prompt of an agent (Claude Code PermissionRequest, OpenCode
+    permission.asked) that a person may answer from the control room while the agent's hook
+    waits for the decision."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="approvals")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="approvals")
+    key = models.CharField(max_length=200, help_text="The client's id for this prompt.")
+    tool_name = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    input = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=ApprovalStatus.choices,
+                              default=ApprovalStatus.PENDING)
+    message = models.CharField(max_length=500, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["agent", "key"], name="approval_agent_key")]
+        indexes = [models.Index(fields=["agent", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} for {self.agent_id} ({self.status})"
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        return self.status == ApprovalStatus.PENDING and self.expires_at > (now or timezone.now())

@@ -9,6 +9,8 @@ urlpatterns = [
     path("agents/", views.agents_list, name="agents-list"),
     path("agents/<int:pk>/", views.agent_detail, name="agent-detail"),
     path("agents/<int:pk>/action/", views.agent_action, name="agent-action"),
+    path("agents/<int:pk>/approvals/<int:approval_id>/", views.agent_approval,
+         name="agent-approval"),
     path("agents/<int:pk>/assign/", views.agent_assign, name="agent-assign"),
     path("agents/<int:pk>/workflow/", views.agent_workflow, name="agent-workflow"),
     path("agents/<int:pk>/signal/", views.agent_signal, name="agent-signal"),

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.agents import selectors
@@ -195,6 +195,23 @@ def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if snapshot:
         return render(request, "agents/detail_live.html", ctx)
     return render(request, "agents/detail.html", ctx)
+
+
+@require_POST
+@admin_required
+def agent_approval(request: HttpRequest, pk: int, approval_id: int) -> HttpResponse:
+    """Allow or deny a permission prompt the agent's hook is waiting on."""
+    from apps.agents.approvals import approval_decide
+    from apps.agents.models import ApprovalRequest
+
+    agent = _agent_or_404(pk)
+    approval = get_object_or_404(ApprovalRequest, pk=approval_id, agent=agent)
+    try:
+        approval_decide(approval=approval, decision=request.POST.get("decision", ""),
+                        actor=request.user)
+    except ValidationError as exc:
+        _errors(request, exc)
+    return _done(request, agent)
 
 
 def _done(request: HttpRequest, agent: Agent) -> HttpResponse:

@@ -271,12 +271,24 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
 
 # --- agent page ----------------------------------------------------------------------------
 def agent_for_page(agent_id: int) -> Agent | None:
+    """The agent for its page and live head: with the permission prompts waiting for a decision
+    (remote approval) and the last commands with their delivery state."""
+    from django.utils import timezone
+
+    from apps.agents.models import AgentCommand, ApprovalRequest, ApprovalStatus
+
     rows = decorate_agents(
         _with_card_fields(
             Agent.objects.filter(pk=agent_id, project__archived=False)
         ).select_related("parent")[:1]
     )
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    agent = rows[0]
+    agent.waiting_approvals = list(ApprovalRequest.objects.filter(
+        agent=agent, status=ApprovalStatus.PENDING, expires_at__gt=timezone.now()).order_by("id"))
+    agent.recent_commands = list(AgentCommand.objects.filter(agent=agent).order_by("-id")[:5])
+    return agent
 
 
 def agent_timeline(
