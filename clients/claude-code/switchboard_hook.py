@@ -74,6 +74,7 @@ SEEN_MESSAGES = 400
 HEARTBEAT_EVERY = 30.0
 USER_AGENT = "switchboard-claude-code-hook/2"
 POLL_EVERY = 0.5
+APPROVAL_POLL = 0.3
 
 
 def now_iso() -> str:
@@ -815,7 +816,8 @@ class Spool:
                 pass
 
 
-def post(url: str, key: str, body: bytes, timeout: float) -> tuple[int, Any]:
+def post(url: str, key: str, body: bytes | None, timeout: float,
+         method: str = "POST") -> tuple[int, Any]:
     """(HTTP status, JSON reply or None). http.client rather than urllib: less to import on
     every hook run."""
     import http.client  # here, after the local work: only a run that sends pays for it
@@ -825,7 +827,7 @@ def post(url: str, key: str, body: bytes, timeout: float) -> tuple[int, Any]:
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = cls(parts.hostname or "", parts.port, timeout=timeout)
     try:
-        conn.request("POST", parts.path or "/", body=body, headers={
+        conn.request(method, parts.path or "/", body=body, headers={
             "Content-Type": "application/json",
             "Authorization": f"Bearer {key}",
             "User-Agent": USER_AGENT,
@@ -987,10 +989,68 @@ def run(deadline: Deadline, flush_only: bool = False) -> dict[str, Any] | None:
             drain(root, spool, deadline)  # the ack, so the page shows "done" at once
     elif received:
         step_merge_only(root, received, deadline)
+    approval_wait = env_float("SWITCHBOARD_APPROVAL_WAIT", 60)
+    if answer is None and approval_wait > 0 and data["hook_event_name"] == "PermissionRequest":
+        answer = ask_for_approval(root, data, Deadline(approval_wait))
     wait = env_float("SWITCHBOARD_WAIT_FOR_TASK", 0)
     if answer is None and wait > 0 and data["hook_event_name"] == "Stop":
         answer = wait_for_work(root, spool, data, Deadline(wait))
     return answer
+
+
+def api_call(method: str, path: str, body: dict[str, Any] | None,
+             timeout: float) -> tuple[int, Any]:
+    base = os.environ.get("SWITCHBOARD_URL", "").strip().rstrip("/")
+    key = os.environ.get("SWITCHBOARD_API_KEY", "").strip()
+    root = base if base.endswith("/api/v1") else base + "/api/v1"
+    payload = json.dumps(body).encode() if body is not None else None
+    return post(root + path, key, payload, timeout, method=method)
+
+
+def ask_for_approval(root: Path, data: dict[str, Any],
+                     deadline: Deadline) -> dict[str, Any] | None:
+    """Remote approval: file the prompt with Switchboard and wait for a person to allow or deny
+    it from the control room. Meanwhile Claude Code shows the hook running; when the wait is
+    over without a decision, the terminal's own permission dialog decides, as without us."""
+    reporter = Reporter(data, {})
+    tool_input = data.get("tool_input")
+    summary = reporter.waiting_for()
+    body = {"agent_external_id": str(data["session_id"]), "key": f"perm-{uuid.uuid4().hex}",
+            "tool_name": str(data.get("tool_name") or ""), "summary": summary[:500],
+            "input": clip(tool_input)[0],
+            "wait_seconds": max(1, int(deadline.left()))}
+    if isinstance(data.get("agent_id"), str) and data["agent_id"]:
+        body["agent_external_id"] = f"{data['session_id']}:{data['agent_id']}"
+    try:
+        status, reply = api_call("POST", "/approvals", body, timeout=min(5.0, deadline.left()))
+    except (OSError, ValueError) as exc:
+        debug(root, f"approval request failed: {exc!r}")
+        return None
+    if status not in (200, 201) or not isinstance(reply, dict) or "id" not in reply:
+        debug(root, f"approval request answered {status}: {json.dumps(reply)[:300]}")
+        return None
+    approval = int(reply["id"])
+    while reply.get("status") == "pending" and deadline.left() > 0:
+        time.sleep(min(APPROVAL_POLL, deadline.left()))
+        try:
+            status, answer = api_call("GET", f"/approvals/{approval}", None, timeout=5.0)
+        except (OSError, ValueError) as exc:
+            debug(root, f"approval poll failed: {exc!r}")
+            continue
+        if status == 200 and isinstance(answer, dict):
+            reply = answer
+    decision = reply.get("status")
+    if decision == "allowed":
+        return {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                       "decision": {"behavior": "allow"}}}
+    if decision == "denied":
+        return {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
+            "behavior": "deny", "message": str(reply.get("message") or "Denied from Switchboard")}}}
+    try:  # nobody decided in time: say so, so the page stops offering the buttons
+        api_call("POST", f"/approvals/{approval}/expire", {}, timeout=2.0)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def wait_for_work(root: Path, spool: Spool, data: dict[str, Any],

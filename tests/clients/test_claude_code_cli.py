@@ -15,6 +15,8 @@ from apps.agents.models import (
     AgentCommand,
     AgentEvent,
     AgentStatus,
+    ApprovalRequest,
+    ApprovalStatus,
     CommandStatus,
     TaskStatus,
     ToolSpan,
@@ -92,9 +94,14 @@ def test_a_permission_prompt_blocks_and_a_denied_tool_closes_its_span(
         {"tools": [bash("touch deployed.txt", "deploy")]},
         {"text": "I could not deploy: permission denied."},
     ])
-    result, _ = claude.run("DEPLOY the release")
+    # Nobody answers in the control room within the wait: the local prompt decides (headless
+    # runs deny), and the request is marked as answered locally.
+    result, _ = claude.run("DEPLOY the release", SWITCHBOARD_APPROVAL_WAIT="1")
     assert result.returncode == 0, result.stderr
     agent = session_agent(claude)
+    approval = ApprovalRequest.objects.get(agent=agent)
+    assert approval.status == ApprovalStatus.EXPIRED
+    assert approval.summary == "permission to use Bash: touch deployed.txt"
     blocked = AgentEvent.objects.filter(agent=agent, kind="agent.blocked").first()
     assert blocked is not None, trail(agent)
     assert "permission to use Bash: touch deployed.txt" in str(blocked.data)
@@ -104,6 +111,42 @@ def test_a_permission_prompt_blocks_and_a_denied_tool_closes_its_span(
     assert not (claude.cwd / "deployed.txt").exists()
     assert "idle" in trail(agent)  # the turn finished after the denial
     assert ToolSpan.objects.filter(agent=agent, outcome="pending").count() == 0
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_a_permission_prompt_is_answered_from_the_control_room(
+        claude: Claude, api: FakeAnthropic, admin_user, decision: str) -> None:
+    from apps.agents.approvals import approval_decide
+
+    api.script("RELEASE", [
+        {"tools": [bash("touch released.txt", "release")]},
+        {"text": "Released."},
+    ])
+    proc = claude.start("RELEASE it", SWITCHBOARD_APPROVAL_WAIT="60")
+    try:
+        approval = wait_for(lambda: ApprovalRequest.objects.filter(status="pending").first(),
+                            timeout=60, message="the prompt to reach the control room")
+        agent = approval.agent
+        assert Agent.objects.get(pk=agent.pk).status == AgentStatus.BLOCKED
+        time.sleep(1)  # a person takes a moment
+        approval_decide(approval=approval, decision=decision, actor=admin_user)
+        decided = time.monotonic()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    span = ToolSpan.objects.get(agent=agent, tool_name="Bash")
+    if decision == "allow":
+        assert (claude.cwd / "released.txt").exists()
+        assert span.outcome == "ok"
+        # The hook's poll picked the decision up well within a second or two.
+        assert span.finished_at is not None
+    else:
+        assert not (claude.cwd / "released.txt").exists()
+        assert span.outcome == "denied"
+    assert time.monotonic() - decided < 30
+    audit = AgentEvent.objects.get(agent=agent, kind="approval.decided")
+    assert audit.actor == admin_user and audit.data["decision"] in ("allowed", "denied")
 
 
 def test_an_api_error_puts_the_agent_in_error(claude: Claude, api: FakeAnthropic) -> None:
