@@ -114,7 +114,7 @@ class Usage:
         return {
             **{f: getattr(self, f) for f in TOKEN_FIELDS},
             "cache_hit_rate": self.cache_pct,
-            "cost_usd": str(self.cost_usd.quantize(Decimal("0.00000001"))),
+            "cost_usd": f"{self.cost_usd:.8f}",
             "calls": self.calls,
             "calls_unknown_price": self.unknown,
         }
