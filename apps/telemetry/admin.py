@@ -33,9 +33,20 @@ class ModelPriceAdmin(OwnerAdmin):
 
 @admin.register(TokenUsage)
 class TokenUsageAdmin(ReadOnlyOwnerAdmin):
-    list_display = ("ts", "agent", "key", "turn", "model", "tokens_input", "tokens_output",
-                    "tokens_cache_read", "tokens_cache_write", "tokens_reasoning", "cost_usd",
-                    "cost_source")
+    list_display = (
+        "ts",
+        "agent",
+        "key",
+        "turn",
+        "model",
+        "tokens_input",
+        "tokens_output",
+        "tokens_cache_read",
+        "tokens_cache_write",
+        "tokens_reasoning",
+        "cost_usd",
+        "cost_source",
+    )
     list_filter = ("cost_source", "project")
     search_fields = ("key", "model", "agent__name")
     list_select_related = ("agent",)

@@ -72,7 +72,8 @@ class ModelPrice(models.Model):
     SWITCHBOARD_MODEL_PRICES setting and over the bundled price table."""
 
     model = models.CharField(
-        max_length=150, unique=True,
+        max_length=150,
+        unique=True,
         help_text="The model name exactly as the agent reports it (case does not matter).",
     )
     input = models.DecimalField(max_digits=12, decimal_places=6, help_text="USD per 1M tokens.")
@@ -80,11 +81,17 @@ class ModelPrice(models.Model):
         max_digits=12, decimal_places=6, help_text="USD per 1M tokens; reasoning tokens too."
     )
     cache_read = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True,
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
         help_text="USD per 1M tokens; empty: the input price.",
     )
     cache_write = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True,
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
         help_text="USD per 1M tokens; empty: the input price.",
     )
     updated_at = models.DateTimeField(auto_now=True)

@@ -51,8 +51,12 @@ class Rates:
             value = values.get(key)
             return None if value is None else Decimal(str(value))
 
-        return cls(input=dec("input") or Decimal(0), output=dec("output") or Decimal(0),
-                   cache_read=dec("cache_read"), cache_write=dec("cache_write"))
+        return cls(
+            input=dec("input") or Decimal(0),
+            output=dec("output") or Decimal(0),
+            cache_read=dec("cache_read"),
+            cache_write=dec("cache_write"),
+        )
 
     def cost(self, tokens: Mapping[str, int]) -> Decimal:
         read = self.input if self.cache_read is None else self.cache_read
@@ -78,8 +82,9 @@ UNKNOWN = Cost(Decimal(0), CostSource.UNKNOWN)
 def _admin_prices() -> dict[str, dict[str, object]]:
     return {
         row["model"]: row
-        for row in ModelPrice.objects.values("model", "input", "output", "cache_read",
-                                             "cache_write")
+        for row in ModelPrice.objects.values(
+            "model", "input", "output", "cache_read", "cache_write"
+        )
     }
 
 
@@ -132,8 +137,7 @@ def table_cost(model: str, tokens: Mapping[str, int], ts: datetime | None = None
     )
     for provider_id in dict.fromkeys((provider, None)):
         try:
-            result = calc_price(usage, name, provider_id=provider_id,
-                                genai_request_timestamp=ts)
+            result = calc_price(usage, name, provider_id=provider_id, genai_request_timestamp=ts)
         except (LookupError, ValueError):
             continue
         return Decimal(result.total_price)

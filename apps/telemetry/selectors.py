@@ -91,7 +91,7 @@ class Usage:
 
     @property
     def cost_label(self) -> str:
-        """"—" with nothing recorded, "unknown price" when no call could be priced, else the
+        """ "—" with nothing recorded, "unknown price" when no call could be priced, else the
         sum of what could be priced (the page says separately when some calls could not)."""
         if not self.calls:
             return "—"
@@ -107,8 +107,12 @@ class Usage:
         return fmt_tokens(getattr(self, field))
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(**{f: getattr(self, f) + getattr(other, f)
-                        for f in (*TOKEN_FIELDS, "cost_usd", "calls", "unknown")})
+        return Usage(
+            **{
+                f: getattr(self, f) + getattr(other, f)
+                for f in (*TOKEN_FIELDS, "cost_usd", "calls", "unknown")
+            }
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -139,8 +143,11 @@ def usage_totals(*, agent_ids: Iterable[int]) -> Usage:
 def usage_by_turn(*, agent_id: int, limit: int = TURN_LIMIT) -> list[tuple[int, Usage]]:
     """The newest `limit` turns of one agent, newest first."""
     rows = (
-        TokenUsage.objects.filter(agent_id=agent_id).order_by().values("turn")
-        .annotate(**_sums()).order_by("-turn")[:limit]
+        TokenUsage.objects.filter(agent_id=agent_id)
+        .order_by()
+        .values("turn")
+        .annotate(**_sums())
+        .order_by("-turn")[:limit]
     )
     return [(row["turn"], Usage.from_row(row)) for row in rows]
 
@@ -156,11 +163,20 @@ def usage_today(project: Project | None, now: datetime | None = None) -> list[di
     qs = TokenUsage.objects.filter(ts__gte=start_of_today(now))
     qs = qs.filter(project=project) if project is not None else qs.filter(project__archived=False)
     rows = (
-        qs.order_by().values("project_id", "project__name", "project__slug")
-        .annotate(**_sums()).order_by("-cost_usd", "project__name")
+        qs.order_by()
+        .values("project_id", "project__name", "project__slug")
+        .annotate(**_sums())
+        .order_by("-cost_usd", "project__name")
     )
-    return [{"project_id": r["project_id"], "name": r["project__name"],
-             "slug": r["project__slug"], "usage": Usage.from_row(r)} for r in rows]
+    return [
+        {
+            "project_id": r["project_id"],
+            "name": r["project__name"],
+            "slug": r["project__slug"],
+            "usage": Usage.from_row(r),
+        }
+        for r in rows
+    ]
 
 
 def usage_annotations(*, full: bool = False) -> dict[str, Expression]:
@@ -171,16 +187,18 @@ def usage_annotations(*, full: bool = False) -> dict[str, Expression]:
 
     def sub(aggregate: Any, field: Any) -> Expression:
         zero = Value(Decimal(0)) if isinstance(field, DecimalField) else Value(0)
-        return Coalesce(Subquery(rows.annotate(v=aggregate).values("v"), output_field=field),
-                        zero, output_field=field)
+        return Coalesce(
+            Subquery(rows.annotate(v=aggregate).values("v"), output_field=field),
+            zero,
+            output_field=field,
+        )
 
     total = sum((F(f) for f in TOKEN_FIELDS[1:]), start=F(TOKEN_FIELDS[0]))
     fields: dict[str, Expression] = {
         "usage_tokens": sub(Sum(total), BigIntegerField()),
         "usage_cost_usd": sub(Sum("cost_usd"), COST),
         "usage_calls": sub(Count("id"), IntegerField()),
-        "usage_unknown": sub(Count("id", filter=Q(cost_source=CostSource.UNKNOWN)),
-                             IntegerField()),
+        "usage_unknown": sub(Count("id", filter=Q(cost_source=CostSource.UNKNOWN)), IntegerField()),
     }
     if full:
         fields.update({f"usage_{f}": sub(Sum(f), BigIntegerField()) for f in TOKEN_FIELDS})

@@ -22,8 +22,20 @@ from apps.telemetry.models import TOKEN_FIELDS, CostSource, ModelPrice, TokenUsa
 MAX_TOKENS = 10**12  # per field and call; far above any context window, far below BIGINT
 MAX_COST = Decimal("999999")  # cost_usd has 14 digits, 8 of them decimals
 
-_COLUMNS = ("project_id", "agent_id", "task_id", "key", "turn", "model", *TOKEN_FIELDS,
-            "cost_usd", "cost_source", "ts", "created_at", "updated_at")
+_COLUMNS = (
+    "project_id",
+    "agent_id",
+    "task_id",
+    "key",
+    "turn",
+    "model",
+    *TOKEN_FIELDS,
+    "cost_usd",
+    "cost_source",
+    "ts",
+    "created_at",
+    "updated_at",
+)
 _ADAPTED = {"cost_usd", "ts", "created_at", "updated_at"}  # need the backend's own adaptation
 _RETURNING = ("id", "turn", "model", "task_id", *TOKEN_FIELDS, "cost_usd", "cost_source")
 
@@ -70,8 +82,9 @@ def _clean_tokens(tokens: Mapping[str, int]) -> dict[str, int]:
     return clean
 
 
-def _cost(*, model: str, tokens: Mapping[str, int], client_cost: Decimal | None,
-          ts: datetime) -> prices.Cost:
+def _cost(
+    *, model: str, tokens: Mapping[str, int], client_cost: Decimal | None, ts: datetime
+) -> prices.Cost:
     if client_cost is not None:
         return prices.Cost(client_cost.quantize(prices.CENT_FRACTION), CostSource.CLIENT)
     return prices.usage_cost(model=model, tokens=tokens, ts=ts)
@@ -108,32 +121,61 @@ def usage_record(
     task_id = task_id if task_id is not None else agent.current_task_id
     cost = _cost(model=model, tokens=figures, client_cost=cost_usd, ts=ts)
     values = {
-        "project_id": agent.project_id, "agent_id": agent.pk, "task_id": task_id, "key": key,
-        "turn": turn, "model": model, **figures, "cost_usd": cost.usd,
-        "cost_source": cost.source, "ts": ts, "created_at": now, "updated_at": now,
+        "project_id": agent.project_id,
+        "agent_id": agent.pk,
+        "task_id": task_id,
+        "key": key,
+        "turn": turn,
+        "model": model,
+        **figures,
+        "cost_usd": cost.usd,
+        "cost_source": cost.source,
+        "ts": ts,
+        "created_at": now,
+        "updated_at": now,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), [_prep(c, values[c]) if c in _ADAPTED else values[c]
-                                       for c in _COLUMNS])
+        cursor.execute(
+            _upsert_sql(), [_prep(c, values[c]) if c in _ADAPTED else values[c] for c in _COLUMNS]
+        )
         stored = dict(zip(_RETURNING, cursor.fetchone(), strict=True))
     stored["cost_usd"] = Decimal(str(stored["cost_usd"])).quantize(prices.CENT_FRACTION)
     merged = {f: stored[f] for f in TOKEN_FIELDS}
-    final = _merged_cost(stored, merged, incoming=cost, figures=figures, model=model, ts=ts,
-                         client_cost=cost_usd)
+    final = _merged_cost(
+        stored, merged, incoming=cost, figures=figures, model=model, ts=ts, client_cost=cost_usd
+    )
     if (final.usd, final.source) != (stored["cost_usd"], stored["cost_source"]):
-        TokenUsage.objects.filter(pk=stored["id"]).update(cost_usd=final.usd,
-                                                          cost_source=final.source)
-    row = TokenUsage(pk=stored["id"], project_id=agent.project_id, agent=agent,
-                     task_id=stored["task_id"], key=key, turn=stored["turn"],
-                     model=stored["model"], **merged, cost_usd=final.usd,
-                     cost_source=final.source, ts=ts, updated_at=now)
+        TokenUsage.objects.filter(pk=stored["id"]).update(
+            cost_usd=final.usd, cost_source=final.source
+        )
+    row = TokenUsage(
+        pk=stored["id"],
+        project_id=agent.project_id,
+        agent=agent,
+        task_id=stored["task_id"],
+        key=key,
+        turn=stored["turn"],
+        model=stored["model"],
+        **merged,
+        cost_usd=final.usd,
+        cost_source=final.source,
+        ts=ts,
+        updated_at=now,
+    )
     row._state.adding = False
     return row
 
 
-def _merged_cost(stored: dict[str, Any], merged: dict[str, int], *, incoming: prices.Cost,
-                 figures: dict[str, int], model: str, ts: datetime,
-                 client_cost: Decimal | None) -> prices.Cost:
+def _merged_cost(
+    stored: dict[str, Any],
+    merged: dict[str, int],
+    *,
+    incoming: prices.Cost,
+    figures: dict[str, int],
+    model: str,
+    ts: datetime,
+    client_cost: Decimal | None,
+) -> prices.Cost:
     """The cost the merged row should carry. `stored` holds the row after the upsert, with the
     cost it had before (the upsert leaves cost alone on a conflict)."""
     kept_client = stored["cost_source"] == CostSource.CLIENT
@@ -155,10 +197,17 @@ def model_price_save(*, price: ModelPrice, actor: Any = None, request: Any = Non
     creating = price.pk is None
     price.full_clean()
     price.save()
-    rates = {f: None if getattr(price, f) is None else str(getattr(price, f))
-             for f in ("input", "output", "cache_read", "cache_write")}
-    audit_record("telemetry.price_created" if creating else "telemetry.price_changed",
-                 actor=actor, request=request, target=price, data=rates)
+    rates = {
+        f: None if getattr(price, f) is None else str(getattr(price, f))
+        for f in ("input", "output", "cache_read", "cache_write")
+    }
+    audit_record(
+        "telemetry.price_created" if creating else "telemetry.price_changed",
+        actor=actor,
+        request=request,
+        target=price,
+        data=rates,
+    )
     _forget_prices()
     return price
 

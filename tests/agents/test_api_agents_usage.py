@@ -18,18 +18,29 @@ def _prices(settings):
 
 
 def record(agent, key, **tokens):
-    usage_record(agent=agent, key=key, model="test-model",
-                 tokens={f"tokens_{k}": v for k, v in tokens.items()})
+    usage_record(
+        agent=agent,
+        key=key,
+        model="test-model",
+        tokens={f"tokens_{k}": v for k, v in tokens.items()},
+    )
 
 
 def test_detail_and_list_carry_usage(read_api, agent):
     record(agent, "a", input=1_000_000, cache_read=1_000_000, output=250_000)
     record(agent, "a", input=1_000_000, cache_read=1_000_000, output=250_000)
     record(agent, "b", reasoning=250_000)
-    expected = {"tokens_input": 1_000_000, "tokens_output": 250_000,
-                "tokens_cache_read": 1_000_000, "tokens_cache_write": 0,
-                "tokens_reasoning": 250_000, "cache_hit_rate": 50.0,
-                "cost_usd": "3.00000000", "calls": 2, "calls_unknown_price": 0}
+    expected = {
+        "tokens_input": 1_000_000,
+        "tokens_output": 250_000,
+        "tokens_cache_read": 1_000_000,
+        "tokens_cache_write": 0,
+        "tokens_reasoning": 250_000,
+        "cache_hit_rate": 50.0,
+        "cost_usd": "3.00000000",
+        "calls": 2,
+        "calls_unknown_price": 0,
+    }
     # 1M input + 1M cache read (at the input price) at $1, 500k output + reasoning at $2.
     assert read_api.get(f"/api/v1/agents/{agent.pk}").json()["usage"] == expected
     listed = read_api.get("/api/v1/agents").json()["results"]

@@ -26,15 +26,27 @@ def usage(agent, idem=None, **data):
 
 
 def test_a_keyed_message_reported_three_times_counts_once(api, agent):
-    first = {"key": "msg_01ABC", "turn": 3, "model": SONNET, "tokens_input": 12,
-             "tokens_output": 40, "tokens_cache_read": 9000, "tokens_cache_write": 300}
+    first = {
+        "key": "msg_01ABC",
+        "turn": 3,
+        "model": SONNET,
+        "tokens_input": 12,
+        "tokens_output": 40,
+        "tokens_cache_read": 9000,
+        "tokens_cache_write": 300,
+    }
     r = post(api, [usage(agent, "i1", **first)])
     assert r.json()["results"][0]["status"] == "created"
     post(api, [usage(agent, "i2", **{**first, "tokens_output": 400})])  # streamed further
     post(api, [usage(agent, "i3", **first)])  # a stale retry with a new idempotency key
     row = TokenUsage.objects.get(agent=agent)
     assert (row.key, row.turn, row.model, row.tokens_output, row.tokens_cache_read) == (
-        "msg_01ABC", 3, SONNET, 400, 9000)
+        "msg_01ABC",
+        3,
+        SONNET,
+        400,
+        9000,
+    )
     assert row.cost_source == CostSource.PRICE_TABLE and row.cost_usd > 0
     events = AgentEvent.objects.filter(agent=agent, kind="agent.usage")
     assert events.count() == 3  # the feed and alerts still see every report
@@ -53,8 +65,19 @@ def test_the_old_shape_stores_each_report_once(api, agent):
 
 
 def test_a_clients_cost_is_kept(api, agent):
-    post(api, [usage(agent, key="oc-msg-1", model="big-pickle", tokens_input=5,
-                     tokens_output=7, cost_usd=0.0042)])
+    post(
+        api,
+        [
+            usage(
+                agent,
+                key="oc-msg-1",
+                model="big-pickle",
+                tokens_input=5,
+                tokens_output=7,
+                cost_usd=0.0042,
+            )
+        ],
+    )
     row = TokenUsage.objects.get()
     assert (row.cost_usd, row.cost_source) == (Decimal("0.0042"), CostSource.CLIENT)
 
@@ -64,18 +87,21 @@ def test_an_unknown_model_is_stored_as_unknown(api, agent):
     assert TokenUsage.objects.get().cost_source == CostSource.UNKNOWN
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"tokens_input": -1}, "data.tokens_input"),
-    ({"tokens_output": "12"}, "data.tokens_output"),
-    ({"tokens_output": 10**13}, "data.tokens_output"),
-    ({"key": ""}, "data.key"),
-    ({"key": 5}, "data.key"),
-    ({"turn": -2}, "data.turn"),
-    ({"turn": True}, "data.turn"),
-    ({"cost_usd": -0.5}, "data.cost_usd"),
-    ({"cost_usd": "cheap"}, "data.cost_usd"),
-    ({"cost_usd": 10**9}, "data.cost_usd"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"tokens_input": -1}, "data.tokens_input"),
+        ({"tokens_output": "12"}, "data.tokens_output"),
+        ({"tokens_output": 10**13}, "data.tokens_output"),
+        ({"key": ""}, "data.key"),
+        ({"key": 5}, "data.key"),
+        ({"turn": -2}, "data.turn"),
+        ({"turn": True}, "data.turn"),
+        ({"cost_usd": -0.5}, "data.cost_usd"),
+        ({"cost_usd": "cheap"}, "data.cost_usd"),
+        ({"cost_usd": 10**9}, "data.cost_usd"),
+    ],
+)
 def test_bad_figures_are_per_event_errors(api, agent, data, field):
     r = post(api, [usage(agent, **data), {"type": "hook.stop", "agent": agent.pk}])
     assert r.status_code == 200
@@ -88,17 +114,24 @@ def test_bad_figures_are_per_event_errors(api, agent, data, field):
 
 def test_span_tokens_and_a_usage_event_with_the_spans_key_merge(api, agent):
     """The simulator and API span clients send both; totals must not double."""
-    span = {"span_id": "toolu_1", "turn": 2, "tool_name": "Bash", "tokens_input": 100,
-            "tokens_output": 50}
-    post(api, [
-        {"type": "span.finish", "agent": agent.pk, "data": span},
-        usage(agent, key="span:toolu_1", turn=2, tokens_input=100, tokens_output=50),
-    ])
+    span = {
+        "span_id": "toolu_1",
+        "turn": 2,
+        "tool_name": "Bash",
+        "tokens_input": 100,
+        "tokens_output": 50,
+    }
+    post(
+        api,
+        [
+            {"type": "span.finish", "agent": agent.pk, "data": span},
+            usage(agent, key="span:toolu_1", turn=2, tokens_input=100, tokens_output=50),
+        ],
+    )
     row = TokenUsage.objects.get()
     assert (row.key, row.turn, row.tokens_input, row.tokens_output) == ("span:toolu_1", 2, 100, 50)
 
 
 def test_a_span_without_tokens_records_no_usage(api, agent):
-    api.post("/api/v1/spans", {"agent": agent.pk, "span_id": "s", "phase": "finish"},
-             format="json")
+    api.post("/api/v1/spans", {"agent": agent.pk, "span_id": "s", "phase": "finish"}, format="json")
     assert not TokenUsage.objects.exists()

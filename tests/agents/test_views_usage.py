@@ -24,9 +24,20 @@ def _prices(settings):
 
 
 def record(agent, key, *, i=0, o=0, cr=0, cw=0, r=0, model="test-model", turn=0, **kw):
-    return usage_record(agent=agent, key=key, model=model, turn=turn, tokens={
-        "tokens_input": i, "tokens_output": o, "tokens_cache_read": cr,
-        "tokens_cache_write": cw, "tokens_reasoning": r}, **kw)
+    return usage_record(
+        agent=agent,
+        key=key,
+        model=model,
+        turn=turn,
+        tokens={
+            "tokens_input": i,
+            "tokens_output": o,
+            "tokens_cache_read": cr,
+            "tokens_cache_write": cw,
+            "tokens_reasoning": r,
+        },
+        **kw,
+    )
 
 
 def test_the_agent_page_shows_totals_per_turn_and_sub_agents(client, viewer, project):
@@ -39,14 +50,14 @@ def test_the_agent_page_shows_totals_per_turn_and_sub_agents(client, viewer, pro
     record(sub, "msg_s", i=2_000_000)
     client.force_login(viewer)
     body = client.get(reverse("agent-detail", args=[a.pk])).content.decode()
-    panel = body[body.index('id="agent-usage"'):body.index('id="trace-h"')]
+    panel = body[body.index('id="agent-usage"') : body.index('id="trace-h"')]
     assert "1,000,000" in panel and "500,000" in panel and "100,000" in panel
     assert "251,000" in panel and "4,000" in panel
     assert "$1.68" in panel  # 1 + 0.05 + 0.125 + 0.5 + 0.002 + 0.008 (reasoning at output rate)
     # Cache hit rate: 500k of 1.6M prompt tokens.
     assert "31.2%" in panel
     assert "Sub-agents" in panel and "2,000,000" in panel and "$3.68" in panel  # together
-    turns = panel[panel.index('id="usage-turns"'):]
+    turns = panel[panel.index('id="usage-turns"') :]
     assert turns.index("<td>2</td>") < turns.index("<td>1</td>")  # newest turn first
 
 
@@ -55,7 +66,7 @@ def test_an_unknown_price_is_said_not_invented(client, viewer, project):
     record(a, "m", i=1000, model="homegrown-7b")
     client.force_login(viewer)
     body = client.get(reverse("agent-detail", args=[a.pk])).content.decode()
-    panel = body[body.index('id="agent-usage"'):body.index('id="trace-h"')]
+    panel = body[body.index('id="agent-usage"') : body.index('id="trace-h"')]
     assert "unknown price" in panel and "$0.00" not in panel
     row = client.get(reverse("agents-list")).content.decode()
     assert "unknown price" in row
@@ -66,7 +77,7 @@ def test_span_tokens_count_once_on_the_agent_page(client, viewer, project):
     seed.traced_session(a)
     client.force_login(viewer)
     body = client.get(reverse("agent-detail", args=[a.pk])).content.decode()
-    panel = body[body.index('id="agent-usage"'):body.index('id="trace-h"')]
+    panel = body[body.index('id="agent-usage"') : body.index('id="trace-h"')]
     # The traced session's spans carry cache 41000 of prompt 47500: one row per span.
     assert "86.3%" in panel
 
@@ -86,8 +97,8 @@ def test_the_list_shows_tokens_and_cost_per_agent(client, viewer, project):
     record(a, "k", i=1_000_000, o=500_000)
     client.force_login(viewer)
     body = client.get(reverse("agents-list")).content.decode()
-    row = body[body.index(f'id="agent-row-{a.pk}"'):]
-    row = row[:row.index("</tr>")]
+    row = body[body.index(f'id="agent-row-{a.pk}"') :]
+    row = row[: row.index("</tr>")]
     assert "1.50M" in row and "$2.00" in row
 
 
@@ -116,15 +127,15 @@ def test_the_overview_shows_todays_cost_per_project(client, viewer, project, oth
     record(b, "today", o=1_000_000)
     client.force_login(viewer)
     body = client.get(reverse("overview") + "?project=all").content.decode()
-    panel = body[body.index('id="ov-usage"'):]
-    panel = panel[:panel.index("</section>")]
+    panel = body[body.index('id="ov-usage"') :]
+    panel = panel[: panel.index("</section>")]
     assert "since 00:00 UTC" in panel
     assert "Apollo" in panel and "Zephyr" in panel and "$1.00" in panel and "$2.00" in panel
     assert "$3.00" in panel  # all projects together; yesterday's 5M tokens are not counted
     assert panel.index("Zephyr") < panel.index("Apollo")  # costliest first
     body = client.get(reverse("overview") + "?project=apollo").content.decode()
-    panel = body[body.index('id="ov-usage"'):]
-    panel = panel[:panel.index("</section>")]
+    panel = body[body.index('id="ov-usage"') :]
+    panel = panel[: panel.index("</section>")]
     assert "Apollo" in panel and "Zephyr" not in panel
 
 

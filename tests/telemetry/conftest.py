@@ -18,8 +18,13 @@ def _fresh_price_cache():
 def agent(project):
     from apps.agents.services import agent_register
 
-    agent, _ = agent_register(project=project, name="builder", kind="claude-code",
-                              external_id="sess-1", model="claude-sonnet-4-5")
+    agent, _ = agent_register(
+        project=project,
+        name="builder",
+        kind="claude-code",
+        external_id="sess-1",
+        model="claude-sonnet-4-5",
+    )
     return agent
 
 
@@ -28,8 +33,12 @@ def make_sub(agent):
     from apps.agents.services import agent_register
 
     def make(name: str = "helper"):
-        sub, _ = agent_register(project=agent.project, name=name, parent=agent,
-                                external_id=f"{agent.external_id}/{name}")
+        sub, _ = agent_register(
+            project=agent.project,
+            name=name,
+            parent=agent,
+            external_id=f"{agent.external_id}/{name}",
+        )
         return sub
 
     return make

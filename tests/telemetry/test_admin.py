@@ -15,23 +15,28 @@ pytestmark = pytest.mark.django_db
 
 def test_an_owner_adds_changes_and_deletes_a_price(client, owner):
     client.force_login(owner)
-    r = client.post("/admin/telemetry/modelprice/add/",
-                    {"model": "My-Llama", "input": "1", "output": "2", "cache_read": "",
-                     "cache_write": ""})
+    r = client.post(
+        "/admin/telemetry/modelprice/add/",
+        {"model": "My-Llama", "input": "1", "output": "2", "cache_read": "", "cache_write": ""},
+    )
     assert r.status_code == 302
     price = ModelPrice.objects.get()
     assert price.model == "my-llama"
     assert usage_cost(model="my-llama", tokens={"tokens_output": 1_000_000}).usd == 2
-    client.post(f"/admin/telemetry/modelprice/{price.pk}/change/",
-                {"model": "my-llama", "input": "1", "output": "3", "cache_read": "0.1",
-                 "cache_write": ""})
+    client.post(
+        f"/admin/telemetry/modelprice/{price.pk}/change/",
+        {"model": "my-llama", "input": "1", "output": "3", "cache_read": "0.1", "cache_write": ""},
+    )
     assert usage_cost(model="my-llama", tokens={"tokens_output": 1_000_000}).usd == 3
     client.post(f"/admin/telemetry/modelprice/{price.pk}/delete/", {"post": "yes"})
     assert not ModelPrice.objects.exists()
     assert usage_cost(model="my-llama", tokens={"tokens_output": 1}).usd == Decimal(0)
     actions = AuditEntry.objects.filter(action__startswith="telemetry.").order_by("id")
     assert list(actions.values_list("action", flat=True)) == [
-        "telemetry.price_created", "telemetry.price_changed", "telemetry.price_deleted"]
+        "telemetry.price_created",
+        "telemetry.price_changed",
+        "telemetry.price_deleted",
+    ]
 
 
 def test_usage_is_read_only_and_only_for_owners(client, owner, admin_user, agent):

@@ -14,22 +14,31 @@ from apps.telemetry.services import model_price_delete, model_price_save
 
 pytestmark = pytest.mark.django_db
 
-TOKENS = {"tokens_input": 1_000, "tokens_output": 2_000, "tokens_cache_read": 30_000,
-          "tokens_cache_write": 4_000, "tokens_reasoning": 0}
+TOKENS = {
+    "tokens_input": 1_000,
+    "tokens_output": 2_000,
+    "tokens_cache_read": 30_000,
+    "tokens_cache_write": 4_000,
+    "tokens_reasoning": 0,
+}
 
 
 def test_a_known_claude_model_costs_what_the_library_says():
     expected = calc_price(
-        Usage(input_tokens=35_000, cache_read_tokens=30_000, cache_write_tokens=4_000,
-              output_tokens=2_000),
-        "claude-sonnet-4-5-20250929", provider_id="anthropic",
+        Usage(
+            input_tokens=35_000,
+            cache_read_tokens=30_000,
+            cache_write_tokens=4_000,
+            output_tokens=2_000,
+        ),
+        "claude-sonnet-4-5-20250929",
+        provider_id="anthropic",
     ).total_price
     cost = usage_cost(model="claude-sonnet-4-5-20250929", tokens=TOKENS)
     assert cost.source == CostSource.PRICE_TABLE
     assert cost.usd == Decimal(expected).quantize(Decimal("0.00000001"))
     # $3 in, $15 out, $0.30 cache read, $3.75 cache write per million tokens.
-    assert cost.usd == Decimal("0.0015") * 2 + Decimal("0.03") + Decimal("0.009") + Decimal(
-        "0.015")
+    assert cost.usd == Decimal("0.0015") * 2 + Decimal("0.03") + Decimal("0.009") + Decimal("0.015")
 
 
 def test_cache_reads_cost_less_and_cache_writes_more_than_input():
@@ -42,18 +51,24 @@ def test_cache_reads_cost_less_and_cache_writes_more_than_input():
 
 def test_reasoning_tokens_cost_like_output():
     model = "o3"
-    assert usage_cost(model=model, tokens={"tokens_reasoning": 1000}).usd == usage_cost(
-        model=model, tokens={"tokens_output": 1000}).usd > 0
+    assert (
+        usage_cost(model=model, tokens={"tokens_reasoning": 1000}).usd
+        == usage_cost(model=model, tokens={"tokens_output": 1000}).usd
+        > 0
+    )
 
 
-@pytest.mark.parametrize("model, provider, name", [
-    ("claude-opus-4-1", "anthropic", "claude-opus-4-1"),
-    ("gpt-4o", "openai", "gpt-4o"),
-    ("o3-mini", "openai", "o3-mini"),
-    ("gemini-2.5-pro", "google", "gemini-2.5-pro"),
-    ("anthropic/claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5"),
-    (" Qwen3-Coder ", None, "qwen3-coder"),
-])
+@pytest.mark.parametrize(
+    "model, provider, name",
+    [
+        ("claude-opus-4-1", "anthropic", "claude-opus-4-1"),
+        ("gpt-4o", "openai", "gpt-4o"),
+        ("o3-mini", "openai", "o3-mini"),
+        ("gemini-2.5-pro", "google", "gemini-2.5-pro"),
+        ("anthropic/claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5"),
+        (" Qwen3-Coder ", None, "qwen3-coder"),
+    ],
+)
 def test_it_guesses_the_provider_from_the_name(model, provider, name):
     assert split_model(model) == (provider, name)
 
@@ -71,7 +86,8 @@ def test_an_unknown_model_is_unknown_not_free():
 
 def test_the_setting_prices_a_model(settings):
     settings.SWITCHBOARD_MODEL_PRICES = {
-        "my-llama": {"input": 0.5, "output": 1.5, "cache_read": 0.05, "cache_write": 0.6}}
+        "my-llama": {"input": 0.5, "output": 1.5, "cache_read": 0.05, "cache_write": 0.6}
+    }
     cost = usage_cost(model="My-Llama", tokens=TOKENS)
     # (1000 × 0.5 + 2000 × 1.5 + 30000 × 0.05 + 4000 × 0.6) / 1M
     assert (cost.usd, cost.source) == (Decimal("0.0074"), CostSource.PRICE_TABLE)
@@ -89,8 +105,10 @@ def test_the_setting_wins_over_the_library(settings):
 
 def test_an_admin_price_wins_over_the_setting_and_the_library(settings, owner):
     settings.SWITCHBOARD_MODEL_PRICES = {"claude-sonnet-4-5": {"input": 0, "output": 1}}
-    price = model_price_save(price=ModelPrice(model=" Claude-Sonnet-4-5 ", input=Decimal(0),
-                                              output=Decimal(10)), actor=owner)
+    price = model_price_save(
+        price=ModelPrice(model=" Claude-Sonnet-4-5 ", input=Decimal(0), output=Decimal(10)),
+        actor=owner,
+    )
     assert price.model == "claude-sonnet-4-5"
     assert usage_cost(model="claude-sonnet-4-5", tokens=TOKENS).usd == Decimal("0.02")
     price.output = Decimal(100)
@@ -106,7 +124,9 @@ def test_price_changes_are_audited(owner):
     price = model_price_save(price=ModelPrice(model="my-llama", input=1, output=2), actor=owner)
     model_price_delete(price=price, actor=owner)
     assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
-        "telemetry.price_created", "telemetry.price_deleted"]
+        "telemetry.price_created",
+        "telemetry.price_deleted",
+    ]
 
 
 def test_a_usage_record_uses_the_team_price(settings, agent):
@@ -117,10 +137,17 @@ def test_a_usage_record_uses_the_team_price(settings, agent):
     assert (row.cost_usd, row.cost_source) == (Decimal("0.039"), CostSource.PRICE_TABLE)
 
 
-@pytest.mark.parametrize("raw", [
-    "not json", "[1]", '{"m": {"input": 1}}', '{"m": {"input": 1, "output": -1}}',
-    '{"m": {"input": 1, "output": 2, "extra": 3}}', '{"m": {"input": true, "output": 2}}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1]",
+        '{"m": {"input": 1}}',
+        '{"m": {"input": 1, "output": -1}}',
+        '{"m": {"input": 1, "output": 2, "extra": 3}}',
+        '{"m": {"input": true, "output": 2}}',
+    ],
+)
 def test_a_bad_setting_stops_start_up(monkeypatch, raw):
     from config.env import env_model_prices
 
@@ -134,4 +161,5 @@ def test_a_good_setting_is_read(monkeypatch):
 
     monkeypatch.setenv("SWITCHBOARD_MODEL_PRICES", '{"My-Llama": {"input": 0.5, "output": 1.5}}')
     assert env_model_prices("SWITCHBOARD_MODEL_PRICES") == {
-        "my-llama": {"input": 0.5, "output": 1.5}}
+        "my-llama": {"input": 0.5, "output": 1.5}
+    }

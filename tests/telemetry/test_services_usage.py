@@ -17,8 +17,13 @@ SONNET = "claude-sonnet-4-5-20250929"
 
 
 def tokens(i=0, o=0, cr=0, cw=0, r=0):
-    return {"tokens_input": i, "tokens_output": o, "tokens_cache_read": cr,
-            "tokens_cache_write": cw, "tokens_reasoning": r}
+    return {
+        "tokens_input": i,
+        "tokens_output": o,
+        "tokens_cache_read": cr,
+        "tokens_cache_write": cw,
+        "tokens_reasoning": r,
+    }
 
 
 def test_the_same_key_twice_counts_once(agent):
@@ -27,11 +32,16 @@ def test_the_same_key_twice_counts_once(agent):
     rows = list(TokenUsage.objects.filter(agent=agent))
     assert len(rows) == 1
     row = rows[0]
-    assert (row.tokens_input, row.tokens_output, row.tokens_cache_read,
-            row.tokens_cache_write) == (100, 20, 3000, 400)
+    assert (row.tokens_input, row.tokens_output, row.tokens_cache_read, row.tokens_cache_write) == (
+        100,
+        20,
+        3000,
+        400,
+    )
     assert row.cost_source == CostSource.PRICE_TABLE
     assert row.cost_usd == table_cost(SONNET, tokens(100, 20, 3000, 400)).quantize(
-        Decimal("0.00000001"))
+        Decimal("0.00000001")
+    )
 
 
 def test_bigger_figures_for_the_same_key_replace_the_smaller(agent):
@@ -52,7 +62,10 @@ def test_it_returns_the_row_as_stored(agent):
     stored = TokenUsage.objects.get()
     assert row.pk == stored.pk
     assert (row.tokens_input, row.tokens_output, row.cost_usd) == (
-        stored.tokens_input, stored.tokens_output, stored.cost_usd)
+        stored.tokens_input,
+        stored.tokens_output,
+        stored.cost_usd,
+    )
 
 
 def test_different_keys_and_agents_are_counted_apart(agent, make_sub):
@@ -64,8 +77,9 @@ def test_different_keys_and_agents_are_counted_apart(agent, make_sub):
 
 
 def test_a_clients_own_cost_is_kept(agent):
-    usage_record(agent=agent, key="oc-1", tokens=tokens(100, 10), model=SONNET,
-                 cost_usd=Decimal("0.0123"))
+    usage_record(
+        agent=agent, key="oc-1", tokens=tokens(100, 10), model=SONNET, cost_usd=Decimal("0.0123")
+    )
     row = TokenUsage.objects.get()
     assert (row.cost_usd, row.cost_source) == (Decimal("0.0123"), CostSource.CLIENT)
     # Reported again without a cost, or with a smaller one: the client's figure stays.
@@ -73,7 +87,10 @@ def test_a_clients_own_cost_is_kept(agent):
     usage_record(agent=agent, key="oc-1", tokens=tokens(200, 10), cost_usd=Decimal("0.01"))
     row.refresh_from_db()
     assert (row.cost_usd, row.cost_source, row.tokens_input) == (
-        Decimal("0.0123"), CostSource.CLIENT, 200)
+        Decimal("0.0123"),
+        CostSource.CLIENT,
+        200,
+    )
     usage_record(agent=agent, key="oc-1", tokens=tokens(200, 10), cost_usd=Decimal("0.05"))
     row.refresh_from_db()
     assert row.cost_usd == Decimal("0.05")
@@ -102,11 +119,19 @@ def test_it_takes_the_agents_current_task(agent, admin_user):
     assert row.task_id == task.pk == TokenUsage.objects.get().task_id
 
 
-@pytest.mark.parametrize("bad", [
-    {"key": ""}, {"key": "x" * 201}, {"turn": -1}, {"cost_usd": Decimal("-1")},
-    {"cost_usd": Decimal("NaN")}, {"tokens": {"tokens_input": -5}},
-    {"tokens": {"tokens_output": 10**13}}, {"tokens": {"tokens_input": True}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"key": ""},
+        {"key": "x" * 201},
+        {"turn": -1},
+        {"cost_usd": Decimal("-1")},
+        {"cost_usd": Decimal("NaN")},
+        {"tokens": {"tokens_input": -5}},
+        {"tokens": {"tokens_output": 10**13}},
+        {"tokens": {"tokens_input": True}},
+    ],
+)
 def test_it_refuses_bad_values(agent, bad):
     kwargs = {"key": "k", "tokens": tokens(1), **bad}
     with pytest.raises(ValidationError):

@@ -6,56 +6,146 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('agents', '0002_commands_lifecycle_workflows'),
-        ('projects', '0001_initial'),
+        ("agents", "0002_commands_lifecycle_workflows"),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelPrice',
+            name="ModelPrice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(help_text='The model name exactly as the agent reports it (case does not matter).', max_length=150, unique=True)),
-                ('input', models.DecimalField(decimal_places=6, help_text='USD per 1M tokens.', max_digits=12)),
-                ('output', models.DecimalField(decimal_places=6, help_text='USD per 1M tokens; reasoning tokens too.', max_digits=12)),
-                ('cache_read', models.DecimalField(blank=True, decimal_places=6, help_text='USD per 1M tokens; empty: the input price.', max_digits=12, null=True)),
-                ('cache_write', models.DecimalField(blank=True, decimal_places=6, help_text='USD per 1M tokens; empty: the input price.', max_digits=12, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "model",
+                    models.CharField(
+                        help_text="The model name exactly as the agent reports it (case does not matter).",
+                        max_length=150,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "input",
+                    models.DecimalField(
+                        decimal_places=6, help_text="USD per 1M tokens.", max_digits=12
+                    ),
+                ),
+                (
+                    "output",
+                    models.DecimalField(
+                        decimal_places=6,
+                        help_text="USD per 1M tokens; reasoning tokens too.",
+                        max_digits=12,
+                    ),
+                ),
+                (
+                    "cache_read",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="USD per 1M tokens; empty: the input price.",
+                        max_digits=12,
+                        null=True,
+                    ),
+                ),
+                (
+                    "cache_write",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="USD per 1M tokens; empty: the input price.",
+                        max_digits=12,
+                        null=True,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['model'],
+                "ordering": ["model"],
             },
         ),
         migrations.CreateModel(
-            name='TokenUsage',
+            name="TokenUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=200)),
-                ('turn', models.PositiveIntegerField(default=0)),
-                ('model', models.CharField(blank=True, max_length=150)),
-                ('tokens_input', models.PositiveBigIntegerField(default=0)),
-                ('tokens_output', models.PositiveBigIntegerField(default=0)),
-                ('tokens_cache_read', models.PositiveBigIntegerField(default=0)),
-                ('tokens_cache_write', models.PositiveBigIntegerField(default=0)),
-                ('tokens_reasoning', models.PositiveBigIntegerField(default=0)),
-                ('cost_usd', models.DecimalField(decimal_places=8, default=0, max_digits=14)),
-                ('cost_source', models.CharField(choices=[('price_table', 'Price table'), ('client', 'Reported by the client'), ('unknown', 'Unknown price')], default='unknown', max_length=12)),
-                ('ts', models.DateTimeField(default=django.utils.timezone.now, help_text='When the call happened.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='token_usage', to='agents.agent')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='token_usage', to='projects.project')),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='token_usage', to='agents.agenttask')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=200)),
+                ("turn", models.PositiveIntegerField(default=0)),
+                ("model", models.CharField(blank=True, max_length=150)),
+                ("tokens_input", models.PositiveBigIntegerField(default=0)),
+                ("tokens_output", models.PositiveBigIntegerField(default=0)),
+                ("tokens_cache_read", models.PositiveBigIntegerField(default=0)),
+                ("tokens_cache_write", models.PositiveBigIntegerField(default=0)),
+                ("tokens_reasoning", models.PositiveBigIntegerField(default=0)),
+                ("cost_usd", models.DecimalField(decimal_places=8, default=0, max_digits=14)),
+                (
+                    "cost_source",
+                    models.CharField(
+                        choices=[
+                            ("price_table", "Price table"),
+                            ("client", "Reported by the client"),
+                            ("unknown", "Unknown price"),
+                        ],
+                        default="unknown",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "ts",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, help_text="When the call happened."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="token_usage",
+                        to="agents.agent",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="token_usage",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="token_usage",
+                        to="agents.agenttask",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'token usage',
-                'ordering': ['-ts', '-id'],
-                'indexes': [models.Index(fields=['project', 'ts'], name='telemetry_t_project_0a3bfa_idx'), models.Index(fields=['agent', 'turn'], name='telemetry_t_agent_i_864abc_idx')],
-                'constraints': [models.UniqueConstraint(fields=('agent', 'key'), name='token_usage_unique_key')],
+                "verbose_name_plural": "token usage",
+                "ordering": ["-ts", "-id"],
+                "indexes": [
+                    models.Index(fields=["project", "ts"], name="telemetry_t_project_0a3bfa_idx"),
+                    models.Index(fields=["agent", "turn"], name="telemetry_t_agent_i_864abc_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("agent", "key"), name="token_usage_unique_key")
+                ],
             },
         ),
     ]
