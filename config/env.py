@@ -44,3 +44,40 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
+
+
+def env_model_prices(name: str) -> dict[str, dict[str, float]]:
+    """A JSON object of model name → {input, output, cache_read?, cache_write?} in USD per
+    million tokens, e.g. {"my-llama": {"input": 0.5, "output": 1.5}}. Names are compared in
+    lower case."""
+    import json
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    example = '{"my-llama": {"input": 0.5, "output": 1.5, "cache_read": 0.05}}'
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} is not valid JSON; e.g. {example}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object; e.g. {example}")
+    prices: dict[str, dict[str, float]] = {}
+    for model, rates in value.items():
+        if not isinstance(rates, dict) or "input" not in rates or "output" not in rates:
+            raise ImproperlyConfigured(f"{name}: {model!r} needs at least input and output prices.")
+        unknown = set(rates) - set(PRICE_FIELDS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{name}: {model!r} has unknown keys {sorted(unknown)}; use {list(PRICE_FIELDS)}."
+            )
+        for key, rate in rates.items():
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+                raise ImproperlyConfigured(
+                    f"{name}: {model!r} {key} must be a non-negative number (USD per 1M tokens)."
+                )
+        prices[str(model).strip().lower()] = {k: float(v) for k, v in rates.items()}
+    return prices

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_model_prices, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SWITCHBOARD_DATA_DIR") or BASE_DIR / "var").resolve()
@@ -451,3 +451,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 }
 # Only benchmarks/ingest.py turns this on: it exposes a bare one-INSERT view for comparison.
 AGENTS_BENCHMARK_VIEWS = env_bool("AGENTS_BENCHMARK_VIEWS", False)
+
+# --- telemetry ---
+# Per-model prices in USD per million tokens (JSON), winning over the bundled price table:
+# {"my-llama": {"input": 0.5, "output": 1.5, "cache_read": 0.05, "cache_write": 0.6}}.
+# Prices set in the admin (telemetry → model prices) win over these.
+SWITCHBOARD_MODEL_PRICES = env_model_prices("SWITCHBOARD_MODEL_PRICES")

@@ -34,6 +34,7 @@ from apps.agents.models import (
 from apps.core.api.permissions import api_key_of
 from apps.core.api.throttles import WriteKeyThrottle
 from apps.projects.models import Project
+from apps.telemetry.selectors import usage_annotations
 
 ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Agent id")
 
@@ -55,8 +56,9 @@ def write_project(request: Request) -> Project:
     return get_object_or_404(Project.objects.active(), slug=slug)
 
 
-def agents_qs(request: Request) -> QuerySet[Agent]:
-    """Agents with current task and sub-agent count in the same query (no N+1)."""
+def agents_qs(request: Request, *, usage: bool = False) -> QuerySet[Agent]:
+    """Agents with current task and sub-agent count in the same query (no N+1); with `usage`,
+    their token and cost totals too (subqueries of the same query)."""
     children = (
         Agent.objects.filter(parent=OuterRef("pk")).order_by().values("parent")
         .annotate(n=Count("pk")).values("n")
@@ -64,12 +66,14 @@ def agents_qs(request: Request) -> QuerySet[Agent]:
     qs = Agent.objects.select_related("current_task").annotate(
         sub_agent_count=Coalesce(Subquery(children, output_field=IntegerField()), 0)
     )
+    if usage:
+        qs = qs.annotate(**usage_annotations(full=True))
     project = key_project(request)
     return qs.filter(project=project) if project is not None else qs
 
 
-def get_agent(request: Request, pk: int) -> Agent:
-    return get_object_or_404(agents_qs(request), pk=pk)
+def get_agent(request: Request, pk: int, *, usage: bool = False) -> Agent:
+    return get_object_or_404(agents_qs(request, usage=usage), pk=pk)
 
 
 def in_scope(request: Request, qs: QuerySet) -> QuerySet:
@@ -91,7 +95,7 @@ def valid(serializer_class: type, request: Request, **context: Any) -> dict[str,
 
 
 def fresh(request: Request, agent: Agent) -> dict[str, Any]:
-    return s.agent_json(get_agent(request, agent.pk))
+    return s.agent_json(get_agent(request, agent.pk, usage=True))
 
 
 # --- agents ---------------------------------------------------------------------------------
@@ -109,7 +113,7 @@ class AgentListView(GenericAPIView):
         responses=s.AgentSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        qs = agents_qs(request).order_by("-id")
+        qs = agents_qs(request, usage=True).order_by("-id")
         params = request.query_params
         if params.get("project"):
             value = params["project"]
@@ -140,7 +144,7 @@ class AgentDetailView(GenericAPIView):
 
     @extend_schema(summary="One agent", parameters=[ID], responses=s.AgentSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(s.agent_json(get_agent(request, pk)))
+        return Response(s.agent_json(get_agent(request, pk, usage=True)))
 
     @extend_schema(summary="Change an agent", parameters=[ID], request=s.AgentPatchSerializer,
                    responses=s.AgentSerializer)

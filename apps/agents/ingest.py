@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -411,21 +412,7 @@ class Batch:
                                             actor_label=self.actor_label, **fields)
             return event
         if item.type == "usage":
-            usage = {}
-            for name in services.TOKEN_FIELDS:
-                value = data.get(name, 0)
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise ValidationError({f"data.{name}": ["a non-negative integer."]})
-                usage[name] = value
-            if data.get("model"):
-                usage["model"] = _str(data["model"])[:150]
-            if data.get("key"):
-                usage["key"] = _str(data["key"])[:200]
-            if isinstance(data.get("turn"), int) and not isinstance(data["turn"], bool):
-                usage["turn"] = data["turn"]
-            return record_event("agent.usage", project=self.project, agent=agent,
-                                task=AgentTask(pk=agent.current_task_id) if agent.current_task_id else None,
-                                actor_label=self.actor_label, data=usage, ts=item.ts or self.now)
+            return self._usage(item, agent)
         if item.type == "command.ack":
             from apps.agents.models import AgentCommand
 
@@ -449,6 +436,45 @@ class Batch:
             return AgentEvent.objects.filter(task=task, kind="task.completed").order_by("-id").first()
         raise ValidationError({"type": ["not handled."]})
 
+    def _usage(self, item: Item, agent: Agent) -> AgentEvent:
+        """The `agent.usage` event (the feed and alerts read it) and the TokenUsage row, stored
+        once per natural key: the client's `key` (its API message id), else this event's
+        idempotency key, else the event itself (an old-style report of new tokens)."""
+        from apps.telemetry.services import usage_record
+
+        data = item.data
+        usage: dict[str, Any] = {}
+        for name in services.TOKEN_FIELDS:
+            value = data.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValidationError({f"data.{name}": ["a non-negative integer."]})
+            usage[name] = value
+        tokens = dict(usage)
+        if data.get("model"):
+            usage["model"] = _str(data["model"])[:150]
+        key = data.get("key")
+        if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > 200):
+            raise ValidationError({"data.key": ["a string of 1 to 200 characters."]})
+        turn = data.get("turn")
+        if turn is not None and (not isinstance(turn, int) or isinstance(turn, bool)
+                                 or not 0 <= turn < 2**31):
+            raise ValidationError({"data.turn": ["a non-negative integer."]})
+        cost = _cost(data.get("cost_usd"))
+        usage.update({k: v for k, v in (("key", key), ("turn", turn)) if v is not None})
+        if cost is not None:
+            usage["cost_usd"] = data["cost_usd"]
+        ts = item.ts or self.now
+        event = record_event("agent.usage", project=self.project, agent=agent,
+                             task=AgentTask(pk=agent.current_task_id) if agent.current_task_id else None,
+                             actor_label=self.actor_label, data=usage, ts=ts)
+        natural = key or (f"event:{item.key}" if item.key else f"event:{event.pk}")
+        try:
+            usage_record(agent=agent, key=natural, tokens=tokens, model=usage.get("model", ""),
+                         turn=turn or 0, cost_usd=cost, ts=ts)
+        except ValidationError as exc:
+            raise ValidationError({f"data.{k}": v for k, v in exc.message_dict.items()}) from None
+        return event
+
     def _register(self, item: Item) -> AgentEvent | None:
         from apps.agents.serializers import AgentRegisterSerializer
 
@@ -466,6 +492,21 @@ class Batch:
     def _reload(self, agent: Agent) -> None:
         agent.refresh_from_db()
         self._remember(agent)
+
+
+def _cost(value: Any) -> Decimal | None:
+    """A client's own cost in USD (OpenCode reports one), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError({"data.cost_usd": ["a non-negative number of US dollars."]})
+    try:
+        cost = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationError({"data.cost_usd": ["a non-negative number of US dollars."]}) from None
+    if not cost.is_finite() or cost < 0:
+        raise ValidationError({"data.cost_usd": ["a non-negative number of US dollars."]})
+    return cost
 
 
 def _str(value: Any) -> str:

@@ -27,6 +27,7 @@ from apps.agents.models import (
     Workflow,
     WorkflowStep,
 )
+from apps.telemetry.selectors import agent_usage
 
 REPORTABLE_STATUSES = [s for s in AgentStatus.values if s != AgentStatus.OFFLINE]
 FINISH_STATUSES = [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]
@@ -64,6 +65,7 @@ def agent_json(agent: Agent, now: datetime | None = None) -> dict[str, Any]:
         "metadata": agent.metadata,
         "version": agent.version,
         "created_at": agent.created_at,
+        "usage": usage.as_json() if (usage := agent_usage(agent)) is not None else None,
     }
 
 
@@ -80,6 +82,22 @@ class TaskBriefSerializer(serializers.Serializer):
     priority = serializers.IntegerField()
     progress = serializers.JSONField()
     linear_issue_id = serializers.CharField()
+
+
+class UsageSerializer(serializers.Serializer):
+    """An agent's token and cost totals (its own calls, not its sub-agents')."""
+
+    tokens_input = serializers.IntegerField(help_text="Fresh (uncached) prompt tokens.")
+    tokens_output = serializers.IntegerField()
+    tokens_cache_read = serializers.IntegerField()
+    tokens_cache_write = serializers.IntegerField()
+    tokens_reasoning = serializers.IntegerField()
+    cache_hit_rate = serializers.FloatField(
+        allow_null=True, help_text="Percent: cache read / (input + cache read + cache write).")
+    cost_usd = serializers.DecimalField(max_digits=20, decimal_places=8)
+    calls = serializers.IntegerField(help_text="Model calls recorded (distinct usage keys).")
+    calls_unknown_price = serializers.IntegerField(
+        help_text="Calls whose model has no known price; they count as 0 in cost_usd.")
 
 
 class AgentSerializer(serializers.Serializer):
@@ -103,6 +121,9 @@ class AgentSerializer(serializers.Serializer):
     metadata = serializers.JSONField()
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    usage = UsageSerializer(
+        allow_null=True, help_text="Token and cost totals in agent list and detail replies; "
+        "null in heartbeat and action replies.")
 
     def to_representation(self, instance: Agent) -> dict[str, Any]:
         return agent_json(instance)

@@ -30,6 +30,18 @@ TOKEN_FIELDS = ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_ca
                 "tokens_reasoning")
 
 
+def _record_span_usage(agent: Agent, span: ToolSpan) -> None:
+    """Totals on every page come from TokenUsage alone, so a span that carries tokens is
+    recorded there too, under the natural key `span:<span_id>`. A usage event about the same
+    call sent with that key merges into the same row instead of counting twice."""
+    from apps.telemetry.services import usage_record
+
+    usage_record(agent=agent, key=f"span:{span.span_id}"[:200],
+                 tokens={name: getattr(span, name) for name in TOKEN_FIELDS},
+                 model=agent.model, turn=span.turn, task_id=span.task_id,
+                 ts=span.finished_at or span.started_at)
+
+
 @transaction.atomic
 def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None = None,
                 actor_label: str = "", **fields: Any) -> tuple[ToolSpan, AgentEvent]:
@@ -76,6 +88,8 @@ def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None 
     if span.started_at and span.finished_at and fields.get("latency_ms") is None:
         span.latency_ms = max(int((span.finished_at - span.started_at).total_seconds() * 1000), 0)
     span.save()
+    if phase == "finish" and any(getattr(span, name) for name in TOKEN_FIELDS):
+        _record_span_usage(agent, span)
     if phase == "start":
         data = {"span_id": span_id, "tool_name": span.tool_name, "turn": span.turn}
         kind = "span.started"

@@ -169,13 +169,15 @@ def _agent_or_404(pk: int) -> Agent:
 
 
 def agent_context(agent: Agent, *, can_act: bool, snapshot: bool = False) -> dict[str, Any]:
+    tree = selectors.sub_agent_tree(agent)
     return {
         "agent": agent,
         "can_act": can_act,
         "snapshot": snapshot,
         "trace": selectors.agent_trace(agent),
+        "usage": selectors.agent_usage_panel(agent, tree),
         "tasks": selectors.agent_tasks(agent),
-        "tree": selectors.sub_agent_tree(agent),
+        "tree": tree,
         "timeline": selectors.agent_timeline(agent),
         "version": selectors.latest_agent_event_id(agent),
         "priorities": Priority.choices,

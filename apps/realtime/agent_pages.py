@@ -76,6 +76,9 @@ class OverviewConsumer(LivePageConsumer):
             render_to_string("agents/overview.html#counts", ctx),
             render_to_string("agents/overview.html#attention", ctx),
         ]
+        if message.get("kind") == "agent.usage":
+            ctx.update(selectors.overview_usage(self.project))
+            parts.append(render_to_string("agents/overview.html#usage", ctx))
         agent_id = message.get("agent_id")
         if message.get("kind") == "agent.deleted" and agent_id:
             parts.append(
@@ -184,6 +187,10 @@ class AgentDetailConsumer(LivePageConsumer):
             "signals": WORKFLOW_SIGNALS,
         }
         parts = [render_to_string("agents/detail.html#head", ctx)]
+        if kind in ("agent.usage", "span.finished"):
+            # New tokens of this agent or of a sub-agent: the totals panel.
+            ctx["usage"] = selectors.agent_usage_panel(agent, selectors.sub_agent_tree(agent))
+            parts.append(render_to_string("agents/detail.html#usage", ctx))
         if message.get("agent_id") != self.agent_id:
             # A sub-agent's event: the tree (and the count in the head) may have changed.
             ctx["tree"] = selectors.sub_agent_tree(agent)

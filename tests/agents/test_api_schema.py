@@ -25,4 +25,6 @@ def test_the_schema_documents_every_agent_endpoint(client, owner):
     schemas = r.json()["components"]["schemas"]
     assert set(schemas["HeartbeatOut"]["properties"]) == {"agent", "commands"}
     assert "sub_agent_count" in schemas["Agent"]["properties"]
+    assert "cost_usd" in schemas["Usage"]["properties"]
+    assert schemas["Agent"]["properties"]["usage"]
     assert "bench" not in " ".join(paths)  # the benchmark view is never routed by default

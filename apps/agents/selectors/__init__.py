@@ -56,6 +56,13 @@ from apps.agents.selectors.traces import (
     trace_turn,
 )
 from apps.projects.models import Project
+from apps.telemetry.selectors import (
+    Usage,
+    usage_annotations,
+    usage_by_turn,
+    usage_today,
+    usage_totals,
+)
 
 OVERVIEW_CARD_LIMIT = 60
 ATTENTION_LIMIT = 12
@@ -159,12 +166,17 @@ def decorate_agents(agents: Any, now: Any = None) -> list[Agent]:
         hb = a.last_heartbeat_at
         a.heartbeat_iso = hb.isoformat() if hb else ""
         a.heartbeat_text = human_ago((now - hb).total_seconds()) if hb else ""
+        if hasattr(a, "usage_calls"):
+            a.usage = Usage(cost_usd=a.usage_cost_usd, calls=a.usage_calls,
+                            unknown=a.usage_unknown)
+            a.tokens_text = fmt_tokens(a.usage_tokens) if a.usage_calls else "—"
     return rows
 
 
 def agent_card(agent_id: int) -> Agent | None:
     """One agent with everything its card or table row shows (for pushed fragments)."""
-    rows = decorate_agents(_with_card_fields(Agent.objects.filter(pk=agent_id))[:1])
+    qs = _with_card_fields(Agent.objects.filter(pk=agent_id)).annotate(**usage_annotations())
+    rows = decorate_agents(qs[:1])
     return rows[0] if rows else None
 
 
@@ -199,6 +211,7 @@ def overview(project: Project | None) -> dict[str, Any]:
     total = sum(c["count"] for c in counts)
     attention = attention_agents(project) if total else []
     return {
+        **overview_usage(project),
         "counts": counts,
         "total": total,
         "attention": attention,
@@ -206,6 +219,18 @@ def overview(project: Project | None) -> dict[str, Any]:
         "cards": overview_cards(project) if total else [],
         "card_limit": OVERVIEW_CARD_LIMIT,
         "version": latest_event_id(project),
+    }
+
+
+def overview_usage(project: Project | None) -> dict[str, Any]:
+    """Today's tokens and cost per project, since midnight in the server's time zone."""
+    from django.utils import timezone
+
+    rows = usage_today(project)
+    return {
+        "usage_today": rows,
+        "usage_today_total": sum((r["usage"] for r in rows), Usage()),
+        "usage_tz": timezone.get_current_timezone_name(),
     }
 
 
@@ -263,7 +288,7 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
             | Q(external_id__icontains=filters.q)
             | Q(current_task__title__icontains=filters.q)
         )
-    qs = qs.order_by(*LIST_SORTS[filters.sort])
+    qs = qs.annotate(**usage_annotations()).order_by(*LIST_SORTS[filters.sort])
     page = Paginator(qs, LIST_PAGE_SIZE).get_page(filters.page)
     page.object_list = decorate_agents(page.object_list)
     return page
@@ -309,6 +334,30 @@ def agent_tasks(agent: Agent, limit: int = 20) -> list[AgentTask]:
     return list(AgentTask.objects.filter(agent=agent).order_by("-created_at", "-id")[:limit])
 
 
+def tree_ids(nodes: list[TreeNode]) -> list[int]:
+    ids: list[int] = []
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        ids.append(node.agent.pk)
+        stack.extend(node.children)
+    return ids
+
+
+def agent_usage_panel(agent: Agent, tree: list[TreeNode]) -> dict[str, Any]:
+    """The agent's own token and cost totals, its sub-agents' (the tree the page shows) and
+    both together, and its newest turns: three aggregate queries."""
+    sub_ids = tree_ids(tree)
+    own = usage_totals(agent_ids=[agent.pk])
+    subs = usage_totals(agent_ids=sub_ids) if sub_ids else None
+    return {
+        "own": own,
+        "subs": subs,
+        "together": own + subs if subs is not None else own,
+        "turns": usage_by_turn(agent_id=agent.pk),
+    }
+
+
 @dataclass
 class TreeNode:
     agent: Agent
@@ -351,6 +400,7 @@ __all__ = [
     "SPAN_LIMIT",
     "agent_trace",
     "agent_trace_summary",
+    "agent_usage_panel",
     "decorate_event",
     "describe_event",
     "event_for_feed",

@@ -1,4 +1,7 @@
-"""Trace viewer reads: tool spans grouped by turn, latency classes, token and cache totals."""
+"""Trace viewer reads: tool spans grouped by turn, latency classes, and the tokens the spans
+themselves carry (per span, per tool, per turn of spans). An agent's token and cost totals are
+not read here but from TokenUsage (apps.telemetry.selectors), where spans with tokens are
+recorded too."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from django.db.models import Count, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.agents.models import Agent, AgentEvent, SpanOutcome, ToolSpan
+from apps.telemetry.selectors import fmt_tokens
 
 SPAN_LIMIT = 400
 
@@ -62,14 +66,6 @@ def fmt_ms(ms: int | None) -> str:
     if ms < 60_000:
         return f"{ms / 1000:.1f} s"
     return f"{ms // 60_000}m {ms % 60_000 // 1000}s"
-
-
-def fmt_tokens(n: int) -> str:
-    if n < 1000:
-        return str(n)
-    if n < 1_000_000:
-        return f"{n / 1000:.1f}k"
-    return f"{n / 1_000_000:.2f}M"
 
 
 def _turn(turn: int, spans: list[ToolSpan]) -> dict[str, Any]:

@@ -279,7 +279,9 @@ class Simulation:
             self.api.call("POST", "/events", {"events": [
                 event("span.start", {"phase": "start", **span}),
                 event("span.finish", {"phase": "finish", **span}),
-                event("usage", {**usage, "model": agent.model}),
+                # Keyed like the span's own usage row, so the two merge, never add up.
+                event("usage", {**usage, "model": agent.model, "turn": agent.turn,
+                                "key": f"span:{span['span_id']}"}),
                 event("hook.tool_used", {"tool": span["tool_name"]}),
             ]}, "POST /events")
             self.count("events sent", 4)

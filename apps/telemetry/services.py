@@ -1,0 +1,226 @@
+"""Writes of the telemetry app: token usage records and the team's model prices.
+
+Imports run one way: this module reads apps.agents.models, never apps.agents' services; the
+agents app calls `usage_record` from its ingestion and span services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.agents.models import Agent
+from apps.core.audit import audit_record
+from apps.telemetry import prices
+from apps.telemetry.models import TOKEN_FIELDS, CostSource, ModelPrice, TokenUsage
+
+MAX_TOKENS = 10**12  # per field and call; far above any context window, far below BIGINT
+MAX_COST = Decimal("999999")  # cost_usd has 14 digits, 8 of them decimals
+
+_COLUMNS = (
+    "project_id",
+    "agent_id",
+    "task_id",
+    "key",
+    "turn",
+    "model",
+    *TOKEN_FIELDS,
+    "cost_usd",
+    "cost_source",
+    "ts",
+    "created_at",
+    "updated_at",
+)
+_ADAPTED = {"cost_usd", "ts", "created_at", "updated_at"}  # need the backend's own adaptation
+_RETURNING = ("id", "turn", "model", "task_id", *TOKEN_FIELDS, "cost_usd", "cost_source")
+
+
+def _upsert_sql() -> str:
+    """INSERT … ON CONFLICT (agent, key) DO UPDATE taking the larger of each figure: one
+    statement, atomic under concurrency on PostgreSQL (the conflicting row is locked until
+    commit) and on SQLite (one writer at a time). Both accept ON CONFLICT … RETURNING; they
+    differ only in the name of the two-argument maximum."""
+    qn = connection.ops.quote_name
+    table = qn(TokenUsage._meta.db_table)
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+
+    def larger(column: str) -> str:
+        return f"{qn(column)} = {greatest}({table}.{qn(column)}, excluded.{qn(column)})"
+
+    updates = [
+        larger("turn"),
+        *(larger(f) for f in TOKEN_FIELDS),
+        f"{qn('model')} = CASE WHEN excluded.{qn('model')} <> '' THEN excluded.{qn('model')} "
+        f"ELSE {table}.{qn('model')} END",
+        f"{qn('task_id')} = COALESCE({table}.{qn('task_id')}, excluded.{qn('task_id')})",
+        f"{qn('updated_at')} = excluded.{qn('updated_at')}",
+    ]
+    return (
+        f"INSERT INTO {table} ({', '.join(qn(c) for c in _COLUMNS)}) "
+        f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
+        f"ON CONFLICT ({qn('agent_id')}, {qn('key')}) DO UPDATE SET {', '.join(updates)} "
+        f"RETURNING {', '.join(qn(c) for c in _RETURNING)}"
+    )
+
+
+def _prep(field: str, value: Any) -> Any:
+    return TokenUsage._meta.get_field(field).get_db_prep_save(value, connection)
+
+
+def _clean_tokens(tokens: Mapping[str, int]) -> dict[str, int]:
+    clean = {}
+    for name in TOKEN_FIELDS:
+        value = tokens.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_TOKENS:
+            raise ValidationError({name: [f"a non-negative integer up to {MAX_TOKENS}."]})
+        clean[name] = value
+    return clean
+
+
+def _cost(
+    *, model: str, tokens: Mapping[str, int], client_cost: Decimal | None, ts: datetime
+) -> prices.Cost:
+    if client_cost is not None:
+        return prices.Cost(client_cost.quantize(prices.CENT_FRACTION), CostSource.CLIENT)
+    return prices.usage_cost(model=model, tokens=tokens, ts=ts)
+
+
+@transaction.atomic
+def usage_record(
+    *,
+    agent: Agent,
+    key: str,
+    tokens: Mapping[str, int],
+    model: str = "",
+    turn: int = 0,
+    cost_usd: Decimal | None = None,
+    task_id: int | None = None,
+    ts: datetime | None = None,
+) -> TokenUsage:
+    """Store one model call's usage under its natural key, merging with an earlier report of
+    the same key: each token figure becomes the larger of the two (a retry changes nothing, a
+    streamed message reported again with bigger figures replaces the smaller ones). The cost is
+    then priced from the merged figures; a client's own `cost_usd` is kept (the larger one) and
+    wins over the price table. Returns the row as stored (no extra read)."""
+    key = (key or "").strip()
+    if not key or len(key) > 200:
+        raise ValidationError({"key": ["a string of 1 to 200 characters."]})
+    if not isinstance(turn, int) or isinstance(turn, bool) or not 0 <= turn < 2**31:
+        raise ValidationError({"turn": ["a non-negative integer."]})
+    if cost_usd is not None and not (cost_usd.is_finite() and 0 <= cost_usd <= MAX_COST):
+        raise ValidationError({"cost_usd": [f"a number from 0 to {MAX_COST}."]})
+    figures = _clean_tokens(tokens)
+    model = (model or "").strip()[:150]
+    now = timezone.now()
+    ts = ts or now
+    task_id = task_id if task_id is not None else agent.current_task_id
+    cost = _cost(model=model, tokens=figures, client_cost=cost_usd, ts=ts)
+    values = {
+        "project_id": agent.project_id,
+        "agent_id": agent.pk,
+        "task_id": task_id,
+        "key": key,
+        "turn": turn,
+        "model": model,
+        **figures,
+        "cost_usd": cost.usd,
+        "cost_source": cost.source,
+        "ts": ts,
+        "created_at": now,
+        "updated_at": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _upsert_sql(), [_prep(c, values[c]) if c in _ADAPTED else values[c] for c in _COLUMNS]
+        )
+        stored = dict(zip(_RETURNING, cursor.fetchone(), strict=True))
+    stored["cost_usd"] = Decimal(str(stored["cost_usd"])).quantize(prices.CENT_FRACTION)
+    merged = {f: stored[f] for f in TOKEN_FIELDS}
+    final = _merged_cost(
+        stored, merged, incoming=cost, figures=figures, model=model, ts=ts, client_cost=cost_usd
+    )
+    if (final.usd, final.source) != (stored["cost_usd"], stored["cost_source"]):
+        TokenUsage.objects.filter(pk=stored["id"]).update(
+            cost_usd=final.usd, cost_source=final.source
+        )
+    row = TokenUsage(
+        pk=stored["id"],
+        project_id=agent.project_id,
+        agent=agent,
+        task_id=stored["task_id"],
+        key=key,
+        turn=stored["turn"],
+        model=stored["model"],
+        **merged,
+        cost_usd=final.usd,
+        cost_source=final.source,
+        ts=ts,
+        updated_at=now,
+    )
+    row._state.adding = False
+    return row
+
+
+def _merged_cost(
+    stored: dict[str, Any],
+    merged: dict[str, int],
+    *,
+    incoming: prices.Cost,
+    figures: dict[str, int],
+    model: str,
+    ts: datetime,
+    client_cost: Decimal | None,
+) -> prices.Cost:
+    """The cost the merged row should carry. `stored` holds the row after the upsert, with the
+    cost it had before (the upsert leaves cost alone on a conflict)."""
+    kept_client = stored["cost_source"] == CostSource.CLIENT
+    if client_cost is not None:
+        earlier = stored["cost_usd"] if kept_client else Decimal(0)
+        return prices.Cost(max(incoming.usd, earlier), CostSource.CLIENT)
+    if kept_client:
+        return prices.Cost(stored["cost_usd"], CostSource.CLIENT)
+    if merged == figures and stored["model"] == model:
+        return incoming
+    return prices.usage_cost(model=stored["model"], tokens=merged, ts=ts)
+
+
+# --- model prices ---------------------------------------------------------------------------
+@transaction.atomic
+def model_price_save(*, price: ModelPrice, actor: Any = None, request: Any = None) -> ModelPrice:
+    """Create or change a team price (admin). Usage already stored keeps the cost it was given;
+    new reports are priced with the new figures."""
+    creating = price.pk is None
+    price.full_clean()
+    price.save()
+    rates = {
+        f: None if getattr(price, f) is None else str(getattr(price, f))
+        for f in ("input", "output", "cache_read", "cache_write")
+    }
+    audit_record(
+        "telemetry.price_created" if creating else "telemetry.price_changed",
+        actor=actor,
+        request=request,
+        target=price,
+        data=rates,
+    )
+    _forget_prices()
+    return price
+
+
+@transaction.atomic
+def model_price_delete(*, price: ModelPrice, actor: Any = None, request: Any = None) -> None:
+    audit_record("telemetry.price_deleted", actor=actor, request=request, target=price)
+    price.delete()
+    _forget_prices()
+
+
+def _forget_prices() -> None:
+    """Now, so the rest of this transaction prices with the change, and after commit, so a
+    report priced in between from the old rows does not leave them cached."""
+    prices.forget_overrides()
+    transaction.on_commit(prices.forget_overrides)
