@@ -13,20 +13,27 @@ README.md beside it). Configure with environment variables:
 What it reports, through the batch endpoint `POST /api/v1/events` (docs/CONTRACTS.md):
   every session      -> an agent (kind claude-code, external_id = session_id), registered with an
                         `agent.register` event at the head of its first batch
-  Task/Agent tool    -> a sub-agent with the session as parent (external_id
-                        "<session_id>:<tool_use_id>"); tool calls made inside it (hooks carrying
-                        agent_id) are its spans; SubagentStop or the tool's end stops it
+  sub-agents         -> one agent per Claude Code agent_id ("<session_id>:<agent_id>"), created
+                        by SubagentStart or its first hook, named and hung under its caller when
+                        the Agent tool's response gives its agentId
   UserPromptSubmit   -> working; the turn counter (spans carry it) goes up by one
   PreToolUse         -> span.start (span_id = tool_use_id); PostToolUse -> span.finish with the
-                        latency measured between the two hooks; PostToolUseFailure -> error span
-  Notification       -> blocked "waiting for input" (permission_prompt, idle_prompt)
-  Stop               -> idle; SessionEnd -> stopped
-  transcript         -> `usage` events (input, output, cache read, cache write tokens) from the
-                        session transcript JSONL, reading only the lines added since last time
+                        tool's duration_ms; PostToolUseFailure -> error (or cancelled) span
+  PermissionRequest  -> blocked "waiting for permission to use <tool>: <what>"
+  Notification       -> idle_prompt is idle; permission_prompt / elicitation_dialog blocked
+  Stop               -> idle; StopFailure or an API error in the transcript -> error;
+                        SessionEnd -> stopped; open spans end denied or cancelled
+  transcripts        -> `usage` events, one per API message id, with the turn and the model
 
-It must never slow Claude Code down or change what it does:
-  * it always exits 0 and never writes to stdout (SessionStart and UserPromptSubmit stdout is added
-    to Claude's context; other hooks' JSON stdout is read as a decision);
+And it obeys: the answer to each batch carries the session's waiting commands. PreToolUse and
+UserPromptSubmit answer stop/sleep with `continue: false`; Stop answers a task with
+`decision: block`; PermissionRequest waits for Allow/Deny from the control room (remote
+approval). Every command carried out is acked with a `command.ack` event.
+
+It must never slow Claude Code down or change what it does unasked:
+  * it always exits 0 and writes to stdout only a command's JSON answer (SessionStart and
+    UserPromptSubmit stdout is added to Claude's context; other hooks' JSON stdout is read as a
+    decision);
   * the whole run is bounded by SWITCHBOARD_TIMEOUT;
   * events are first appended to a local spool (JSONL, each with an idempotency key), then sent
     oldest first. When the server is down they stay in the spool and the next run sends them,
