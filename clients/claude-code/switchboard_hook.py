@@ -307,6 +307,17 @@ def read_usage(path: str, session: dict[str, Any]) -> tuple[dict[str, dict[str, 
     return changed, model
 
 
+def waiting_for(data: dict[str, Any]) -> str:
+    """What a permission prompt asks for: "permission to use Bash: rm -rf build"."""
+    tool = str(data.get("tool_name") or "a tool")
+    tool_input = data.get("tool_input")
+    detail = ""
+    if isinstance(tool_input, dict):
+        detail = str(tool_input.get("command") or tool_input.get("file_path")
+                     or tool_input.get("url") or tool_input.get("pattern") or "")
+    return f"permission to use {tool}" + (f": {detail}" if detail else "")
+
+
 # --- turning one hook call into events -------------------------------------------------------
 class Reporter:
     """Builds the events for one hook call from its input and the session's saved state."""
@@ -550,8 +561,6 @@ class Reporter:
         if error:
             span["error"] = error[:4000]
         self.emit("span.finish", agent, span)
-        if self.session.get("waiting") and self.session["waiting"].get("agent") == agent:
-            self.session["waiting"] = None  # the prompt was answered
         if agent == self.sid:
             self.set_status(agent, "working", self.working_reason())
         if tool in SUBAGENT_TOOLS:
@@ -594,24 +603,14 @@ class Reporter:
         self.finish_span("cancelled" if interrupted else "error", error,
                          str(error or "tool failed"))
 
-    def waiting_for(self) -> str:
-        tool = str(self.data.get("tool_name") or "a tool")
-        tool_input = self.data.get("tool_input")
-        detail = ""
-        if isinstance(tool_input, dict):
-            detail = str(tool_input.get("command") or tool_input.get("file_path")
-                         or tool_input.get("url") or tool_input.get("pattern") or "")
-        return f"permission to use {tool}" + (f": {detail}" if detail else "")
-
     def on_permission_request(self) -> None:
         """Fires the moment the permission dialog opens (also in headless runs)."""
         agent = self.current_agent()
-        what = self.waiting_for()
+        what = waiting_for(self.data)
         for span in self.open_spans().values():
             if span["agent"] == agent and span["tool"] == self.data.get("tool_name") and \
                     span.get("input") == self.data.get("tool_input"):
                 span["asked"] = True
-        self.session["waiting"] = {"agent": agent, "what": what}
         self.set_status(self.sid, "blocked", f"waiting for {what}"[:300])
         self.emit("hook.permission_request", agent, {
             "tool_name": str(self.data.get("tool_name") or ""),
@@ -636,7 +635,6 @@ class Reporter:
         agent = self.ensure_main()
         self.report_all_usage()
         self.close_spans(agent, "cancelled", "turn ended")
-        self.session["waiting"] = None
         if self.report_api_error():
             return
         if not self.session.get("hold") and not self.mine("task"):
@@ -900,16 +898,25 @@ def _unchunk(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def endpoint() -> tuple[str, str]:
+    """(the API root, e.g. http://host:8000/api/v1, the key) from SWITCHBOARD_URL (with or
+    without /api/v1) and SWITCHBOARD_API_KEY; empty strings when unset."""
+    base = os.environ.get("SWITCHBOARD_URL", "").strip().rstrip("/")
+    key = os.environ.get("SWITCHBOARD_API_KEY", "").strip()
+    if not base:
+        return "", key
+    return (base if base.endswith("/api/v1") else base + "/api/v1"), key
+
+
 def drain(root: Path, spool: Spool, deadline: Deadline) -> list[dict[str, Any]]:
     """Send spooled events oldest first until the spool is empty, the server is unreachable or
     time is up. Only one process sends at a time. Returns the commands the server handed out
     with its answers."""
     commands: list[dict[str, Any]] = []
-    base = os.environ.get("SWITCHBOARD_URL", "").strip().rstrip("/")
-    key = os.environ.get("SWITCHBOARD_API_KEY", "").strip()
-    if not base or not key:
+    api, key = endpoint()
+    if not api or not key:
         return commands
-    url = base + "/api/v1/events" if not base.endswith("/api/v1") else base + "/events"
+    url = api + "/events"
     sender = Lock(root / "send.lock")
     if not sender.acquire(deadline):
         return commands
@@ -1038,13 +1045,13 @@ def run(deadline: Deadline, flush_only: bool = False) -> dict[str, Any] | None:
     debug(root, f"{data['hook_event_name']} {data['session_id'][:8]}")
     _, answer = step(root, spool, data, deadline, None)
     received = drain(root, spool, deadline)
-    if received and answer is None:
+    if received and answer is None and data["hook_event_name"] in ANSWERING_HOOKS:
         # A command arrived with this very answer: act on it now rather than at the next hook.
         spooled, answer = step(root, spool, data, deadline, received)
         if spooled:
             drain(root, spool, deadline)  # the ack, so the page shows "done" at once
     elif received:
-        step_merge_only(root, received, deadline)
+        keep_commands(root, received, deadline)  # for the next hook that can act on them
     approval_wait = env_float("SWITCHBOARD_APPROVAL_WAIT", 60)
     if answer is None and approval_wait > 0 and data["hook_event_name"] == "PermissionRequest":
         answer = ask_for_approval(root, data, Deadline(approval_wait))
@@ -1056,11 +1063,9 @@ def run(deadline: Deadline, flush_only: bool = False) -> dict[str, Any] | None:
 
 def api_call(method: str, path: str, body: dict[str, Any] | None,
              timeout: float) -> tuple[int, Any]:
-    base = os.environ.get("SWITCHBOARD_URL", "").strip().rstrip("/")
-    key = os.environ.get("SWITCHBOARD_API_KEY", "").strip()
-    root = base if base.endswith("/api/v1") else base + "/api/v1"
+    api, key = endpoint()
     payload = json.dumps(body).encode() if body is not None else None
-    return post(root + path, key, payload, timeout, method=method)
+    return post(api + path, key, payload, timeout, method=method)
 
 
 def ask_for_approval(root: Path, data: dict[str, Any],
@@ -1068,12 +1073,9 @@ def ask_for_approval(root: Path, data: dict[str, Any],
     """Remote approval: file the prompt with Switchboard and wait for a person to allow or deny
     it from the control room. Meanwhile Claude Code shows the hook running; when the wait is
     over without a decision, the terminal's own permission dialog decides, as without us."""
-    reporter = Reporter(data, {})
-    tool_input = data.get("tool_input")
-    summary = reporter.waiting_for()
     body = {"agent_external_id": str(data["session_id"]), "key": f"perm-{uuid.uuid4().hex}",
-            "tool_name": str(data.get("tool_name") or ""), "summary": summary[:500],
-            "input": clip(tool_input)[0],
+            "tool_name": str(data.get("tool_name") or ""), "summary": waiting_for(data)[:500],
+            "input": clip(data.get("tool_input"))[0],
             "wait_seconds": max(1, int(deadline.left()))}
     if isinstance(data.get("agent_id"), str) and data["agent_id"]:
         body["agent_external_id"] = f"{data['session_id']}:{data['agent_id']}"
@@ -1113,14 +1115,12 @@ def wait_for_work(root: Path, spool: Spool, data: dict[str, Any],
                   deadline: Deadline) -> dict[str, Any] | None:
     """A headless worker's Stop hook: ask for commands every POLL_EVERY seconds until a task
     (answered as the next turn) or a stop arrives, or the wait is over."""
-    base = os.environ.get("SWITCHBOARD_URL", "").strip().rstrip("/")
-    key = os.environ.get("SWITCHBOARD_API_KEY", "").strip()
-    url = base + "/api/v1/events" if not base.endswith("/api/v1") else base + "/events"
-    body = json.dumps({"events": [{"type": "agent.heartbeat", "agent_external_id":
-                                   data["session_id"], "data": {"message": "waiting for a task"}}]})
+    body = {"events": [{"type": "agent.heartbeat", "agent_external_id": data["session_id"],
+                        "data": {"message": "waiting for a task"}}]}
     while deadline.left() > 0:
         try:
-            status, reply = post(url, key, body.encode(), timeout=min(5.0, deadline.left() + 0.1))
+            status, reply = api_call("POST", "/events", body,
+                                     timeout=min(5.0, deadline.left() + 0.1))
         except (OSError, ValueError) as exc:
             debug(root, f"waiting for work: {exc!r}")
             status, reply = 0, None
@@ -1138,7 +1138,7 @@ def wait_for_work(root: Path, spool: Spool, data: dict[str, Any],
     return None
 
 
-def step_merge_only(root: Path, received: list[dict[str, Any]], deadline: Deadline) -> None:
+def keep_commands(root: Path, received: list[dict[str, Any]], deadline: Deadline) -> None:
     lock = Lock(root / "state.lock")
     if lock.acquire(deadline):
         try:
