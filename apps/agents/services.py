@@ -443,14 +443,16 @@ def commands_deliver(*, agent_ids: list[int], actor_label: str = "",
         agent_id__in=agent_ids).exclude(status=CommandStatus.ACKED).order_by("id"))
     if not commands:
         return []
+    first = [c for c in commands if c.status == CommandStatus.PENDING]
     AgentCommand.objects.filter(pk__in=[c.pk for c in commands]).update(
         status=CommandStatus.DELIVERED, delivery_count=F("delivery_count") + 1)
+    if first:  # delivered_at is the first delivery's time
+        AgentCommand.objects.filter(pk__in=[c.pk for c in first]).update(delivered_at=now)
     for command in commands:
         command.delivery_count += 1
-        if command.status == CommandStatus.PENDING:
+        if command in first:
             command.status = CommandStatus.DELIVERED
             command.delivered_at = now
-            AgentCommand.objects.filter(pk=command.pk).update(delivered_at=now)
             record_event("command.delivered", project=command.agent.project, agent=command.agent,
                          actor_label=actor_label,
                          data={"command_id": command.pk, "action": command.action},
