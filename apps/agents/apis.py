@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -27,7 +27,6 @@ from apps.agents.models import (
     AgentEvent,
     AgentTask,
     ApprovalRequest,
-    ApprovalStatus,
     ToolSpan,
     Workflow,
 )
@@ -447,66 +446,45 @@ class SpansView(GenericAPIView):
 
 
 # --- remote approval ----------------------------------------------------------------------
-class ApprovalInSerializer(serializers.Serializer):
-    agent_external_id = serializers.CharField(max_length=200)
-    key = serializers.CharField(max_length=200)
-    tool_name = serializers.CharField(max_length=200, required=False, allow_blank=True,
-                                      default="")
-    summary = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    input = serializers.CharField(required=False, allow_blank=True, default="",
-                                  trim_whitespace=False)
-    wait_seconds = serializers.IntegerField(min_value=1, max_value=approvals.MAX_WAIT_SECONDS)
-
-
-class ApprovalOutSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=ApprovalStatus.choices)
-    message = serializers.CharField()
-    tool_name = serializers.CharField()
-    summary = serializers.CharField()
-    expires_at = serializers.DateTimeField()
-    decided_at = serializers.DateTimeField(allow_null=True)
-
-
 def _approval(request: Request, approval_id: int) -> ApprovalRequest:
     return get_object_or_404(in_scope(request, ApprovalRequest.objects.all()), pk=approval_id)
 
 
 class ApprovalListView(GenericAPIView):
-    serializer_class = ApprovalInSerializer
+    serializer_class = s.ApprovalInSerializer
     throttle_classes = [WriteKeyThrottle]
 
     @extend_schema(summary="File a permission prompt for remote approval",
-                   request=ApprovalInSerializer, responses={201: ApprovalOutSerializer})
+                   request=s.ApprovalInSerializer, responses={201: s.ApprovalOutSerializer})
     def post(self, request: Request) -> Response:
-        data = valid(ApprovalInSerializer, request)
+        data = valid(s.ApprovalInSerializer, request)
         project = write_project(request)
         agent = get_object_or_404(Agent, project=project, external_id=data["agent_external_id"])
         _, label = actor_of(request)
         approval, created = approvals.approval_request(
             agent=agent, key=data["key"], tool_name=data["tool_name"], summary=data["summary"],
             input=data["input"], wait_seconds=data["wait_seconds"], actor_label=label)
-        return Response(approvals.approval_json(approval),
+        return Response(s.approval_json(approval),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ApprovalDetailView(GenericAPIView):
-    serializer_class = ApprovalOutSerializer
+    serializer_class = s.ApprovalOutSerializer
 
     @extend_schema(summary="A permission prompt's decision (polled by the agent's hook)",
-                   responses=ApprovalOutSerializer)
+                   responses=s.ApprovalOutSerializer)
     def get(self, request: Request, approval_id: int) -> Response:
-        return Response(approvals.approval_json(_approval(request, approval_id)))
+        return Response(s.approval_json(_approval(request, approval_id)))
 
 
 class ApprovalExpireView(GenericAPIView):
-    serializer_class = ApprovalOutSerializer
+    serializer_class = s.ApprovalOutSerializer
 
     @extend_schema(summary="The hook stopped waiting: the local prompt decides", request=None,
-                   responses=ApprovalOutSerializer)
+                   responses=s.ApprovalOutSerializer)
     def post(self, request: Request, approval_id: int) -> Response:
         write_project(request)
         _, label = actor_of(request)
         approval = approvals.approval_expire(approval=_approval(request, approval_id),
                                              actor_label=label)
-        return Response(approvals.approval_json(approval))
+        return Response(s.approval_json(approval))

@@ -96,12 +96,3 @@ def approval_expire(*, approval: ApprovalRequest, actor_label: str = "",
                  data={"approval_id": approval.pk, "tool_name": approval.tool_name},
                  changed=approval.agent, ts=now)
     return approval
-
-
-def approval_json(approval: ApprovalRequest, now: datetime | None = None) -> dict[str, Any]:
-    status = approval.status
-    if status == ApprovalStatus.PENDING and not approval.is_open(now):
-        status = ApprovalStatus.EXPIRED
-    return {"id": approval.pk, "status": status, "message": approval.message,
-            "tool_name": approval.tool_name, "summary": approval.summary,
-            "expires_at": approval.expires_at, "decided_at": approval.decided_at}

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from apps.agents.approvals import MAX_WAIT_SECONDS
 from apps.agents.models import (
     Agent,
     AgentCommand,
@@ -18,6 +19,8 @@ from apps.agents.models import (
     AgentKind,
     AgentStatus,
     AgentTask,
+    ApprovalRequest,
+    ApprovalStatus,
     CommandAction,
     Priority,
     SpanOutcome,
@@ -381,3 +384,35 @@ class SpanSerializer(serializers.ModelSerializer):
                   "output", "output_size", "started_at", "finished_at", "latency_ms", "outcome",
                   "error", "tokens_input", "tokens_output", "tokens_cache_read",
                   "tokens_cache_write", "tokens_reasoning"]
+
+
+# --- remote approval ----------------------------------------------------------------------
+def approval_json(approval: ApprovalRequest, now: datetime | None = None) -> dict[str, Any]:
+    """A prompt past its wait reads as expired even before the hook says so."""
+    status = approval.status
+    if status == ApprovalStatus.PENDING and not approval.is_open(now):
+        status = ApprovalStatus.EXPIRED
+    return {"id": approval.pk, "status": status, "message": approval.message,
+            "tool_name": approval.tool_name, "summary": approval.summary,
+            "expires_at": approval.expires_at, "decided_at": approval.decided_at}
+
+
+class ApprovalInSerializer(serializers.Serializer):
+    agent_external_id = serializers.CharField(max_length=200)
+    key = serializers.CharField(max_length=200)
+    tool_name = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                                      default="")
+    summary = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    input = serializers.CharField(required=False, allow_blank=True, default="",
+                                  trim_whitespace=False)
+    wait_seconds = serializers.IntegerField(min_value=1, max_value=MAX_WAIT_SECONDS)
+
+
+class ApprovalOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ApprovalStatus.choices)
+    message = serializers.CharField()
+    tool_name = serializers.CharField()
+    summary = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
