@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.agents.lifecycle import project_of
 from apps.agents.models import Agent, AgentEvent, AgentTask, SpanOutcome, ToolSpan
 from apps.core.events import record_event
+from apps.telemetry.models import TOKEN_FIELDS  # one list of token fields, spans and usage alike
 
 
 def _clip(value: Any) -> tuple[str, int]:
@@ -24,10 +25,6 @@ def _clip(value: Any) -> tuple[str, int]:
     if len(raw) <= ToolSpan.MAX_PAYLOAD:
         return text, len(raw)
     return raw[: ToolSpan.MAX_PAYLOAD].decode(errors="ignore"), len(raw)
-
-
-TOKEN_FIELDS = ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_cache_write",
-                "tokens_reasoning")
 
 
 def _record_span_usage(agent: Agent, span: ToolSpan) -> None:

@@ -187,13 +187,16 @@ class AgentDetailConsumer(LivePageConsumer):
             "signals": WORKFLOW_SIGNALS,
         }
         parts = [render_to_string("agents/detail.html#head", ctx)]
-        if kind in ("agent.usage", "span.finished"):
+        new_tokens = kind in ("agent.usage", "span.finished")
+        from_sub_agent = message.get("agent_id") != self.agent_id
+        tree = selectors.sub_agent_tree(agent) if new_tokens or from_sub_agent else None
+        if new_tokens:
             # New tokens of this agent or of a sub-agent: the totals panel.
-            ctx["usage"] = selectors.agent_usage_panel(agent, selectors.sub_agent_tree(agent))
+            ctx["usage"] = selectors.agent_usage_panel(agent, tree)
             parts.append(render_to_string("agents/detail.html#usage", ctx))
-        if message.get("agent_id") != self.agent_id:
+        if from_sub_agent:
             # A sub-agent's event: the tree (and the count in the head) may have changed.
-            ctx["tree"] = selectors.sub_agent_tree(agent)
+            ctx["tree"] = tree
             parts.append(render_to_string("agents/detail.html#tree", ctx))
             return "".join(parts)
         event = selectors.event_for_feed(event_id)

@@ -23,14 +23,18 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from apps.agents.models import (
     ATTENTION_STATUSES,
     Agent,
+    AgentCommand,
     AgentEvent,
     AgentKind,
     AgentStatus,
     AgentTask,
+    ApprovalRequest,
+    ApprovalStatus,
 )
 from apps.agents.selectors.feed import (
     EVENT_FAMILIES,
@@ -153,8 +157,6 @@ def human_ago(seconds: float) -> str:
 def decorate_agents(agents: Any, now: Any = None) -> list[Agent]:
     """Pre-formats what every card and row prints (link, times), so a page of 60 cards does
     not pay for a URL reversal and two date filters per agent in the template."""
-    from django.utils import timezone
-
     now = now or timezone.now()
     rows = list(agents)
     for a in rows:
@@ -224,8 +226,6 @@ def overview(project: Project | None) -> dict[str, Any]:
 
 def overview_usage(project: Project | None) -> dict[str, Any]:
     """Today's tokens and cost per project, since midnight in the server's time zone."""
-    from django.utils import timezone
-
     rows = usage_today(project)
     return {
         "usage_today": rows,
@@ -298,10 +298,6 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
 def agent_for_page(agent_id: int) -> Agent | None:
     """The agent for its page and live head: with the permission prompts waiting for a decision
     (remote approval) and the last commands with their delivery state."""
-    from django.utils import timezone
-
-    from apps.agents.models import AgentCommand, ApprovalRequest, ApprovalStatus
-
     rows = decorate_agents(
         _with_card_fields(
             Agent.objects.filter(pk=agent_id, project__archived=False)
