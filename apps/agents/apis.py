@@ -416,9 +416,13 @@ class EventsView(GenericAPIView):
             raise ValidationError({"events": ["A non-empty list of events is required."]})
         if len(events) > ingest.MAX_BATCH:
             raise ValidationError({"events": [f"At most {ingest.MAX_BATCH} events per batch."]})
+        deliver = request.data.get("commands", True)
+        if not isinstance(deliver, bool):
+            raise ValidationError({"commands": ["true or false."]})
         project = write_project(request)
         _, label = actor_of(request)
-        return Response(ingest.events_ingest(project=project, events=events, actor_label=label))
+        return Response(ingest.events_ingest(project=project, events=events, actor_label=label,
+                                             deliver_commands=deliver))
 
 
 class SpansView(GenericAPIView):

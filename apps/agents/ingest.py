@@ -161,7 +161,7 @@ class Batch:
         return agent
 
     # --- the batch ------------------------------------------------------------------------
-    def run(self, raw_events: list[Any]) -> dict[str, Any]:
+    def run(self, raw_events: list[Any], *, deliver_commands: bool = True) -> dict[str, Any]:
         items = [_validate(i, raw) for i, raw in enumerate(raw_events)]
         self._mark_duplicates(items)
         live = [i for i in items if i.result is None]
@@ -177,7 +177,7 @@ class Batch:
             "accepted": sum(1 for r in results if r["status"] == "created"),
             "duplicates": sum(1 for r in results if r["status"] == "duplicate"),
             "results": results,
-            "commands": self._deliver_commands(),
+            "commands": self._deliver_commands() if deliver_commands else [],
         }
 
     def _deliver_commands(self) -> list[dict[str, Any]]:
@@ -521,8 +521,11 @@ def _message(exc: ValidationError) -> str:
 
 
 @transaction.atomic
-def events_ingest(*, project: Project, events: list[Any], actor_label: str = "") -> dict[str, Any]:
-    return Batch(project, actor_label).run(events)
+def events_ingest(*, project: Project, events: list[Any], actor_label: str = "",
+                  deliver_commands: bool = True) -> dict[str, Any]:
+    """`deliver_commands=False` (a keep-alive that cannot act on commands) leaves them waiting
+    for the agent's next hook."""
+    return Batch(project, actor_label).run(events, deliver_commands=deliver_commands)
 
 
 __all__ = ["MAX_BATCH", "events_ingest", "AgentKind"]

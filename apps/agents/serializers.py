@@ -331,6 +331,10 @@ class EventInSerializer(serializers.Serializer):
 class EventsBatchSerializer(serializers.Serializer):
     events = EventInSerializer(many=True, max_length=1000)
     project = serializers.SlugField(required=False, help_text="Only with a browser session.")
+    commands = serializers.BooleanField(
+        required=False, default=True,
+        help_text="false: do not hand out waiting commands with the answer (a keep-alive that "
+                  "cannot act on them); they stay waiting for the agent's next report.")
 
 
 class EventResultSerializer(serializers.Serializer):

@@ -136,3 +136,21 @@ def test_it_rejects_a_heartbeat_that_is_not_an_object(api, agent):
     assert r.status_code == 400 and r.json()["error"]
     r = hb(api, agent, {"message": 42})
     assert r.status_code == 400 and "message" in r.json()["details"]
+
+
+def test_a_batch_can_leave_commands_waiting_for_the_next_report(api, agent):
+    """`commands: false` (the Claude Code hook's keep-alive, which cannot act on commands) keeps
+    a heartbeat from taking the agent's commands: they wait, undelivered, for a real hook."""
+    agent.external_id = "sess-keepalive"
+    agent.save(update_fields=["external_id"])
+    command = agent_action(agent=agent, action="stop", actor_label="test")
+    body = {"events": [{"type": "agent.heartbeat", "agent_external_id": "sess-keepalive",
+                        "data": {}}], "commands": False}
+    r = api.post("/api/v1/events", body, format="json")
+    assert r.status_code == 200 and r.json()["commands"] == []
+    command.refresh_from_db()
+    assert command.status == CommandStatus.PENDING and command.delivered_at is None
+    r = api.post("/api/v1/events", {**body, "commands": True}, format="json")
+    assert [c["id"] for c in r.json()["commands"]] == [command.pk]
+    assert api.post("/api/v1/events", {**body, "commands": "no"},
+                    format="json").status_code == 400
