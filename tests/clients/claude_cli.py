@@ -73,12 +73,15 @@ class Claude:
         self.install()
 
     def install(self, **hook_env: str) -> None:
-        command = f"{sys.executable} -I {HOOK}"
-        hooks = {event: [{"matcher": "*", "hooks": [{"type": "command", "command": command,
-                                                      "timeout": 30}]}]
-                 for event in HOOK_EVENTS}
-        settings = {"hooks": hooks, "env": hook_env}
-        (self.home / ".claude" / "settings.json").write_text(json.dumps(settings))
+        """The hooks as a user installs them (`switchboard_hook.py --install`), plus `env`."""
+        path = self.home / ".claude" / "settings.json"
+        path.unlink(missing_ok=True)
+        subprocess.run([sys.executable, str(HOOK), "--install", str(path)], check=True,
+                       capture_output=True, timeout=30)
+        settings = json.loads(path.read_text())
+        assert set(settings["hooks"]) == set(HOOK_EVENTS)
+        settings["env"] = hook_env
+        path.write_text(json.dumps(settings))
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -94,6 +97,7 @@ class Claude:
             "SWITCHBOARD_STATE_DIR": str(self.state),
             "SWITCHBOARD_TIMEOUT": "10",
             "SWITCHBOARD_DEBUG": "1",
+            "SWITCHBOARD_KEEPALIVE": "2",
         }
         env.update(extra)
         return env

@@ -216,7 +216,7 @@ def test_a_stop_from_the_control_room_reaches_a_running_session(
             proc.kill()
     command.refresh_from_db()
     assert command.status == CommandStatus.ACKED, claude.log()
-    assert command.result["via"] == "PreToolUse"
+    assert command.result["via"] == "PreToolUse", claude.log()
     assert command.acked_at is not None and time.monotonic() - clicked < 30
     assert not (claude.cwd / "step-two.txt").exists()  # the second tool never ran
     agent.refresh_from_db()
@@ -253,3 +253,39 @@ def test_an_idle_worker_picks_up_an_assigned_task(claude: Claude, api: FakeAnthr
     assert conversation, "the task never reached the model"
     assert AgentCommand.objects.filter(agent=agent, action="task",
                                        status=CommandStatus.ACKED).exists()
+
+
+@pytest.mark.parametrize("keepalive", ["1", "0"])
+def test_a_long_tool_keeps_the_session_working_while_claude_code_runs(
+        claude: Claude, api: FakeAnthropic, project, keepalive: str) -> None:
+    """A build longer than the project's idle threshold sends no hook; the hook's keep-alive
+    (started at SessionStart, beating while the Claude Code process lives) is what keeps the
+    agent "working" instead of "blocked (idle)". With the keep-alive off the same sweep blocks
+    it, which is what the keep-alive is for."""
+    from apps.agents.lifecycle import sweep_idle
+    from apps.agents.models import LifecyclePolicy
+
+    LifecyclePolicy.objects.create(project=project, idle_after_seconds=3)
+    api.script("BUILD", [{"tools": [bash("sleep 7", "long build")]}, {"text": "Built."}])
+    proc = claude.start("BUILD the release", "--allowedTools", "Bash",
+                        SWITCHBOARD_KEEPALIVE=keepalive)
+    try:
+        span = wait_for(lambda: ToolSpan.objects.filter(input__contains="sleep 7").first(),
+                        timeout=60, message="the build to start")
+        time.sleep(5)  # well past the 3 s threshold, the build still running
+        sweep_idle()
+        agent = Agent.objects.get(pk=span.agent_id)
+        still_running = ToolSpan.objects.get(pk=span.pk).finished_at is None
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert still_running
+    if keepalive == "1":
+        assert agent.status == AgentStatus.WORKING, claude.log()
+        assert not AgentEvent.objects.filter(agent=agent, kind="agent.idle").exists()
+    else:
+        assert (agent.status, agent.status_reason) == (AgentStatus.BLOCKED, "idle")
+    # Claude Code gone, the keep-alive ends too (its file is removed at SessionEnd).
+    wait_for(lambda: not list((claude.state / "keepalive").glob("*.pid")), timeout=10,
+             message="the keep-alive to end")
