@@ -3,11 +3,12 @@
 Starts the platform as `make run` does (embedded mode: SQLite, daphne, in-process worker) on a
 scratch data dir, or the production WSGI server with --server granian (set DATABASE_URL and
 REDIS_URL for PostgreSQL + Redis). Then runs the Claude Code hook exactly as Claude Code runs a
-command hook: a fresh `python3 -I switchboard_hook.py` process per event, the event JSON on
-stdin, timed from spawn to exit.
+command hook installed with `switchboard_hook.py --install` (the command it writes, through
+/bin/sh): a fresh Python process per event, the event JSON on stdin, timed from spawn to exit.
 
 Figures:
-  * `python3 -c pass` on this machine: the floor any Python hook pays;
+  * `python3 -c pass` on this machine, and `python -S -c pass`: the floor any Python hook pays
+    (-S skips site-packages, which the standard-library-only hook does not need);
   * PreToolUse and PostToolUse runs (one span each), p50/p95/max;
   * command delivery: a stop issued in the control room, then the agent's next PreToolUse:
     the time from the hook firing to its answer (continue:false), p50/p95.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -109,8 +111,14 @@ def main() -> None:
                     "SWITCHBOARD_URL": url, "SWITCHBOARD_API_KEY": raw,
                     "SWITCHBOARD_STATE_DIR": str(state), "SWITCHBOARD_TIMEOUT": "5",
                     "SWITCHBOARD_DEBUG": "1"}
-        hook = [PY, "-I", str(HOOK)]
-        floor = [timed([PY, "-I", "-c", "pass"], b"", hook_env)[0] for _ in range(30)]
+        # The command `--install` writes into settings.json, run through a shell as Claude Code
+        # runs hook commands.
+        settings = json.loads(subprocess.run([PY, str(HOOK), "--settings"], check=True,
+                                             capture_output=True).stdout)
+        hook = ["/bin/sh", "-c", settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]]
+        bare = str(Path(sys.base_prefix) / "bin" / "python3")  # not a pyenv shim
+        floor = [timed([bare, "-c", "pass"], b"", hook_env)[0] for _ in range(30)]
+        floor_s = [timed([PY, "-S", "-c", "pass"], b"", hook_env)[0] for _ in range(30)]
 
         session = str(uuid.uuid4())
         common = {"session_id": session, "transcript_path": "", "cwd": str(data_dir / "app"),
@@ -131,6 +139,22 @@ def main() -> None:
                 **call, "hook_event_name": "PostToolUse", "duration_ms": 5,
                 "tool_response": {"stdout": str(i), "stderr": "", "interrupted": False}}).encode(),
                 hook_env)[0])
+
+        # The server's share: the same one-event batch posted from this process (no Python
+        # start-up, no hook work), on a fresh connection as the hook opens one.
+        server_ms: list[float] = []
+        for i in range(args.calls):
+            body = json.dumps({"events": [{
+                "type": "span.start", "agent_external_id": session,
+                "idempotency_key": f"bench-{uuid.uuid4().hex}",
+                "data": {"span_id": f"toolu_srv_{i}", "phase": "start", "tool_name": "Bash",
+                         "input": json.dumps({"command": f"echo {i}"})}}]}).encode()
+            request = urllib.request.Request(url + "/api/v1/events", data=body, headers={
+                "Authorization": f"Bearer {raw}", "Content-Type": "application/json"})
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+            server_ms.append((time.perf_counter() - started) * 1000)
 
         if not Agent.objects.filter(project=project, external_id=session).exists():
             raise SystemExit("the hook did not register its session:\n" + (
@@ -156,9 +180,11 @@ def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     print(f"server: {args.server}; {os.cpu_count()} cores")
-    print(summary("python3 -I -c pass (floor)", floor))
+    print(summary("python3 -c pass (floor)", floor))
+    print(summary("python -S -c pass", floor_s))
+    print(summary("server answer to one event", server_ms))
     print(summary("PreToolUse hook run", pre))
-    print(summary("PostToolUse hook run", post))
+    print(summary("PostToolUse hook run (async)", post))
     print(summary("stop delivered with PreToolUse", delivery))
     print(f"PreToolUse p50 over the floor: {statistics.median(pre) / statistics.median(floor):.1f}x")
 
