@@ -22,41 +22,26 @@ from apps.agents.models import Agent, AgentKind, AgentStatus, Priority
 from apps.core.permissions import admin_required, member_required
 from apps.projects.selectors import current_project
 
-HOOK_COMMAND = "python3 /path/to/clients/claude-code/switchboard_hook.py"
-HOOK_EVENTS = (
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PostToolUse",
-    "PostToolUseFailure",
-    "Notification",
-    "Stop",
-    "SubagentStop",
-    "SessionEnd",
-)
 WORKFLOW_SIGNALS = [
     ("approve", "Approve the waiting step"),
     ("pause", "Pause"),
     ("resume", "Resume"),
     ("cancel", "Cancel the workflow"),
 ]
-TOOL_HOOKS = {"PreToolUse", "PostToolUse", "PostToolUseFailure"}
-
-
 def claude_settings_snippet(site_url: str) -> str:
-    hook = {"type": "command", "command": HOOK_COMMAND, "timeout": 5}
-    hooks = {
-        name: [{"matcher": "*", "hooks": [hook]} if name in TOOL_HOOKS else {"hooks": [hook]}]
-        for name in HOOK_EVENTS
-    }
-    data = {"env": {"SWITCHBOARD_URL": site_url, "SWITCHBOARD_API_KEY": "sbk_…"}, "hooks": hooks}
-    # One line per hook keeps the snippet short enough to read on the page.
-    lines = ["{", '  "env": ' + json.dumps(data["env"], ensure_ascii=False) + ",", '  "hooks": {']
-    for i, (name, value) in enumerate(hooks.items()):
-        comma = "," if i < len(hooks) - 1 else ""
-        lines.append(f"    {json.dumps(name)}: {json.dumps(value)}{comma}")
-    lines += ["  }", "}"]
-    return "\n".join(lines)
+    """How to connect Claude Code: the hook registers itself (`--install` knows its events,
+    which run async, and the fast command form), the key and address go into `env`."""
+    env = json.dumps({"SWITCHBOARD_URL": site_url, "SWITCHBOARD_API_KEY": "sbk_…"},
+                     ensure_ascii=False)
+    return "\n".join([
+        "# 1. on the agent's machine",
+        "mkdir -p ~/.claude/hooks",
+        "cp clients/claude-code/switchboard_hook.py ~/.claude/hooks/",
+        "python3 ~/.claude/hooks/switchboard_hook.py --install",
+        "",
+        "# 2. in ~/.claude/settings.json",
+        f'"env": {env}',
+    ])
 
 
 def _site_url(request: HttpRequest) -> str:

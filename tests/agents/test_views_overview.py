@@ -24,7 +24,7 @@ def test_it_shows_how_to_connect_when_empty(client, viewer, project):
     body = r.content.decode()
     assert r.status_code == 200
     assert "No agents are reporting to Apollo yet" in body
-    assert "python3 /path/to/clients/claude-code/switchboard_hook.py" in body
+    assert "python3 ~/.claude/hooks/switchboard_hook.py --install" in body
     assert "SWITCHBOARD_URL" in body and "SWITCHBOARD_API_KEY" in body
     assert reverse("project-keys", args=["apollo"]) in body
 
