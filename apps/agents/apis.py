@@ -154,7 +154,7 @@ class AgentDetailView(GenericAPIView):
         services.agent_update(agent=agent, actor=actor, actor_label=label, **data)
         return Response(fresh(request, agent))
 
-    @extend_schema(summary="Delete an agent with its tasks, spans and events", parameters=[ID],
+    @extend_schema(summary="Delete an agent and its sub-agents with their spans and usage (events and tasks stay)", parameters=[ID],
                    responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         agent = get_agent(request, pk)

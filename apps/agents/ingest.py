@@ -338,7 +338,12 @@ class Batch:
             transaction.on_commit(send)
 
     def _touch_agents(self) -> None:
-        """Every reported event is a sign of life for its agent."""
+        """Every reported event is a sign of life for its agent (an archived one is back)."""
+        revived = [a for a in self.reporting.values() if a.archived_at is not None]
+        if revived:
+            Agent.objects.filter(pk__in=[a.pk for a in revived]).update(archived_at=None)
+            for agent in revived:
+                agent.archived_at = None
         plain = [a.pk for a in self.touched.values() if services.heartbeat_is_plain(a)]
         if plain:
             Agent.objects.filter(pk__in=plain).update(last_heartbeat_at=self.now)

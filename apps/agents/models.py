@@ -30,6 +30,8 @@ class AgentStatus(models.TextChoices):
 
 
 ATTENTION_STATUSES = (AgentStatus.BLOCKED, AgentStatus.ERROR, AgentStatus.OFFLINE)
+# Agents that may be archived or deleted: nothing of theirs is running.
+FINISHED_STATUSES = (AgentStatus.STOPPED, AgentStatus.OFFLINE)
 
 
 class Agent(VersionedModel):
@@ -60,6 +62,10 @@ class Agent(VersionedModel):
     # locked row instead of counting events.
     error_times = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    archived_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A finished agent put out of the lists; it comes back when it reports again.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,8 +139,9 @@ class AgentEvent(models.Model):
     """Append-only log of everything an agent reported or the engine decided."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    # SET_NULL: deleting a finished agent keeps its history in the event log.
     agent = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     task = models.ForeignKey(
         AgentTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"

@@ -10,12 +10,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.agents import lifecycle
 from apps.agents.lifecycle import project_of
 from apps.agents.models import (
+    FINISHED_STATUSES,
     Agent,
     AgentCommand,
     AgentEvent,
@@ -126,21 +127,32 @@ def agent_update(*, agent: Agent, actor: Any = None, actor_label: str = "",
 
 
 @transaction.atomic
-def agent_delete(*, agent: Agent, actor: Any = None, actor_label: str = "") -> None:
-    """Deletes the agent with its tasks, spans and events; the `agent.deleted` event is kept
-    (agent=None, the old id in data) so feeds can drop the row."""
+def agent_delete(*, agent: Agent, actor: Any = None, actor_label: str = "",
+                 finished_only: bool = False) -> int:
+    """Deletes the agent and its sub-agents with their spans, usage, commands and alerts. The
+    event log keeps their history (events lose the link; the `agent.deleted` event, agent=None,
+    names them with the old id, so feeds can drop the row) and tasks stay as work items.
+    `finished_only` (the pages) refuses unless every one of them is stopped or offline.
+    Returns how many agents were deleted."""
     from apps.core import events as spine
 
-    agent = _lock(agent)
+    family = (_finished_family(agent) if finished_only else
+              list(Agent.objects.select_for_update().filter(Q(pk=agent.pk) | Q(parent=agent))))
+    agent = next(a for a in family if a.pk == agent.pk)
     old_id, project = agent.pk, project_of(agent)
-    data = {"agent_id": old_id, "name": agent.name, "version": agent.version + 1}
-    agent.delete()
-    event = record_event("agent.deleted", project=project, actor=actor, actor_label=actor_label,
-                         data=data, publish=False)
+    data = {"agent_id": old_id, "name": agent.name, "kind": agent.kind,
+            "external_id": agent.external_id, "sub_agents": len(family) - 1,
+            "version": agent.version + 1}
+    ids = [a.pk for a in family]
+    AgentTask.objects.filter(agent_id__in=ids).update(agent=None)
+    Agent.objects.filter(pk__in=ids).delete()
+    event = record_event("agent.deleted", project=project, actor=actor,
+                         actor_label=_actor_label(actor, actor_label), data=data, publish=False)
     # Published with the old agent id so the agent's own page hears about it.
     transaction.on_commit(
         lambda: spine._after_commit(event.pk, "agent.deleted", project.pk, old_id)
     )
+    return len(ids)
 
 
 def _change_status(agent: Agent, status: str, *, reason: str, actor: Any, actor_label: str,
@@ -251,6 +263,7 @@ def heartbeat_is_plain(agent: Agent, status: str | None = None, message: str = "
         and progress is None
         and agent.pending_commands == 0
         and agent.status != AgentStatus.OFFLINE
+        and agent.archived_at is None
         and not (agent.status == AgentStatus.BLOCKED and agent.status_reason == lifecycle.IDLE_REASON)
     )
 
@@ -289,6 +302,9 @@ def _heartbeat_locked(*, agent: Agent, status: str | None, message: str,
     locked = _lock(agent)
     locked.last_heartbeat_at = now
     fields = ["last_heartbeat_at"]
+    if locked.archived_at is not None:  # reporting again: back in the lists
+        locked.archived_at = agent.archived_at = None
+        fields.append("archived_at")
     message_changed = bool(message) and message != locked.last_message
     if message_changed:
         locked.last_message = message[:500]
@@ -599,3 +615,56 @@ def task_update(*, task: AgentTask, actor: Any = None, actor_label: str = "",
 from apps.agents.spans import TOKEN_FIELDS, span_record  # noqa: E402
 
 __all__ = ["TOKEN_FIELDS", "span_record"]
+
+
+# --- archive --------------------------------------------------------------------------------
+def _finished_family(agent: Agent) -> list[Agent]:
+    """The agent and its sub-agents, locked; all must be finished (stopped or offline)."""
+    family = list(Agent.objects.select_for_update().filter(Q(pk=agent.pk) | Q(parent=agent))
+                  .order_by("id"))
+    busy = [a.name for a in family if a.status not in FINISHED_STATUSES]
+    if busy:
+        raise ValidationError(
+            f"Only stopped or offline agents can be archived or deleted; still running: "
+            f"{', '.join(busy[:5])}. Stop it first.")
+    return family
+
+
+@transaction.atomic
+def agent_archive(*, agent: Agent, archive: bool = True, actor: Any = None,
+                  actor_label: str = "", now: datetime | None = None) -> int:
+    """Put a finished agent (with its sub-agents) out of the lists, or back. Nothing is lost:
+    an archived agent keeps its traces, usage and events, and reporting again un-archives it.
+    Returns how many agents changed."""
+    now = now or timezone.now()
+    family = _finished_family(agent) if archive else [_lock(agent)]
+    ids = [a.pk for a in family if (a.archived_at is None) == archive]
+    if not ids:
+        return 0
+    Agent.objects.filter(pk__in=ids).update(archived_at=now if archive else None, updated_at=now)
+    record_event("agent.archived" if archive else "agent.unarchived", project=project_of(agent),
+                 agent=agent, actor=actor, actor_label=_actor_label(actor, actor_label),
+                 data={"agents": len(ids)}, changed=agent, ts=now)
+    return len(ids)
+
+
+@transaction.atomic
+def agents_archive_finished(*, agents: Any, actor: Any = None, actor_label: str = "",
+                            now: datetime | None = None) -> int:
+    """Archive every finished, not yet archived agent of a queryset (the agents list's "Archive
+    finished"): one UPDATE, one event per project."""
+    now = now or timezone.now()
+    finished = agents.filter(status__in=FINISHED_STATUSES, archived_at__isnull=True)
+    per_project: dict[int, int] = {}
+    ids = []
+    for pk, project_id in finished.values_list("pk", "project_id"):
+        ids.append(pk)
+        per_project[project_id] = per_project.get(project_id, 0) + 1
+    if not ids:
+        return 0
+    Agent.objects.filter(pk__in=ids).update(archived_at=now, updated_at=now)
+    label = _actor_label(actor, actor_label)
+    for project in Project.objects.filter(pk__in=per_project):
+        record_event("agents.archived", project=project, actor=actor, actor_label=label,
+                     data={"agents": per_project[project.pk]}, ts=now)
+    return len(ids)

@@ -7,7 +7,10 @@ from apps.agents import views
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("agents/", views.agents_list, name="agents-list"),
+    path("agents/archive-finished/", views.agents_archive_finished,
+         name="agents-archive-finished"),
     path("agents/<int:pk>/", views.agent_detail, name="agent-detail"),
+    path("agents/<int:pk>/manage/", views.agent_manage, name="agent-manage"),
     path("agents/<int:pk>/action/", views.agent_action, name="agent-action"),
     path("agents/<int:pk>/approvals/<int:approval_id>/", views.agent_approval,
          name="agent-approval"),

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.agents import selectors
@@ -95,7 +96,7 @@ def agents_list(request: HttpRequest) -> HttpResponse:
         "show_project": project is None,
         "current_project": project,
         "project_param": pp,
-        "filtered": bool(filters.status or filters.kind or filters.q),
+        "filtered": bool(filters.status or filters.kind or filters.q or filters.archived),
         "version": selectors.latest_event_id(project),
         "snapshot": request.GET.get("partial") == "rows",
     }
@@ -115,6 +116,7 @@ def agents_list(request: HttpRequest) -> HttpResponse:
             if page.has_next()
             else "",
             "sort_links": _sort_links(filters, base),
+            "archive": selectors.archive_counts(project),
         }
     )
     if request.htmx:
@@ -238,6 +240,47 @@ def agent_action(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"{action.capitalize()} sent to {agent.name}.")
     return _done(request, agent)
+
+
+@require_POST
+@admin_required
+def agent_manage(request: HttpRequest, pk: int) -> HttpResponse:
+    """Archive, un-archive or delete a finished agent (with its sub-agents)."""
+    from apps.agents import services
+
+    agent = _agent_or_404(pk)
+    op = request.POST.get("op", "")
+    try:
+        if op in ("archive", "unarchive"):
+            n = services.agent_archive(agent=agent, archive=op == "archive", actor=request.user)
+            done = "Archived" if op == "archive" else "Back in the list:"
+            messages.success(request, f"{done} {agent.name}" + (
+                f" and {n - 1} sub-agent{'s' if n > 2 else ''}." if n > 1 else "."))
+        elif op == "delete":
+            n = services.agent_delete(agent=agent, actor=request.user, finished_only=True)
+            messages.success(request, f"Deleted {agent.name}" + (
+                f" and {n - 1} sub-agent{'s' if n > 2 else ''}" if n > 1 else "")
+                + "; its events stay in the activity log.")
+            return redirect(f"{reverse('agents-list')}?project={agent.project.slug}")
+        else:
+            messages.error(request, "Unknown operation.")
+    except ValidationError as exc:
+        _errors(request, exc)
+    return _done(request, agent)
+
+
+@require_POST
+@admin_required
+def agents_archive_finished(request: HttpRequest) -> HttpResponse:
+    """The list's "Archive finished": every stopped or offline agent in the current scope."""
+    from apps.agents import services
+    from apps.agents.selectors.scope import agents_in
+
+    project = current_project(request)
+    n = services.agents_archive_finished(agents=agents_in(project), actor=request.user)
+    messages.success(request, f"Archived {n} finished agent{'s' if n != 1 else ''}."
+                     if n else "No finished agents to archive.")
+    return redirect(f"{reverse('agents-list')}?project={_project_param(project)}")
 
 
 @require_POST

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from apps.agents.models import (
     ATTENTION_STATUSES,
+    FINISHED_STATUSES,
     Agent,
     AgentCommand,
     AgentEvent,
@@ -249,6 +250,7 @@ class ListFilters:
     q: str = ""
     sort: str = "status"
     page: int = 1
+    archived: bool = False
 
     @classmethod
     def from_query(cls, query: Any) -> ListFilters:
@@ -265,16 +267,18 @@ class ListFilters:
             q=(query.get("q", "") or "").strip()[:100],
             sort=sort if sort in LIST_SORTS else "status",
             page=page,
+            archived=query.get("archived", "") == "1",
         )
 
     def as_query(self, **override: Any) -> dict[str, Any]:
-        values = {"status": self.status, "kind": self.kind, "q": self.q, "sort": self.sort}
+        values = {"status": self.status, "kind": self.kind, "q": self.q, "sort": self.sort,
+                  "archived": "1" if self.archived else ""}
         values.update(override)
         return {k: v for k, v in values.items() if v not in ("", None)}
 
 
 def agent_list(project: Project | None, filters: ListFilters) -> Page:
-    qs = _with_card_fields(agents_in(project))
+    qs = _with_card_fields(agents_in(project, archived=filters.archived))
     if filters.status == "attention":
         qs = qs.filter(status__in=ATTENTION_STATUSES)
     elif filters.status:
@@ -292,6 +296,14 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
     page = Paginator(qs, LIST_PAGE_SIZE).get_page(filters.page)
     page.object_list = decorate_agents(page.object_list)
     return page
+
+
+def archive_counts(project: Project | None) -> dict[str, int]:
+    """For the list's archive controls: finished agents still listed, and archived ones."""
+    return agents_in(project, archived=None).aggregate(
+        finished=Count("id", filter=Q(archived_at__isnull=True, status__in=FINISHED_STATUSES)),
+        archived=Count("id", filter=Q(archived_at__isnull=False)),
+    )
 
 
 # --- agent page ----------------------------------------------------------------------------

@@ -167,7 +167,14 @@ def describe_event(e: AgentEvent) -> str:
         return f"Command sent: {g('action')}"
     if k == "agent.heartbeat" and g("message"):
         return g("message")
+    if k == "agent.deleted" and g("name"):
+        return f"Deleted {g('name')}" + (f" and {d['sub_agents']} sub-agent(s)"
+                                         if d.get("sub_agents") else "")
+    if k == "agents.archived":
+        return f"Archived {d.get('agents', 0)} finished agent(s)"
     simple = {
+        "agent.archived": "Archived (out of the lists; history kept)",
+        "agent.unarchived": "Back in the lists",
         "agent.registered": "Registered",
         "agent.unblocked": "Unblocked",
         "agent.woke": "Woke up",
