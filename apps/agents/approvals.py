@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -96,3 +97,44 @@ def approval_expire(*, approval: ApprovalRequest, actor_label: str = "",
                  data={"approval_id": approval.pk, "tool_name": approval.tool_name},
                  changed=approval.agent, ts=now)
     return approval
+
+
+def pending_approval(agent_id: int | None, now: datetime | None = None) -> ApprovalRequest | None:
+    """The newest prompt of the agent still waiting for a decision, if any."""
+    if agent_id is None:
+        return None
+    return (ApprovalRequest.objects.filter(agent_id=agent_id, status=ApprovalStatus.PENDING,
+                                           expires_at__gt=now or timezone.now())
+            .order_by("-id").first())
+
+
+# --- decisions from a notification ---------------------------------------------------------
+# A web-push notification's Allow / Deny buttons run in the browser's service worker, which has
+# the session cookie but no CSRF token: the push carries a signed token instead, naming the
+# prompt and the person it was sent to (who must still be an admin when they press it).
+TOKEN_SALT = "switchboard.approvals.notification"
+
+
+def decision_token(approval: ApprovalRequest, user: Any) -> str:
+    return signing.dumps({"a": approval.pk, "u": user.pk}, salt=TOKEN_SALT, compress=True)
+
+
+def decide_with_token(*, token: str, decision: str) -> ApprovalRequest:
+    """PermissionDenied for a bad or stale token or a user who may not decide; ValidationError
+    when the prompt was answered already (approval_decide's message)."""
+    from django.contrib.auth import get_user_model
+
+    from apps.core import roles
+
+    try:
+        claims = signing.loads(token, salt=TOKEN_SALT, max_age=MAX_WAIT_SECONDS + 300)
+        approval_id, user_id = int(claims["a"]), int(claims["u"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise PermissionDenied("This decision link is not valid (or too old).") from None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not roles.is_admin(user):
+        raise PermissionDenied("Only admins can answer permission prompts.")
+    approval = ApprovalRequest.objects.filter(pk=approval_id).first()
+    if approval is None:
+        raise PermissionDenied("This permission prompt no longer exists.")
+    return approval_decide(approval=approval, decision=decision, actor=user)

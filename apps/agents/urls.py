@@ -18,6 +18,8 @@ urlpatterns = [
     path("agents/<int:pk>/workflow/", views.agent_workflow, name="agent-workflow"),
     path("agents/<int:pk>/signal/", views.agent_signal, name="agent-signal"),
     path("agents/<int:pk>/schedule/", views.agent_schedule, name="agent-schedule"),
+    path("approvals/decide/", views.approval_from_notification,
+         name="approval-from-notification"),
     path("activity/", views.activity, name="activity"),
     path("projects/<slug:slug>/lifecycle/", views.project_lifecycle, name="project-lifecycle"),
 ]

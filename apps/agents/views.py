@@ -13,9 +13,11 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.agents import selectors
@@ -203,7 +205,35 @@ def agent_approval(request: HttpRequest, pk: int, approval_id: int) -> HttpRespo
     return _done(request, agent)
 
 
+@csrf_exempt  # the signed token is the credential: it names the prompt and the person
+@require_POST
+def approval_from_notification(request: HttpRequest) -> HttpResponse:
+    """Allow / Deny pressed on a web-push notification (the service worker posts here)."""
+    from django.core.exceptions import PermissionDenied
+
+    from apps.agents.approvals import decide_with_token
+
+    try:
+        body = json.loads(request.body or b"{}")
+        token, decision = str(body["token"]), str(body["decision"])
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": "Send JSON with token and decision."}, status=400)
+    try:
+        approval = decide_with_token(token=token, decision=decision)
+    except PermissionDenied as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=409)
+    return JsonResponse({"status": approval.status, "message": approval.message,
+                         "tool_name": approval.tool_name})
+
+
 def _done(request: HttpRequest, agent: Agent) -> HttpResponse:
+    """Back where the button was: the agent page, or a local `next` (the alert page)."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return redirect(target)
     return redirect("agent-detail", pk=agent.pk)
 
 

@@ -93,6 +93,15 @@ def build_message(notification: Notification) -> Message:
             "count": alert.count,
             "opened_at": alert.opened_at.isoformat(),
         }
+        from apps.agents.approvals import pending_approval
+
+        waiting = pending_approval(alert.agent_id)
+        if waiting is not None:  # a permission prompt Switchboard can answer (remote approval)
+            payload["approval"] = {
+                "id": waiting.pk, "tool_name": waiting.tool_name, "summary": waiting.summary,
+                "expires_at": waiting.expires_at.isoformat(),
+                "url": site_url() + reverse("agent-detail", args=[waiting.agent_id]),
+            }
     return Message(
         title=notification.title, text=text, html=html, url=url,
         severity=notification.severity, event_type=event_type, payload=payload,

@@ -84,8 +84,11 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
         from django.http import Http404
 
         raise Http404("No such alert.")
+    from apps.agents.approvals import pending_approval
+
     return render(request, "alerts/detail.html",
-                  {"alert": alert, "can_act": roles.is_admin(request.user)})
+                  {"alert": alert, "can_act": roles.is_admin(request.user),
+                   "approval": pending_approval(alert.agent_id)})
 
 
 def _after_action(request: HttpRequest, alert: Alert) -> HttpResponse:

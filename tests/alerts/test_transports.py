@@ -232,3 +232,51 @@ def test_a_gone_subscription_is_dropped(make_rule, agent, emit, receiver, owner)
     [d] = _deliver_all("webpush")
     assert d.state == "failed" and "gone" in d.last_error
     assert not PushSubscription.objects.filter(pk=sub.pk).exists()
+
+
+def _push_payloads(push_requests, private, auth) -> list[dict]:
+    return [json.loads(http_ece.decrypt(r["body"], private_key=private, auth_secret=auth,
+                                        version="aes128gcm")) for r in push_requests]
+
+
+def test_a_push_about_a_waiting_permission_prompt_can_be_answered_from_the_notification(
+        make_rule, agent, emit, receiver, owner, viewer, client):
+    """The push brings Allow / Deny with a signed token; the service worker posts exactly this
+    body to the decide URL, without a session or a CSRF token."""
+    from apps.agents.approvals import approval_request
+    from apps.agents.models import ApprovalRequest, ApprovalStatus
+
+    private, p256dh, auth = _browser_keys()
+    push = receiver(statuses=[201])
+    for user, name in ((owner, "b1"), (viewer, "b2")):
+        PushSubscription.objects.create(user=user, browser_id=name,
+                                        endpoint=f"{push.url}/push/{name}", p256dh=p256dh,
+                                        auth=_b64url(auth), user_agent="Chromium test")
+    approval, _ = approval_request(agent=agent, key="perm-1", tool_name="Bash",
+                                   summary="rm -rf build/", input='{"command": "rm -rf build/"}',
+                                   wait_seconds=60)
+    make_rule("agent.blocked", channels=["webpush"], severity="critical")
+    emit("agent.blocked", agent, status="blocked", reason="waiting for permission to use Bash")
+    _deliver_all("webpush")
+    by_endpoint = dict(zip([r["path"] for r in push.requests],
+                           _push_payloads(push.requests, private, auth), strict=True))
+    mine, theirs = by_endpoint["/push/b1"], by_endpoint["/push/b2"]
+    assert "approval" not in theirs  # a viewer may not decide: a plain notification
+    assert mine["body"] == "Waiting for permission — Bash: rm -rf build/"
+    assert mine["url"].endswith(f"/agents/{agent.pk}/")
+    decide_url = mine["approval"]["decide_url"]
+    assert decide_url == "http://switchboard.test/approvals/decide/"
+    path = "/approvals/decide/"
+    token = mine["approval"]["token"]
+
+    forged = token[:-2] + ("aa" if not token.endswith("aa") else "bb")
+    r = client.post(path, {"token": forged, "decision": "allow"}, content_type="application/json")
+    assert r.status_code == 403
+    r = client.post(path, {"token": token, "decision": "allow"}, content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert r.json()["status"] == "allowed"
+    approval = ApprovalRequest.objects.get(pk=approval.pk)
+    assert approval.status == ApprovalStatus.ALLOWED and approval.decided_by == owner
+    r = client.post(path, {"token": token, "decision": "deny"}, content_type="application/json")
+    assert r.status_code == 409 and "allowed already" in r.json()["error"]
+    assert client.post(path, "not json", content_type="application/json").status_code == 400

@@ -261,3 +261,34 @@ def test_the_service_worker_is_served_for_the_whole_site(client):
     assert response["Content-Type"] == "application/javascript"
     assert response["Service-Worker-Allowed"] == "/"
     assert b"showNotification" in response.content
+
+
+def test_an_alert_about_a_waiting_permission_prompt_offers_allow_and_deny(
+        client, admin_user, viewer, make_rule, make_agent, emit):
+    from apps.agents.approvals import approval_request
+    from apps.agents.models import ApprovalRequest
+
+    agent = make_agent()
+    approval, _ = approval_request(agent=agent, key="perm-9", tool_name="Bash",
+                                   summary="git push --force", input='{"command": "git push"}',
+                                   wait_seconds=120)
+    make_rule("agent.blocked", channels=[])
+    emit("agent.blocked", agent, status="blocked", reason="waiting for permission")
+    alert = Alert.objects.get()
+    url = f"/alerts/{alert.pk}/"
+    client.force_login(viewer)
+    body = client.get(url).content.decode()
+    assert "Waiting for permission" in body and "git push --force" in body
+    assert 'value="allow"' not in body  # viewers see it, admins answer it
+    client.force_login(admin_user)
+    body = client.get(url).content.decode()
+    assert 'value="allow"' in body and 'value="deny"' in body
+    r = client.post(f"/agents/{agent.pk}/approvals/{approval.pk}/",
+                    {"decision": "deny", "next": url})
+    assert r.status_code == 302 and r["Location"] == url  # back on the alert
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == "denied"
+    assert "Waiting for permission" not in client.get(url).content.decode()
+    # `next` never leads off the site.
+    r = client.post(f"/agents/{agent.pk}/approvals/{approval.pk}/",
+                    {"decision": "deny", "next": "https://evil.example/"})
+    assert r["Location"] == f"/agents/{agent.pk}/"

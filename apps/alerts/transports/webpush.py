@@ -13,17 +13,44 @@ from apps.alerts import vapid
 from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, http_error
 
 
+def _approval(message, user) -> dict:  # noqa: ANN001
+    """Allow / Deny buttons on the notification for a waiting permission prompt, when the
+    person it goes to may decide: the service worker posts the decision with a signed token."""
+    from django.urls import reverse
+
+    from apps.agents.approvals import decision_token
+    from apps.agents.models import ApprovalRequest
+    from apps.alerts.messages import site_url
+    from apps.core import roles
+
+    waiting = message.payload.get("approval")
+    if not waiting or not roles.is_admin(user):
+        return {}
+    approval = ApprovalRequest.objects.filter(pk=waiting["id"]).first()
+    if approval is None:
+        return {}
+    what = f"{approval.tool_name}: {approval.summary}" if approval.tool_name else approval.summary
+    return {
+        "body": f"Waiting for permission — {what}"[:300],
+        "url": waiting["url"],
+        "approval": {"id": approval.pk, "token": decision_token(approval, user),
+                     "decide_url": site_url() + reverse("approval-from-notification")},
+    }
+
+
 def send(delivery, message) -> str:  # noqa: ANN001
     sub = delivery.subscription
     if sub is None:
         raise TransportError("the browser unsubscribed", retryable=False)
-    data = json.dumps({
+    push = {
         "title": message.title[:120],
         "body": (message.payload.get("body") or message.severity)[:300],
         "url": message.url,
         "tag": f"alert-{message.payload.get('alert', {}).get('id', 'n')}",
         "severity": message.severity,
-    })
+    }
+    push.update(_approval(message, sub.user))
+    data = json.dumps(push)
     try:
         r = webpush(
             subscription_info={"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
