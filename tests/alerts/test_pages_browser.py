@@ -79,3 +79,32 @@ def test_the_inbox_is_live_and_the_pages_look_right(live, page, admin_user, proj
     page.goto(f"{live.url}/settings/notifications/")
     page.wait_for_selector("#push-status:not(:text('checking…'))")
     screenshot(page, "alerts-personal")
+
+
+def test_an_admin_allows_a_waiting_prompt_from_the_alert(live, page, admin_user, project,
+                                                         make_agent, emit):
+    from apps.agents.approvals import approval_request
+    from apps.agents.models import ApprovalRequest
+
+    AlertRule.objects.all().delete()
+    AlertRule.objects.create(name="Agent blocked", event_kind="agent.blocked", severity="warning")
+    from apps.alerts import rules
+
+    rules.invalidate()
+    agent = make_agent("payments-api #3f9a1c")
+    approval, _ = approval_request(
+        agent=agent, key="perm-browser", tool_name="Bash", summary="npm run migrate -- --prod",
+        input='{"command": "npm run migrate -- --prod", "description": "Run the migration"}',
+        wait_seconds=300)
+    emit("agent.blocked", agent, status="blocked",
+         reason="waiting for permission to use Bash: npm run migrate -- --prod")
+    alert = Alert.objects.get(agent=agent)
+    login_browser(page, live.url, admin_user.username)
+    page.goto(f"{live.url}/alerts/{alert.pk}/")
+    page.wait_for_selector(".approval-card")
+    screenshot(page, "alert-approval")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(f"{live.url}/alerts/{alert.pk}/")
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == "allowed"
+    page.wait_for_load_state()
+    assert page.locator(".approval-card").count() == 0
