@@ -381,6 +381,12 @@ def agent_action(*, agent: Agent, action: str, actor: Any = None, actor_label: s
     elif action == CommandAction.STOP:
         lifecycle.set_status(agent, AgentStatus.STOPPED, reason=reason or "stopped", **kwargs)
     elif action == CommandAction.UNBLOCK and agent.status == AgentStatus.BLOCKED:
+        from apps.agents.approvals import approval_decide, pending_approval
+
+        waiting = pending_approval(agent.pk, now)
+        if waiting is not None:  # blocked on a permission prompt: unblocking allows it
+            approval_decide(approval=waiting, decision="allow", actor=actor, now=now,
+                            message=f"Allowed by {label or 'someone'} (unblocked) from Switchboard")
         lifecycle.release(agent, reason=reason, **kwargs)
     elif action == CommandAction.RESTART:
         agent.error_times = []
