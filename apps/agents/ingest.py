@@ -28,6 +28,9 @@ from apps.projects.models import Project
 
 MAX_BATCH = 1000
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$|^usage$")
+# Span events write their key in the event's INSERT (inside the event's savepoint): a repeat
+# fails there, rolls its effects back and is answered "duplicate", so no lookup beforehand.
+KEYED_IN_INSERT = {"span.start", "span.finish"}
 INTERPRETED = {"agent.register", "agent.heartbeat", "agent.status", "agent.error", "span.start",
                "span.finish", "usage", "task.completed", "command.ack"}
 # Kinds the engine itself writes: a client may not forge them as plain events.
@@ -203,6 +206,7 @@ class Batch:
                 item.result = {"index": item.index, "status": "duplicate", "event_id": None}
             seen.add(item.key)
         check = {i.key for i in items if i.key and i.result is None
+                 and i.type not in KEYED_IN_INSERT
                  and (i.type in INTERPRETED or not self.fast_insert)}
         if not check:
             return
@@ -363,7 +367,8 @@ class Batch:
                             project=self.project, agent=self.agent_for(item),
                             kind=item.type, data=item.data, actor_label=self.actor_label,
                             ts=item.ts or self.now)
-                    AgentEvent.objects.filter(pk=event.pk).update(idempotency_key=item.key)
+                    if event.idempotency_key != item.key:
+                        AgentEvent.objects.filter(pk=event.pk).update(idempotency_key=item.key)
         except ValidationError as exc:
             item.result = _error(item.index, _message(exc))
             return
@@ -414,7 +419,8 @@ class Batch:
             fields = dict(serializer.validated_data)
             fields.pop("agent", None)
             _, event = services.span_record(agent=agent, now=self.now,
-                                            actor_label=self.actor_label, **fields)
+                                            actor_label=self.actor_label,
+                                            idempotency_key=item.key or "", **fields)
             return event
         if item.type == "usage":
             return self._usage(item, agent)

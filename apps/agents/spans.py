@@ -39,21 +39,19 @@ def _record_span_usage(agent: Agent, span: ToolSpan) -> None:
                  ts=span.finished_at or span.started_at)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside ingest's per-event savepoint: no second one
 def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None = None,
-                actor_label: str = "", **fields: Any) -> tuple[ToolSpan, AgentEvent]:
-    """Start or finish a span in any order; a finish without a start makes a whole span."""
+                actor_label: str = "", idempotency_key: str = "",
+                **fields: Any) -> tuple[ToolSpan, AgentEvent]:
+    """Start or finish a span in any order; a finish without a start makes a whole span. A new
+    span is one INSERT with its fields; `idempotency_key` goes into the event's INSERT."""
     now = now or timezone.now()
     if phase not in ("start", "finish"):
         raise ValidationError({"phase": ["Must be start or finish."]})
     span = ToolSpan.objects.select_for_update().filter(agent=agent, span_id=span_id).first()
-    if span is None:
-        try:
-            with transaction.atomic():
-                span = ToolSpan.objects.create(project_id=agent.project_id, agent=agent,
-                                               span_id=span_id)
-        except IntegrityError:
-            span = ToolSpan.objects.select_for_update().get(agent=agent, span_id=span_id)
+    created = span is None
+    if created:
+        span = ToolSpan(project_id=agent.project_id, agent=agent, span_id=span_id)
     task_id = fields.get("task")
     if task_id and AgentTask.objects.filter(pk=task_id, agent=agent).exists():
         span.task_id = task_id
@@ -84,7 +82,16 @@ def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None 
             span.started_at = span.finished_at - timedelta(milliseconds=span.latency_ms or 0)
     if span.started_at and span.finished_at and fields.get("latency_ms") is None:
         span.latency_ms = max(int((span.finished_at - span.started_at).total_seconds() * 1000), 0)
-    span.save()
+    if created:
+        try:
+            with transaction.atomic():
+                span.save(force_insert=True)
+        except IntegrityError:  # the other phase's request made it meanwhile: apply to that row
+            return span_record(agent=agent, span_id=span_id, phase=phase, now=now,
+                               actor_label=actor_label, idempotency_key=idempotency_key,
+                               **fields)
+    else:
+        span.save()
     if phase == "finish" and any(getattr(span, name) for name in TOKEN_FIELDS):
         _record_span_usage(agent, span)
     if phase == "start":
@@ -95,7 +102,8 @@ def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None 
                 "outcome": span.outcome}
         kind = "span.finished"
     event = record_event(kind, project=project_of(agent), agent=agent, task=None,
-                         actor_label=actor_label, data=data, ts=now)
+                         actor_label=actor_label, data=data, ts=now,
+                         idempotency_key=idempotency_key)
     from apps.agents.services import agent_heartbeat
 
     agent_heartbeat(agent=agent, now=now, deliver=False)  # a span is a sign of life

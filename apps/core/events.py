@@ -72,6 +72,7 @@ def record_event(
     changed: models.Model | None = None,
     ts: Any = None,
     publish: bool = True,
+    idempotency_key: str = "",
 ) -> AgentEvent:
     from apps.agents.models import AgentEvent
 
@@ -82,6 +83,8 @@ def record_event(
     fields: dict[str, Any] = {}
     if ts is not None:
         fields["ts"] = ts
+    if idempotency_key:  # in the INSERT itself: no second UPDATE of the row
+        fields["idempotency_key"] = idempotency_key
     event = AgentEvent.objects.create(
         project=project,
         agent=agent,

@@ -142,3 +142,22 @@ def test_a_value_the_database_refuses_fails_only_its_event(api, agent):
     statuses = [x["status"] for x in r.json()["results"]]
     assert statuses[0] == statuses[2] == "created" and statuses[1] in ("created", "error")
     assert AgentEvent.objects.filter(kind__in=["hook.a", "hook.c"]).count() == 2
+
+
+def test_a_repeated_span_event_is_a_duplicate_and_changes_nothing(api, agent):
+    """Span events carry their key in the event's INSERT (no lookup first): a retry after a
+    lost answer is refused there, its effects rolled back, and answered as the first one."""
+    from apps.agents.models import AgentEvent, ToolSpan
+
+    event = {"type": "span.finish", "agent_external_id": "sess-1", "idempotency_key": "span-k1",
+             "data": {"span_id": "toolu_1", "tool_name": "Bash", "output": "ok",
+                      "latency_ms": 120}}
+    first = api.post("/api/v1/events", {"events": [event]}, format="json").json()
+    retry = {**event, "data": {**event["data"], "output": "changed", "latency_ms": 999}}
+    second = api.post("/api/v1/events", {"events": [retry]}, format="json").json()
+    assert first["results"][0]["status"] == "created"
+    assert second["results"][0] == {"index": 0, "status": "duplicate",
+                                    "event_id": first["results"][0]["event_id"]}
+    span = ToolSpan.objects.get(agent=agent, span_id="toolu_1")
+    assert (span.output, span.latency_ms) == ("ok", 120)
+    assert AgentEvent.objects.filter(idempotency_key="span-k1").count() == 1
