@@ -146,7 +146,7 @@ class Batch:
         from django.db.models import Q
 
         query = Q(pk__in=ids) | Q(external_id__in=exts) if exts else Q(pk__in=ids)
-        for agent in Agent.objects.filter(query, project=self.project):
+        for agent in Agent.objects.filter(query, project=self.project).order_by():  # no ORDER BY
             self._remember(agent)
 
     def _remember(self, agent: Agent) -> None:

@@ -41,14 +41,17 @@ def _record_span_usage(agent: Agent, span: ToolSpan) -> None:
 
 @transaction.atomic(savepoint=False)  # inside ingest's per-event savepoint: no second one
 def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None = None,
-                actor_label: str = "", idempotency_key: str = "",
+                actor_label: str = "", idempotency_key: str = "", _exists: bool = False,
                 **fields: Any) -> tuple[ToolSpan, AgentEvent]:
     """Start or finish a span in any order; a finish without a start makes a whole span. A new
-    span is one INSERT with its fields; `idempotency_key` goes into the event's INSERT."""
+    span is one INSERT with its fields (a start tries the INSERT before any lookup: the span is
+    almost always new); `idempotency_key` goes into the event's INSERT."""
     now = now or timezone.now()
     if phase not in ("start", "finish"):
         raise ValidationError({"phase": ["Must be start or finish."]})
-    span = ToolSpan.objects.select_for_update().filter(agent=agent, span_id=span_id).first()
+    span = None
+    if phase == "finish" or _exists:
+        span = ToolSpan.objects.select_for_update().filter(agent=agent, span_id=span_id).first()
     created = span is None
     if created:
         span = ToolSpan(project_id=agent.project_id, agent=agent, span_id=span_id)
@@ -89,7 +92,7 @@ def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None 
         except IntegrityError:  # the other phase's request made it meanwhile: apply to that row
             return span_record(agent=agent, span_id=span_id, phase=phase, now=now,
                                actor_label=actor_label, idempotency_key=idempotency_key,
-                               **fields)
+                               _exists=True, **fields)
     else:
         span.save()
     if phase == "finish" and any(getattr(span, name) for name in TOKEN_FIELDS):
