@@ -7,12 +7,14 @@ import json
 import shutil
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apps.agents.models import Agent, AgentEvent, AgentStatus, ToolSpan
+from apps.telemetry.models import TokenUsage
 from tests.clients.conftest import warm_up
 from tests.clients.opencode_build import DRIVER, build
 from tests.conftest import make_key
@@ -119,11 +121,11 @@ def test_it_reports_a_session(live, project, plugin_js: Path, tmp_path: Path) ->
     assert span.tool_name == "bash" and span.turn == 1 and span.outcome == "ok"
     assert span.latency_ms >= 20 and span.output == "Tests: 12 passed"
     assert json.loads(span.input) == {"command": "npm test"}
-    usage = AgentEvent.objects.filter(agent=agent, kind="agent.usage").values_list("data",
-                                                                                 flat=True)
-    assert sum(u["tokens_output"] for u in usage) == 340  # the re-sent message counted once
-    assert sum(u["tokens_cache_read"] for u in usage) == 12000
-    assert sum(u["tokens_reasoning"] for u in usage) == 120
+    # The message re-sent while it streamed: absolute figures under its id, counted once.
+    row = TokenUsage.objects.get(agent=agent)
+    assert row.key == "msg_a1" and row.turn == 1
+    assert (row.tokens_output, row.tokens_cache_read, row.tokens_reasoning) == (340, 12000, 120)
+    assert row.cost_usd == Decimal("0.01")  # OpenCode's own figure
     assert AgentEvent.objects.get(agent=agent, kind="agent.error").data["message"] == "overloaded"
     trail = [e["to"] for e in AgentEvent.objects.filter(agent=agent).order_by("id")
              .values_list("data", flat=True) if "to" in e and "from" in e]
