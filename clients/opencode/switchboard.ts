@@ -1,25 +1,34 @@
 /**
- * Switchboard plugin for OpenCode: reports every OpenCode session to Switchboard as an agent.
+ * Switchboard plugin for OpenCode: reports every OpenCode session to Switchboard as an agent, and
+ * carries out what the control room asks (stop, sleep, a new task).
  *
  * Install: copy this file to `.opencode/plugins/` (one project) or `~/.config/opencode/plugins/`
  * (every project) and set SWITCHBOARD_URL and SWITCHBOARD_API_KEY (a write-scoped project key);
  * optionally SWITCHBOARD_AGENT_NAME (default: the session's folder name), SWITCHBOARD_STATE_DIR
- * (spool folder; default $XDG_STATE_HOME/switchboard/opencode or ~/.switchboard/opencode) and
- * SWITCHBOARD_TIMEOUT (seconds per request, default 2). See README.md beside this file.
+ * (spool folder; default $XDG_STATE_HOME/switchboard/opencode or ~/.switchboard/opencode),
+ * SWITCHBOARD_TIMEOUT (seconds per request, default 2) and SWITCHBOARD_POLL (seconds between
+ * polls for commands while a session exists, default 15; 0: never). See README.md beside this file.
  *
- * Written against @opencode-ai/plugin 1.18 (`Plugin`, `Hooks`) and the event union of
- * @opencode-ai/sdk: session.created/deleted/status/idle/error, message.updated (assistant
- * messages carry tokens {input, output, reasoning, cache: {read, write}}), permission.updated
- * (and permission.asked of the v2 event stream) and permission.replied; plus the hooks
- * chat.message (a new user message: the turn counter goes up), tool.execute.before/after (a tool
- * span, span_id = callID) and dispose (flush before OpenCode exits).
+ * Written against @opencode-ai/plugin 1.18 (`Plugin`, `Hooks`) and the events OpenCode 1.18.33
+ * really sends (tests/clients/samples/opencode-*.json were captured from the binary):
+ * session.created/status/idle/error/deleted; message.updated (an assistant message carries its
+ * absolute tokens {input, output, reasoning, cache: {read, write}} and `cost` in USD, re-sent as
+ * it grows); message.part.updated (a tool part's state: running, then completed or error, with
+ * time.start/end; a tool that throws or is refused never reaches tool.execute.after, only this);
+ * permission.asked/replied (v1: permission.updated, `response`), question.asked/replied/rejected;
+ * and the hooks chat.message (the turn counter goes up), tool.execute.before/after (a span,
+ * span_id = callID) and dispose. Esc (or an abort) is session.error `MessageAbortedError`, then
+ * idle, then, for a bash tool, a late tool.execute.after: the span stays cancelled.
  *
  * Reporting never slows OpenCode down or breaks it: hooks only queue an event and return; a
  * background flush posts batches to `POST /api/v1/events` with a short timeout; whatever cannot
  * be sent is written to a spool file and sent, oldest first, on the next flush (each event has
  * an idempotency key, so a retry after a lost answer never duplicates). Errors are swallowed.
+ * Each answer carries the commands waiting for the sessions in the batch; they are carried out
+ * through the SDK client OpenCode hands the plugin (session.abort, session.promptAsync) and
+ * acked with a `command.ack` event.
  */
-import type { Plugin } from "@opencode-ai/plugin"
+import type { Plugin, PluginInput } from "@opencode-ai/plugin"
 import { randomUUID } from "node:crypto"
 import { appendFile, mkdir, readdir, readFile, rename, unlink } from "node:fs/promises"
 import { homedir } from "node:os"
@@ -33,11 +42,14 @@ type SbEvent = {
   data: Json
   idempotency_key: string
 }
+type Command = { id: number; action: string; data?: Json; agent_external_id?: string }
+type Client = PluginInput["client"]
 
 const KIND = "opencode"
 const MAX_PAYLOAD = 16 * 1024
 const BATCH = 500
-const SEEN_MESSAGES = 400
+const REMEMBERED = 400
+const ABORTED = "MessageAbortedError"
 const TOKEN_FIELDS: Array<[string, (t: Tokens) => number]> = [
   ["tokens_input", (t) => t.input],
   ["tokens_output", (t) => t.output],
@@ -46,6 +58,17 @@ const TOKEN_FIELDS: Array<[string, (t: Tokens) => number]> = [
   ["tokens_cache_write", (t) => t.cache.write],
 ]
 type Tokens = { input: number; output: number; reasoning: number; cache: { read: number; write: number } }
+
+/** What the plugin knows of one OpenCode session. */
+type Session = {
+  turn: number
+  busy: boolean
+  interrupted: boolean // Esc or an abort ended this turn
+  hold: string // "stop" or "sleep" from the control room: no task starts, no status undoes it
+  taskId: unknown // the Switchboard task this turn works on
+  lastText: string // the newest finished text of an assistant message, for task.completed
+  open: Map<string, { tool: string; began: number }> // tool spans started, not finished
+}
 
 function clip(value: unknown): [string, number] {
   let text: string
@@ -59,6 +82,19 @@ function clip(value: unknown): [string, number] {
 
 function num(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
+}
+
+function iso(ms: unknown): string {
+  return new Date(typeof ms === "number" && ms > 0 ? ms : Date.now()).toISOString()
+}
+
+/** A Set that forgets its oldest members past REMEMBERED. */
+class Recent<T> extends Set<T> {
+  add(value: T): this {
+    super.add(value)
+    while (this.size > REMEMBERED) this.delete(this.values().next().value as T)
+    return this
+  }
 }
 
 function stateDir(env: NodeJS.ProcessEnv): string {
@@ -113,30 +149,40 @@ class Spool {
   }
 }
 
-/** The reporting core: turns OpenCode hooks and events into Switchboard events. */
+/** The reporting core: turns OpenCode hooks and events into Switchboard events, and commands
+ * from Switchboard into SDK calls. */
 class SwitchboardReporter {
   private queue: SbEvent[] = []
   private flushing: Promise<void> | null = null
   private again = false
   private registered = new Set<string>()
   private parents = new Map<string, string>()
-  private turns = new Map<string, number>()
-  private started = new Map<string, number>()
+  private sessions = new Map<string, Session>()
   private statuses = new Map<string, string>()
-  private usage = new Map<string, number[]>()
+  private finished = new Recent<string>() // span ids closed: a late report must not reopen them
+  private denied = new Recent<string>() // call ids whose permission prompt was rejected
+  private asks = new Map<string, string>() // permission request id -> call id
+  private usage = new Map<string, string>() // message id -> the figures last sent
+  private handled = new Recent<number>() // command ids carried out, ack on its way
+  private ended = new Set<string>()
   private spool: Spool
   private url: string
   private key: string
   private timeoutMs: number
+  private pollMs: number
+  private timer: ReturnType<typeof setInterval> | undefined
 
   constructor(
     private env: NodeJS.ProcessEnv,
     private directory: string,
+    private client: Client | undefined,
   ) {
     const base = (env.SWITCHBOARD_URL ?? "").trim().replace(/\/+$/, "")
     this.url = base ? (base.endsWith("/api/v1") ? `${base}/events` : `${base}/api/v1/events`) : ""
     this.key = (env.SWITCHBOARD_API_KEY ?? "").trim()
     this.timeoutMs = Math.max(100, (Number(env.SWITCHBOARD_TIMEOUT) || 2) * 1000)
+    const poll = Number(env.SWITCHBOARD_POLL ?? 15)
+    this.pollMs = Number.isFinite(poll) && poll > 0 ? Math.max(200, poll * 1000) : 0
     this.spool = new Spool(stateDir(env))
   }
 
@@ -161,6 +207,15 @@ class SwitchboardReporter {
     return (basename((directory || this.directory || "").replace(/\/+$/, "")) || "opencode").slice(0, 150)
   }
 
+  private session(sessionID: string): Session {
+    let s = this.sessions.get(sessionID)
+    if (!s) {
+      s = { turn: 0, busy: false, interrupted: false, hold: "", taskId: null, lastText: "", open: new Map() }
+      this.sessions.set(sessionID, s)
+    }
+    return s
+  }
+
   register(sessionID: string, info: { directory?: string; parentID?: string; title?: string } = {}): void {
     if (!sessionID) return
     if (info.parentID) {
@@ -169,6 +224,7 @@ class SwitchboardReporter {
     }
     if (this.registered.has(sessionID) && !info.title) return
     this.registered.add(sessionID)
+    this.ended.delete(sessionID)
     const parent = this.parents.get(sessionID)
     const label = parent ? `${this.name(info.directory)} › ${info.title || "sub-agent"}` : this.name(info.directory)
     this.emit("agent.register", sessionID, {
@@ -176,40 +232,54 @@ class SwitchboardReporter {
       kind: KIND,
       external_id: sessionID,
       ...(parent ? { parent_external_id: parent } : {}),
-      metadata: { directory: info.directory || this.directory, title: info.title ?? "", client: "switchboard-opencode/1" },
+      metadata: { directory: info.directory || this.directory, title: info.title ?? "", client: "switchboard-opencode/2" },
     })
+    this.startPolling()
   }
 
   private status(sessionID: string, status: string, reason: string): void {
+    if (!sessionID) return
     this.register(sessionID)
+    if (this.session(sessionID).hold) return // the control room's stop or sleep stands
     const value = `${status}|${reason}`
     if (this.statuses.get(sessionID) === value) return
     this.statuses.set(sessionID, value)
     this.emit("agent.status", sessionID, { status, reason: reason.slice(0, 300) })
   }
 
+  private working(sessionID: string): void {
+    const s = this.session(sessionID)
+    s.busy = true
+    this.status(sessionID, "working", s.taskId ? `task ${s.taskId}, turn ${s.turn}` : `turn ${s.turn}`)
+  }
+
   userMessage(sessionID: string): void {
     this.register(sessionID)
-    const turn = (this.turns.get(sessionID) ?? 0) + 1
-    this.turns.set(sessionID, turn)
-    this.status(sessionID, "working", `turn ${turn}`)
+    const s = this.session(sessionID)
+    s.turn += 1
+    s.interrupted = false
+    s.lastText = ""
+    if (!s.taskId) s.hold = "" // someone typed into the session: it works again
+    this.working(sessionID)
     this.schedule()
   }
 
   toolBefore(input: { tool: string; sessionID: string; callID: string }, args: unknown): void {
     this.register(input.sessionID)
-    this.started.set(input.callID, Date.now())
+    if (this.finished.has(input.callID)) return
+    const s = this.session(input.sessionID)
+    s.open.set(input.callID, { tool: input.tool, began: Date.now() })
     const [text, size] = clip(args)
     this.emit("span.start", input.sessionID, {
       span_id: input.callID,
       phase: "start",
-      turn: this.turns.get(input.sessionID) ?? 0,
+      turn: s.turn,
       tool_name: input.tool,
       input: text,
       input_size: size,
       started_at: new Date().toISOString(),
     })
-    this.status(input.sessionID, "working", `turn ${this.turns.get(input.sessionID) ?? 0}`)
+    this.working(input.sessionID)
     this.schedule()
   }
 
@@ -217,27 +287,105 @@ class SwitchboardReporter {
     input: { tool: string; sessionID: string; callID: string; args?: unknown },
     output: { title?: string; output?: string; metadata?: unknown },
   ): void {
-    this.register(input.sessionID)
-    const began = this.started.get(input.callID)
-    this.started.delete(input.callID)
-    const [text, size] = clip(output?.output ?? "")
     const meta = (output?.metadata ?? {}) as Json
     const error = typeof meta.error === "string" ? meta.error : ""
-    const span: Json = {
-      span_id: input.callID,
-      phase: "finish",
-      turn: this.turns.get(input.sessionID) ?? 0,
-      tool_name: input.tool,
-      output: text,
-      output_size: size,
+    this.finishSpan(input.sessionID, input.callID, {
+      tool: input.tool,
       outcome: error ? "error" : "ok",
-      finished_at: new Date().toISOString(),
-    }
-    if (began !== undefined) span.latency_ms = Math.max(0, Date.now() - began)
-    else [span.input, span.input_size] = clip(input.args)
-    if (error) span.error = error.slice(0, 4000)
-    this.emit("span.finish", input.sessionID, span)
+      output: output?.output ?? "",
+      error,
+      args: input.args,
+    })
     this.schedule()
+  }
+
+  /** Close a span once: the first report of its end wins (an aborted bash still reports
+   * "completed" afterwards; that must not turn a cancelled span into an ok one). */
+  private finishSpan(
+    sessionID: string,
+    callID: string,
+    how: { tool?: string; outcome: string; output?: unknown; error?: string; args?: unknown; start?: unknown; end?: unknown },
+  ): void {
+    if (!sessionID || !callID || this.finished.has(callID)) return
+    this.register(sessionID)
+    this.finished.add(callID)
+    const s = this.session(sessionID)
+    const open = s.open.get(callID)
+    s.open.delete(callID)
+    const span: Json = {
+      span_id: callID,
+      phase: "finish",
+      turn: s.turn,
+      tool_name: how.tool || open?.tool || "",
+      outcome: how.outcome,
+      finished_at: iso(how.end),
+    }
+    if (how.output !== undefined) [span.output, span.output_size] = clip(how.output)
+    // OpenCode's own clock for the tool where we have it, else ours from tool.execute.before.
+    const start = typeof how.start === "number" ? how.start : open?.began
+    const end = typeof how.end === "number" ? how.end : Date.now()
+    if (start !== undefined) {
+      span.latency_ms = Math.max(0, Math.round(end - start))
+      span.started_at = iso(start)
+    }
+    if (!open && how.args !== undefined) [span.input, span.input_size] = clip(how.args)
+    if (how.error) span.error = how.error.slice(0, 4000)
+    this.emit("span.finish", sessionID, span)
+  }
+
+  /** The part of a tool call: its state says how it ended even when the hooks do not. */
+  private toolPart(part: any): void {
+    const state = part.state ?? {}
+    const sessionID = part.sessionID
+    const callID = part.callID
+    if (!sessionID || !callID) return
+    const open = this.session(sessionID).open.get(callID)
+    if (state.status === "running" && open && typeof state.time?.start === "number") {
+      open.began = state.time.start
+      return
+    }
+    if (state.status !== "error" && state.status !== "completed") return
+    const error = state.status === "error" ? String(state.error ?? "error") : ""
+    const refused = this.denied.has(callID) || /rejected permission|permission.*(denied|rejected)/i.test(error)
+    this.finishSpan(sessionID, callID, {
+      tool: part.tool,
+      outcome: state.status === "completed" ? "ok" : refused ? "denied" : "error",
+      output: state.status === "completed" ? (state.output ?? "") : undefined,
+      error,
+      args: state.input,
+      start: state.time?.start,
+      end: state.time?.end,
+    })
+  }
+
+  /** Esc in the TUI, or an abort from us: not an error; what was running is cancelled. */
+  private interrupted(sessionID: string): void {
+    const s = this.session(sessionID)
+    if (s.interrupted) return
+    s.interrupted = true
+    s.busy = false
+    for (const callID of [...s.open.keys()]) this.finishSpan(sessionID, callID, { outcome: "cancelled" })
+    this.status(sessionID, "idle", "interrupted")
+  }
+
+  private idle(sessionID: string): void {
+    if (!sessionID) return
+    const s = this.session(sessionID)
+    s.busy = false
+    // A tool still open when the turn is over was abandoned.
+    for (const callID of [...s.open.keys()]) this.finishSpan(sessionID, callID, { outcome: "cancelled" })
+    if (s.taskId && !s.interrupted && !s.hold) {
+      this.emit("task.completed", sessionID, { task_id: s.taskId, result: s.lastText.slice(0, 4000) })
+    }
+    if (!s.interrupted) s.taskId = null // an interrupted task goes on with the next prompt
+    if (s.interrupted) return // "interrupted" says more than "turn finished"
+    this.status(sessionID, this.parents.has(sessionID) ? "stopped" : "idle", "turn finished")
+  }
+
+  private blocked(sessionID: string, what: string, data: Json): void {
+    if (!sessionID) return
+    this.status(sessionID, "blocked", `waiting for ${what}`)
+    this.emit("hook.permission", sessionID, data)
   }
 
   /** Any event of OpenCode's event stream (`event` hook). */
@@ -247,23 +395,29 @@ class SwitchboardReporter {
       case "session.created":
       case "session.updated": {
         const info = p.info ?? {}
-        if (event.type === "session.updated" && this.registered.has(info.id)) break
+        if (event.type === "session.updated" && this.registered.has(info.id)) return
         this.register(info.id, { directory: info.directory, parentID: info.parentID, title: info.title })
         if (event.type === "session.created") this.status(info.id, "idle", "session started")
         break
       }
       case "session.status": {
         const s = p.status ?? {}
-        if (s.type === "busy") this.status(p.sessionID, "working", `turn ${this.turns.get(p.sessionID) ?? 0}`)
+        if (!p.sessionID) return
+        if (s.type === "busy") this.working(p.sessionID)
         else if (s.type === "retry") this.status(p.sessionID, "working", `retrying: ${s.message ?? ""}`)
+        else return
         break
       }
       case "session.idle":
-        this.status(p.sessionID, this.parents.has(p.sessionID) ? "stopped" : "idle", "turn finished")
+        this.idle(p.sessionID)
         break
       case "session.error": {
-        if (!p.sessionID) break
+        if (!p.sessionID) return
         const err = p.error ?? {}
+        if (err.name === ABORTED) {
+          this.interrupted(p.sessionID)
+          break
+        }
         const message = String(err.data?.message ?? err.name ?? "session error")
         this.register(p.sessionID)
         this.emit("agent.error", p.sessionID, { message: message.slice(0, 2000), name: err.name ?? "" })
@@ -271,50 +425,182 @@ class SwitchboardReporter {
       }
       case "session.deleted":
         this.status(p.info?.id, "stopped", "session deleted")
+        if (p.info?.id) this.ended.add(p.info.id)
         break
       case "permission.updated": // v1 event stream
       case "permission.asked": {
-        // v2 event stream
-        const title = p.title ?? p.permission ?? p.type ?? "permission"
-        this.status(p.sessionID, "blocked", `waiting for input: ${title}`)
-        this.emit("hook.permission", p.sessionID, { title: String(title).slice(0, 500), id: p.id ?? "" })
+        // v2: {id, permission, patterns, metadata, tool: {messageID, callID}}
+        const callID = p.tool?.callID ?? p.callID
+        if (p.id && callID) this.asks.set(p.id, callID)
+        const what = String(p.permission ?? p.type ?? "permission")
+        const detail = String(p.title ?? (Array.isArray(p.patterns) ? p.patterns.join(", ") : p.pattern ?? ""))
+        this.blocked(p.sessionID, `permission: ${what}${detail ? ` (${detail})` : ""}`, {
+          title: `${what}${detail ? `: ${detail}` : ""}`.slice(0, 500),
+          id: p.id ?? "",
+          call_id: callID ?? "",
+        })
         break
       }
-      case "permission.replied":
-        this.status(p.sessionID, "working", `permission ${p.response ?? p.reply ?? "answered"}`)
+      case "permission.replied": {
+        const reply = String(p.reply ?? p.response ?? "answered")
+        const callID = this.asks.get(p.requestID ?? p.permissionID)
+        this.asks.delete(p.requestID ?? p.permissionID)
+        if (reply === "reject" && callID) this.denied.add(callID)
+        if (!p.sessionID) return
+        this.status(p.sessionID, "working", `permission ${reply === "reject" ? "rejected" : `granted (${reply})`}`)
         break
-      case "message.updated":
-        this.tokens(p.info ?? {})
+      }
+      case "question.asked": {
+        const first = Array.isArray(p.questions) ? p.questions[0] ?? {} : {}
+        const text = String(first.question ?? first.header ?? "a question")
+        this.blocked(p.sessionID, `an answer: ${text}`, { title: `question: ${text}`.slice(0, 500), id: p.id ?? "" })
         break
+      }
+      case "question.replied":
+      case "question.rejected":
+        if (!p.sessionID) return
+        this.status(p.sessionID, "working", event.type === "question.replied" ? "question answered" : "question dismissed")
+        break
+      case "message.part.updated": {
+        const part = p.part ?? {}
+        if (part.type === "tool") this.toolPart(part)
+        else if (part.type === "text" && part.sessionID && part.time?.end && !part.synthetic) {
+          this.session(part.sessionID).lastText = String(part.text ?? "")
+          return
+        } else return
+        break
+      }
+      case "message.updated": {
+        const info = p.info ?? {}
+        if (info.role !== "assistant" || !info.sessionID) return
+        if (info.error?.name === ABORTED) this.interrupted(info.sessionID)
+        this.tokens(info)
+        break
+      }
       default:
         return
     }
     this.schedule()
   }
 
+  /** Absolute figures per assistant message: the server keeps the largest per key, so a message
+   * re-sent while it streams is counted once. OpenCode's own `cost` goes with it. */
   private tokens(info: any): void {
-    if (info.role !== "assistant" || !info.tokens || !info.sessionID || !info.id) return
-    const now = TOKEN_FIELDS.map(([, get]) => {
-      try {
-        return num(get(info.tokens))
-      } catch {
-        return 0
-      }
-    })
-    const before = this.usage.get(info.id) ?? [0, 0, 0, 0, 0]
-    const after = now.map((v, i) => Math.max(v, before[i]))
-    this.usage.delete(info.id)
-    this.usage.set(info.id, after)
-    while (this.usage.size > SEEN_MESSAGES) this.usage.delete(this.usage.keys().next().value as string)
-    const delta: Json = {}
+    if (!info.tokens || !info.id) return
+    const data: Json = { key: String(info.id).slice(0, 200), turn: this.session(info.sessionID).turn, model: info.modelID ?? "" }
     let any = false
-    TOKEN_FIELDS.forEach(([name], i) => {
-      delta[name] = after[i] - before[i]
-      if (after[i] > before[i]) any = true
-    })
+    for (const [name, get] of TOKEN_FIELDS) {
+      let value = 0
+      try {
+        value = num(get(info.tokens))
+      } catch {
+        // a figure missing from this OpenCode version
+      }
+      data[name] = value
+      if (value) any = true
+    }
+    if (typeof info.cost === "number" && Number.isFinite(info.cost) && info.cost > 0) {
+      data.cost_usd = info.cost
+      any = true
+    }
     if (!any) return
+    const figures = JSON.stringify(data)
+    if (this.usage.get(info.id) === figures) return
+    this.usage.delete(info.id)
+    this.usage.set(info.id, figures)
+    while (this.usage.size > REMEMBERED) this.usage.delete(this.usage.keys().next().value as string)
     this.register(info.sessionID)
-    this.emit("usage", info.sessionID, { ...delta, model: info.modelID ?? "" })
+    this.emit("usage", info.sessionID, data)
+  }
+
+  // --- commands from the control room -----------------------------------------------------
+  private async obey(commands: Command[]): Promise<void> {
+    for (const command of commands) {
+      if (!command || typeof command.id !== "number" || this.handled.has(command.id)) continue
+      const sessionID = String(command.agent_external_id ?? "")
+      if (!sessionID || !this.registered.has(sessionID)) continue
+      try {
+        const result = await this.carryOut(sessionID, command)
+        if (!result) continue // not now: the command comes again with a later answer
+        this.handled.add(command.id)
+        this.emit("command.ack", sessionID, { command_id: command.id, result })
+      } catch {
+        // the SDK call failed: the command is delivered again until acked
+      }
+    }
+    if (this.queue.length) this.schedule()
+  }
+
+  private async carryOut(sessionID: string, command: Command): Promise<Json | null> {
+    const s = this.session(sessionID)
+    const data = command.data ?? {}
+    switch (command.action) {
+      case "stop":
+      case "sleep": {
+        s.hold = command.action
+        s.taskId = null
+        const busy = s.busy
+        if (busy) {
+          const answer = await this.client?.session.abort({ path: { id: sessionID } })
+          if (!answer || answer.error) throw new Error("abort failed")
+          this.interrupted(sessionID)
+        }
+        return { via: "session.abort", done: true, aborted: busy }
+      }
+      case "task": {
+        if (s.busy || s.hold) return null // only an idle session takes a new task
+        const title = String(data.title ?? "")
+        const body = String(data.description ?? "")
+        const text = `New task from Switchboard (task ${data.task_id}): ${title}${body ? `\n\n${body}` : ""}`
+        s.taskId = data.task_id ?? null
+        s.busy = true
+        const answer = await this.client?.session.promptAsync({
+          path: { id: sessionID },
+          body: { parts: [{ type: "text", text: text.slice(0, 8000) }] },
+        })
+        if (!answer || answer.error) {
+          s.taskId = null
+          s.busy = false
+          throw new Error("prompt failed")
+        }
+        return { via: "session.promptAsync", done: true }
+      }
+      case "wake":
+      case "restart":
+        s.hold = ""
+        return { done: true, note: "no action needed" }
+      case "unblock":
+        return { done: true, note: "no action needed" }
+      default:
+        return { done: false, note: `unknown action ${command.action}` }
+    }
+  }
+
+  /** While a session lives, ask now and then whether the control room wants something: an idle
+   * session sends nothing else. The timer never keeps OpenCode running. */
+  private startPolling(): void {
+    if (this.timer || !this.pollMs || !this.enabled) return
+    this.timer = setInterval(() => void this.poll(), this.pollMs)
+    this.timer.unref?.()
+  }
+
+  private async poll(): Promise<void> {
+    if (this.flushing || this.queue.length) return this.schedule() // its answer brings commands
+    const events: SbEvent[] = [...this.registered]
+      .filter((id) => !this.parents.has(id) && !this.ended.has(id))
+      .map((id) => ({
+        type: "agent.heartbeat",
+        agent_external_id: id,
+        ts: new Date().toISOString(),
+        data: {},
+        idempotency_key: `oc-${randomUUID()}`,
+      }))
+    if (events.length) await this.post(events).catch(() => false) // never spooled: stale at once
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
   }
 
   // --- sending ----------------------------------------------------------------------------
@@ -377,7 +663,8 @@ class SwitchboardReporter {
     return true
   }
 
-  /** True when the server has the batch (or will never take it: 400/413 are dropped). */
+  /** True when the server has the batch (or will never take it: 400/413 are dropped). The
+   * commands in its answer are carried out in the background. */
   private async post(events: SbEvent[]): Promise<boolean> {
     if (!this.key) return false
     try {
@@ -386,12 +673,20 @@ class SwitchboardReporter {
         headers: {
           "Content-Type": "application/json",
           Authorization: `Bearer ${this.key}`,
-          "User-Agent": "switchboard-opencode/1",
+          "User-Agent": "switchboard-opencode/2",
         },
         body: JSON.stringify({ events }),
         signal: AbortSignal.timeout(this.timeoutMs),
       })
-      await response.text().catch(() => "")
+      const text = await response.text().catch(() => "")
+      if (response.ok) {
+        try {
+          const commands = JSON.parse(text)?.commands
+          if (Array.isArray(commands) && commands.length) void this.obey(commands)
+        } catch {
+          // an answer without commands
+        }
+      }
       return response.ok || response.status === 400 || response.status === 413
     } catch {
       return false
@@ -399,8 +694,8 @@ class SwitchboardReporter {
   }
 }
 
-export const SwitchboardPlugin: Plugin = async ({ directory }) => {
-  const reporter = new SwitchboardReporter(process.env, directory)
+export const SwitchboardPlugin: Plugin = async ({ directory, client }) => {
+  const reporter = new SwitchboardReporter(process.env, directory, client)
   if (!reporter.enabled) return {}
   reporter.schedule() // send what an earlier run left in the spool
   const safe =
@@ -418,6 +713,7 @@ export const SwitchboardPlugin: Plugin = async ({ directory }) => {
     "tool.execute.before": safe((input, output) => reporter.toolBefore(input, output.args)),
     "tool.execute.after": safe((input, output) => reporter.toolAfter(input, output)),
     dispose: async () => {
+      reporter.stop()
       // Wait at most 3 s for the last events; the timer must not keep OpenCode alive.
       let timer: ReturnType<typeof setTimeout> | undefined
       const limit = new Promise<void>((resolve) => {

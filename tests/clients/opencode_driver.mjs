@@ -14,8 +14,15 @@ if (exported.length !== 1 || typeof exported[0][1] !== "function") {
   console.error(`expected one exported plugin function, got ${exported.map(([n]) => n)}`)
   process.exit(3)
 }
+// The SDK client, as far as the plugin uses it: every call is printed ("client <method> <json>")
+// and answered the way OpenCode's server answers.
+const call = (name, answer) => async (options) => {
+  console.log(`client ${name} ${JSON.stringify(options)}`)
+  return { data: answer, error: undefined }
+}
+const client = { session: { abort: call("session.abort", true), promptAsync: call("session.promptAsync", undefined) } }
 const hooks = await exported[0][1]({
-  client: {},
+  client,
   project: { id: "prj_1", worktree: scenario.directory, time: { created: Date.now() } },
   directory: scenario.directory,
   worktree: scenario.directory,
