@@ -46,6 +46,7 @@ type Command = { id: number; action: string; data?: Json; agent_external_id?: st
 type Client = PluginInput["client"]
 
 const KIND = "opencode"
+const APPROVAL_POLL_MS = 300
 const MAX_PAYLOAD = 16 * 1024
 const BATCH = 500
 const REMEMBERED = 400
@@ -164,12 +165,15 @@ class SwitchboardReporter {
   private asks = new Map<string, string>() // permission request id -> call id
   private usage = new Map<string, string>() // message id -> the figures last sent
   private handled = new Recent<number>() // command ids carried out, ack on its way
+  private approvals = new Map<string, boolean>() // permission request id -> still unanswered here
   private ended = new Set<string>()
   private spool: Spool
   private url: string
   private key: string
   private timeoutMs: number
   private pollMs: number
+  private approvalMs: number
+  private root: string
   private timer: ReturnType<typeof setInterval> | undefined
 
   constructor(
@@ -178,11 +182,14 @@ class SwitchboardReporter {
     private client: Client | undefined,
   ) {
     const base = (env.SWITCHBOARD_URL ?? "").trim().replace(/\/+$/, "")
-    this.url = base ? (base.endsWith("/api/v1") ? `${base}/events` : `${base}/api/v1/events`) : ""
+    this.root = base ? (base.endsWith("/api/v1") ? base : `${base}/api/v1`) : ""
+    this.url = this.root ? `${this.root}/events` : ""
     this.key = (env.SWITCHBOARD_API_KEY ?? "").trim()
     this.timeoutMs = Math.max(100, (Number(env.SWITCHBOARD_TIMEOUT) || 2) * 1000)
     const poll = Number(env.SWITCHBOARD_POLL ?? 15)
     this.pollMs = Number.isFinite(poll) && poll > 0 ? Math.max(200, poll * 1000) : 0
+    const wait = Number(env.SWITCHBOARD_APPROVAL_WAIT ?? 60)
+    this.approvalMs = Number.isFinite(wait) && wait > 0 ? Math.min(wait, 3600) * 1000 : 0
     this.spool = new Spool(stateDir(env))
   }
 
@@ -439,12 +446,14 @@ class SwitchboardReporter {
           id: p.id ?? "",
           call_id: callID ?? "",
         })
+        void this.remoteApproval(p, what, detail)
         break
       }
       case "permission.replied": {
         const reply = String(p.reply ?? p.response ?? "answered")
         const callID = this.asks.get(p.requestID ?? p.permissionID)
         this.asks.delete(p.requestID ?? p.permissionID)
+        if (this.approvals.has(p.requestID ?? p.permissionID)) this.approvals.set(p.requestID ?? p.permissionID, false)
         if (reply === "reject" && callID) this.denied.add(callID)
         if (!p.sessionID) return
         this.status(p.sessionID, "working", `permission ${reply === "reject" ? "rejected" : `granted (${reply})`}`)
@@ -511,6 +520,75 @@ class SwitchboardReporter {
     while (this.usage.size > REMEMBERED) this.usage.delete(this.usage.keys().next().value as string)
     this.register(info.sessionID)
     this.emit("usage", info.sessionID, data)
+  }
+
+  // --- remote approval ------------------------------------------------------------------
+  /** A permission prompt, answered from the control room: filed with Switchboard (the agent
+   * page, the alert and admins' pushes show Allow / Deny), polled until someone decides, then
+   * answered through the SDK as if typed. Answered here first, or no decision within
+   * SWITCHBOARD_APPROVAL_WAIT seconds (default 60, 0 = off): OpenCode's own prompt decides and
+   * the request is marked expired. */
+  private async remoteApproval(p: any, what: string, detail: string): Promise<void> {
+    const id = String(p.id ?? "")
+    const sessionID = String(p.sessionID ?? "")
+    if (!this.approvalMs || !this.client || !id || !sessionID || this.approvals.has(id)) return
+    this.approvals.set(id, true)
+    try {
+      await this.flush() // the agent and its "blocked" first
+      const [status, filed] = await this.call("POST", "/approvals", {
+        agent_external_id: sessionID,
+        key: `perm-${id}`.slice(0, 200),
+        tool_name: what.slice(0, 200),
+        summary: (detail || what).slice(0, 500),
+        input: clip({ patterns: p.patterns ?? [], metadata: p.metadata ?? {} })[0],
+        wait_seconds: Math.max(1, Math.round(this.approvalMs / 1000)),
+      })
+      if ((status !== 200 && status !== 201) || typeof filed?.id !== "number") return
+      let decision = String(filed.status ?? "pending")
+      const deadline = Date.now() + this.approvalMs
+      while (decision === "pending" && Date.now() < deadline && this.approvals.get(id)) {
+        await new Promise((resolve) => setTimeout(resolve, APPROVAL_POLL_MS))
+        const [code, answer] = await this.call("GET", `/approvals/${filed.id}`)
+        if (code === 200 && typeof answer?.status === "string") decision = answer.status
+      }
+      if (this.approvals.get(id) && (decision === "allowed" || decision === "denied")) {
+        await this.client.postSessionIdPermissionsPermissionId({
+          path: { id: sessionID, permissionID: id },
+          body: { response: decision === "allowed" ? "once" : "reject" },
+        })
+      } else if (decision === "pending") {
+        await this.call("POST", `/approvals/${filed.id}/expire`, {}) // the local prompt decides
+      }
+    } catch {
+      // remote approval is a convenience: the local prompt still works
+    } finally {
+      this.approvals.delete(id)
+    }
+  }
+
+  /** One JSON request to the API: [HTTP status, parsed answer]; [0, null] when unreachable. */
+  private async call(method: string, path: string, body?: Json): Promise<[number, any]> {
+    if (!this.root || !this.key) return [0, null]
+    try {
+      const response = await fetch(this.root + path, {
+        method,
+        headers: {
+          "Content-Type": "application/json",
+          Authorization: `Bearer ${this.key}`,
+          "User-Agent": "switchboard-opencode/2",
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      })
+      const text = await response.text().catch(() => "")
+      try {
+        return [response.status, text ? JSON.parse(text) : null]
+      } catch {
+        return [response.status, null]
+      }
+    } catch {
+      return [0, null]
+    }
   }
 
   // --- commands from the control room -----------------------------------------------------

@@ -8,6 +8,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,6 +53,38 @@ def key(live, project) -> str:
 @pytest.fixture
 def opencode(live, key: str, api: FakeOpenAI, tmp_path: Path) -> OpenCode:
     return OpenCode(tmp_path, api.url, live.url, key)
+
+
+@contextmanager
+def serve(opencode: OpenCode) -> Iterator[dict]:
+    """`opencode serve` on a free port, with one session made over its HTTP API (yielded)."""
+    port = free_port()
+    proc = opencode.start(str(opencode.binary), "serve", "--port", str(port),
+                          "--hostname", "127.0.0.1")
+    try:
+        base = f"http://127.0.0.1:{port}/session?directory={opencode.cwd}"
+
+        def answers() -> bool:
+            # A request that arrives while `serve` still boots its first instance (it npm
+            # installs the plugin types then) can hang for good: ask until one is answered.
+            try:
+                with urllib.request.urlopen(base, timeout=3) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(lambda: port_open("127.0.0.1", port), timeout=60, message="opencode serve")
+        wait_for(answers, timeout=120, interval=0.5, message="opencode serve to answer")
+        request = urllib.request.Request(base, data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            yield json.loads(response.read())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except Exception:
+            proc.kill()
 
 
 def bash(command: str, description: str = "run") -> dict:
@@ -178,27 +211,7 @@ def test_an_idle_session_picks_up_an_assigned_task(opencode: OpenCode, api: Fake
 
     api.script("RENAME", [{"tools": [bash("echo renamed", "rename")]},
                           {"text": "Renamed the column."}])
-    port = free_port()
-    proc = opencode.start(str(opencode.binary), "serve", "--port", str(port),
-                          "--hostname", "127.0.0.1")
-    try:
-        base = f"http://127.0.0.1:{port}/session?directory={opencode.cwd}"
-
-        def answers() -> bool:
-            # A request that arrives while `serve` still boots its first instance (it npm
-            # installs the plugin types then) can hang for good: ask until one is answered.
-            try:
-                with urllib.request.urlopen(base, timeout=3) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait_for(lambda: port_open("127.0.0.1", port), timeout=60, message="opencode serve")
-        wait_for(answers, timeout=120, interval=0.5, message="opencode serve to answer")
-        request = urllib.request.Request(base, data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            session = json.loads(response.read())
+    with serve(opencode) as session:
         agent = wait_for(lambda: Agent.objects.filter(external_id=session["id"]).first(),
                          timeout=30, message="the session to be registered")
         assert agent.status == AgentStatus.IDLE
@@ -207,12 +220,6 @@ def test_an_idle_session_picks_up_an_assigned_task(opencode: OpenCode, api: Fake
         done = wait_for(lambda: task.__class__.objects.get(pk=task.pk).status
                         == TaskStatus.COMPLETED, timeout=60, message="the task to be done")
         assert done
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:
-            proc.kill()
     task.refresh_from_db()
     assert task.result == "Renamed the column."
     assert api.chats("RENAME"), "the task never reached the model"
@@ -223,3 +230,43 @@ def test_an_idle_session_picks_up_an_assigned_task(opencode: OpenCode, api: Fake
     assert command.result == {"via": "session.promptAsync", "done": True}
     span = ToolSpan.objects.get(agent=agent, tool_name="bash")
     assert span.outcome == "ok" and span.task_id == task.pk
+
+
+def test_permission_prompts_are_answered_from_the_control_room(live, key: str, api: FakeOpenAI,
+                                                               tmp_path: Path,
+                                                               admin_user) -> None:
+    """Under `opencode serve` an "ask" waits for an answer: the plugin files it with Switchboard
+    and answers it through the SDK with what the control room decided — Allow runs the tool,
+    Deny refuses it."""
+    from apps.agents.approvals import approval_decide
+    from apps.agents.models import ApprovalRequest
+    from apps.agents.services import task_assign
+
+    opencode = OpenCode(tmp_path, api.url, live.url, key, permission={"bash": "ask"})
+    api.script("RELEASE", [{"tools": [bash("touch approved.txt", "build")]},
+                           {"tools": [bash("touch denied.txt", "deploy")]},
+                           {"text": "Released."}])
+    with serve(opencode) as session:
+        agent = wait_for(lambda: Agent.objects.filter(external_id=session["id"]).first(),
+                         timeout=30, message="the session to be registered")
+        task_assign(agent=agent, title="RELEASE version 2", actor=admin_user)
+        for decision, command in (("allow", "touch approved.txt"), ("deny", "touch denied.txt")):
+            asked = wait_for(lambda c=command: ApprovalRequest.objects.filter(
+                agent=agent, status="pending", summary__contains=c).first(),
+                timeout=60, message=f"the prompt for {command}")
+            assert asked.tool_name == "bash"
+            assert Agent.objects.get(pk=agent.pk).status == AgentStatus.BLOCKED
+            approval_decide(approval=asked, decision=decision, actor=admin_user)
+            if decision == "allow":
+                wait_for(lambda: (opencode.cwd / "approved.txt").exists(), timeout=30,
+                         message="the allowed tool to run")
+        wait_for(lambda: ToolSpan.objects.filter(agent=agent, input__contains="denied.txt",
+                                                 outcome="denied").exists(),
+                 timeout=30, message="the denied span")
+    assert (opencode.cwd / "approved.txt").exists()
+    assert not (opencode.cwd / "denied.txt").exists()
+    spans = {s.input: s for s in ToolSpan.objects.filter(agent=agent)}
+    allowed = next(s for i, s in spans.items() if "approved.txt" in i)
+    assert allowed.outcome == "ok"
+    decided = AgentEvent.objects.filter(agent=agent, kind="approval.decided")
+    assert sorted(e.data["decision"] for e in decided) == ["allowed", "denied"]
