@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support import missing
+from tests.clients.node_tools import arch, npm_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "clients" / "claude-code" / "switchboard_hook.py"
@@ -29,30 +27,11 @@ HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
 SAMPLES = Path(__file__).with_name("samples")
 
 
-def tools_dir() -> Path:
-    explicit = os.environ.get("SWITCHBOARD_NODE_TOOLS")
-    return Path(explicit) if explicit else Path.home() / ".cache" / "switchboard" / "node-tools"
-
-
 def claude_binary() -> Path:
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine())
-    package = f"@anthropic-ai/claude-code-linux-{arch}"
-    home = tools_dir() / f"claude-code-{VERSION}"
-    binary = home / "node_modules" / package / "claude"
-    if binary.exists():
-        return binary
-    if not shutil.which("npm"):
-        missing("npm is needed to install the Claude Code CLI")
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "package.json").write_text('{"private": true}\n')
-    result = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
-         f"@anthropic-ai/claude-code@{VERSION}", f"{package}@{VERSION}"],
-        cwd=home, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0 or not binary.exists():
-        missing(f"npm install of Claude Code {VERSION} failed:\n{result.stderr[-2000:]}")
-    return binary
+    package = f"@anthropic-ai/claude-code-linux-{arch()}"
+    return npm_binary(f"Claude Code {VERSION}", f"claude-code-{VERSION}",
+                      [f"@anthropic-ai/claude-code@{VERSION}", f"{package}@{VERSION}"],
+                      f"{package}/claude")
 
 
 class Claude:

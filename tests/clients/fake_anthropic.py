@@ -20,11 +20,12 @@ Every request is kept in `requests` for assertions.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.clients.fake_server import ScriptedFake
 
 MODEL = "claude-sonnet-4-5-20250929"
 USAGE = {"input_tokens": 1200, "output_tokens": 80, "cache_read_input_tokens": 15000,
@@ -44,30 +45,9 @@ def _first_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-class FakeAnthropic:
-    def __init__(self) -> None:
-        self.scripts: dict[str, list[dict[str, Any]]] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.usage = dict(USAGE)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def script(self, marker: str, steps: list[dict[str, Any]]) -> None:
-        self.scripts[marker] = steps
-
-    def __enter__(self) -> FakeAnthropic:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+class FakeAnthropic(ScriptedFake):
+    USAGE = USAGE
+    PATH = ""
 
     # --- choosing the answer ------------------------------------------------------------
     def step_for(self, body: dict[str, Any]) -> dict[str, Any]:

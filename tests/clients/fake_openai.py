@@ -21,11 +21,12 @@ Every request is kept in `requests` for assertions.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.clients.fake_server import ScriptedFake
 
 MODEL = "fake-coder-1"
 USAGE = {"prompt_tokens": 1500, "completion_tokens": 70,
@@ -46,30 +47,9 @@ def _user_texts(messages: list[dict[str, Any]]) -> list[str]:
     return [_text(m.get("content")) for m in messages if m.get("role") == "user"]
 
 
-class FakeOpenAI:
-    def __init__(self) -> None:
-        self.scripts: dict[str, list[dict[str, Any]]] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.usage = dict(USAGE)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def script(self, marker: str, steps: list[dict[str, Any]]) -> None:
-        self.scripts[marker] = steps
-
-    def __enter__(self) -> FakeOpenAI:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+class FakeOpenAI(ScriptedFake):
+    USAGE = USAGE
+    PATH = "/v1"
 
     def chats(self, marker: str) -> list[dict[str, Any]]:
         """The scripted conversation's requests (not title generation)."""

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.support import missing
+from tests.clients.node_tools import arch, npm_binary, tools_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "clients" / "opencode" / "switchboard.ts"
@@ -42,30 +41,10 @@ QUIET = {
 }
 
 
-def tools_dir() -> Path:
-    explicit = os.environ.get("SWITCHBOARD_NODE_TOOLS")
-    return Path(explicit) if explicit else Path.home() / ".cache" / "switchboard" / "node-tools"
-
-
 def opencode_binary() -> Path:
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine())
-    package = f"opencode-linux-{arch}"
-    home = tools_dir() / f"opencode-{VERSION}"
-    binary = home / "node_modules" / package / "bin" / "opencode"
-    if binary.exists():
-        return binary
-    if not shutil.which("npm"):
-        missing("npm is needed to install the OpenCode CLI")
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "package.json").write_text('{"private": true}\n')
-    result = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
-         f"opencode-ai@{VERSION}", f"{package}@{VERSION}"],
-        cwd=home, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0 or not binary.exists():
-        missing(f"npm install of OpenCode {VERSION} failed:\n{result.stderr[-2000:]}")
-    return binary
+    package = f"opencode-linux-{arch()}"
+    return npm_binary(f"OpenCode {VERSION}", f"opencode-{VERSION}",
+                      [f"opencode-ai@{VERSION}", f"{package}@{VERSION}"], f"{package}/bin/opencode")
 
 
 class OpenCode:
