@@ -53,13 +53,7 @@ class FakeAnthropic(ScriptedFake):
     def step_for(self, body: dict[str, Any]) -> dict[str, Any]:
         messages = body.get("messages") or []
         first = _first_user_text(messages)
-        # The longest marker wins, so "SUB-TASK" is not mistaken for "TASK".
-        found = [m for m in self.scripts if m in first]
-        if not found:
-            return {"text": "Untitled"}
-        steps = self.scripts[max(found, key=len)]
-        turn = sum(1 for m in messages if m.get("role") == "assistant")
-        return steps[turn] if turn < len(steps) else {"text": "Done."}
+        return self.scripted_step(first, messages)
 
     # --- the HTTP side ------------------------------------------------------------------
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -67,13 +67,7 @@ class FakeOpenAI(ScriptedFake):
         system = "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "system")
         if "title" in system.lower() and "generat" in system.lower():
             return {"text": "A title"}
-        # The longest marker wins, so "SUB-TASK" is not mistaken for "TASK".
-        found = [m for m in self.scripts if m in first]
-        if not found:
-            return {"text": "Untitled"}
-        steps = self.scripts[max(found, key=len)]
-        turn = sum(1 for m in messages if m.get("role") == "assistant")
-        return steps[turn] if turn < len(steps) else {"text": "Done."}
+        return self.scripted_step(first, messages)
 
     # --- the HTTP side ------------------------------------------------------------------
     def _handler(self) -> type[BaseHTTPRequestHandler]:

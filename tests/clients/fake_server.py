@@ -31,6 +31,17 @@ class ScriptedFake:
     def script(self, marker: str, steps: list[dict[str, Any]]) -> None:
         self.scripts[marker] = steps
 
+    def scripted_step(self, first_prompt: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The step of the script whose marker is in the conversation's first prompt, by how
+        many answers the conversation holds already."""
+        # The longest marker wins, so "SUB-TASK" is not mistaken for "TASK".
+        found = [m for m in self.scripts if m in first_prompt]
+        if not found:
+            return {"text": "Untitled"}
+        steps = self.scripts[max(found, key=len)]
+        turn = sum(1 for m in messages if m.get("role") == "assistant")
+        return steps[turn] if turn < len(steps) else {"text": "Done."}
+
     def __enter__(self) -> Self:
         self.thread.start()
         return self

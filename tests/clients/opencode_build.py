@@ -1,15 +1,15 @@
 """Type-check and compile clients/opencode/switchboard.ts with TypeScript against the real
-@opencode-ai/plugin types. The toolchain is installed once with npm into var/node-tools (or
-$SWITCHBOARD_NODE_TOOLS) at the pinned versions below."""
+@opencode-ai/plugin types. The toolchain is installed once with npm, outside the clone
+(tests.clients.node_tools), at the pinned versions below."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from tests.clients.node_tools import npm_binary
 from tests.support import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,22 +27,12 @@ TSCONFIG = {
 
 
 def toolchain() -> Path:
-    tools = Path(os.environ.get("SWITCHBOARD_NODE_TOOLS") or ROOT / "var" / "node-tools")
-    tsc = tools / "node_modules" / ".bin" / "tsc"
-    if not shutil.which("node") or not shutil.which("npm"):
-        missing("node and npm are needed to check the OpenCode plugin")
-    stamp = tools / "installed.json"
-    if tsc.exists() and stamp.exists() and json.loads(stamp.read_text()) == PACKAGES:
-        return tools
-    tools.mkdir(parents=True, exist_ok=True)
-    (tools / "package.json").write_text('{"private": true}\n')
-    result = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
-         *PACKAGES], cwd=tools, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0 or not tsc.exists():
-        missing(f"npm install of {PACKAGES} failed:\n{result.stderr[-2000:]}")
-    stamp.write_text(json.dumps(PACKAGES))
-    return tools
+    if not shutil.which("node"):
+        missing("node is needed to check the OpenCode plugin")
+    versions = "_".join(p.rsplit("@", 1)[1] for p in PACKAGES)
+    tsc = npm_binary("the TypeScript toolchain", f"opencode-plugin-types-{versions}", PACKAGES,
+                     ".bin/tsc")
+    return tsc.parent.parent.parent
 
 
 def build(workdir: Path) -> Path:
