@@ -54,7 +54,9 @@ class Agent(VersionedModel):
     current_task = models.ForeignKey(
         "AgentTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    last_heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Not indexed: the sweeps read COALESCE(last_heartbeat_at, ...), which no index serves, and
+    # an index here would keep PostgreSQL from HOT-updating the row on every heartbeat.
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_message = models.CharField(max_length=500, blank=True)
     # Unacked commands, kept on the row so a plain heartbeat knows without another query.
     pending_commands = models.PositiveIntegerField(default=0)

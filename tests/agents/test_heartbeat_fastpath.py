@@ -228,3 +228,23 @@ def test_the_touch_commits_asynchronously_without_leaking_the_setting(agent, tra
             assert connection.vendor == "sqlite"
     agent.refresh_from_db()
     assert agent.last_heartbeat_at is not None
+
+
+def test_heartbeats_update_the_agent_row_in_place(agent):
+    """PostgreSQL: every heartbeat UPDATE is a HOT update (no index touched: last_heartbeat_at
+    is not indexed, and the table leaves room on its pages). SQLite: no index on the column."""
+    for _ in range(40):
+        assert agent_touch(project_id=agent.project_id, agent_id=agent.pk) is not None
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                           "WHERE relname = 'agents_agent'")
+            updated, hot = cursor.fetchone()
+            assert updated >= 40 and hot / updated >= 0.9, (updated, hot)
+            cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'agents_agent'")
+            assert "fillfactor=85" in cursor.fetchone()[0]
+        else:
+            assert connection.vendor == "sqlite"
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' "
+                           "AND tbl_name = 'agents_agent'")
+            assert not [sql for (sql,) in cursor.fetchall() if sql and "last_heartbeat" in sql]
