@@ -400,6 +400,9 @@ def _filter_common(request: Request, qs: QuerySet, kind_field: str) -> QuerySet:
 
 class EventsView(GenericAPIView):
     serializer_class = s.EventSerializer
+    # The hook path: a request that proved a valid key counts against that key only (the
+    # per-IP limit would add a second Redis round trip and nothing for a known key).
+    throttle_classes = [WriteKeyThrottle]
 
     @extend_schema(summary="Read the event log", parameters=FILTERS,
                    responses=s.EventSerializer(many=True))
@@ -427,6 +430,9 @@ class EventsView(GenericAPIView):
 
 class SpansView(GenericAPIView):
     serializer_class = s.SpanSerializer
+    # The hook path: a request that proved a valid key counts against that key only (the
+    # per-IP limit would add a second Redis round trip and nothing for a known key).
+    throttle_classes = [WriteKeyThrottle]
 
     @extend_schema(summary="Read tool spans (traces)",
                    parameters=[*FILTERS[:2], OpenApiParameter("kind", str, description="Tool name"),

@@ -141,3 +141,16 @@ def test_the_hit_counter_counts_in_the_shared_cache_and_expires(settings):
         assert isinstance(backend, RedisCache)
         full = backend.make_and_validate_key(key)
         assert 25 <= backend._cache.get_client(full).ttl(full) <= 30
+
+
+def test_the_intake_counts_per_key_only(rates, project):
+    """Events and spans are the hook path: a valid key is counted, not its address, so many
+    agents behind one NAT share nothing but their keys' own limits."""
+    rates(key="2/hour", ip="1/hour")
+    body = {"events": [{"type": "agent.register", "data": {"name": "a", "external_id": "x"}}]}
+    first, second = make_key(project), make_key(project)
+    for raw in (first, second):
+        client = client_for(raw)
+        assert client.post("/api/v1/events", body, format="json").status_code == 200
+        assert client.post("/api/v1/events", body, format="json").status_code == 200
+    assert client_for(first).post("/api/v1/events", body, format="json").status_code == 429
