@@ -12,12 +12,17 @@ dropped afterwards):
   connection open, as the OpenCode plugin does; a second figure opens a new connection per
   request, as the Claude Code hook does;
 - 8 concurrent clients post batches of 1,000 events (each with an idempotency key): events/s;
+- 64 keep-alive clients post ONE event per request, as the Claude Code hook does: a span start
+  then its finish (~1 KB with the output), each with an idempotency key: requests/s, latency,
+  and the queries one start and one finish take through the whole WSGI application;
+- the share of HOT updates of the agents table after the heartbeat phase (pg_stat_user_tables);
 - a bare Django view doing one INSERT (AGENTS_BENCHMARK_VIEWS, on for this server only) under
   the same 64 clients, and our heartbeat rate as a ratio to it;
 - queries per heartbeat, counted in-process on the same database with CaptureQueriesContext,
   through the whole WSGI application (config.wsgi, the heartbeat fast path included).
 Targets (issue 3): >= 1,000 heartbeats/s with p99 <= 50 ms, >= 20,000 events/s in batches,
-<= 3 queries per heartbeat. With --runs N it prints each run and the medians.
+<= 3 queries per heartbeat; (issue 15) >= 5,000 single events/s with p99 <= 30 ms, >= 1.5x the
+bare view, <= 2 queries per event, >= 90 % HOT updates. With --runs N it prints each run and the medians.
 
 Load comes from wrk (Debian package `wrk`; written in C, so the load generator takes little
 of the two cores) with a Lua script per phase. Without wrk, and for the batch phase, it comes
@@ -54,6 +59,21 @@ def _request(method: str, path: str, body: bytes, key: str | None) -> bytes:
     if key:
         head.append(f"Authorization: Bearer {key}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+OUTPUT = "x" * 700  # with the rest, a ~1 KB event, like a Claude Code PostToolUse
+
+
+def span_body(agent_id: int, prefix: str, i: int) -> bytes:
+    """One event per request, as the Claude Code hook sends: a span start, then its finish."""
+    phase = "start" if i % 2 == 0 else "finish"
+    data = {"span_id": f"{prefix}-{i // 2}", "tool_name": "Bash", "turn": 1}
+    if phase == "start":
+        data["input"] = '{"command": "npm test", "description": "run the tests"}'
+    else:
+        data.update(output=OUTPUT, latency_ms=120)
+    return json.dumps({"events": [{"type": f"span.{phase}", "agent": agent_id,
+                                   "idempotency_key": f"{prefix}-{i}", "data": data}]}).encode()
 
 
 async def _one(port: int, payload: bytes) -> tuple[int, float]:
@@ -108,7 +128,15 @@ def _client_process(kind: str, port: int, clients: int, warmup: float, seconds: 
 
         return make
 
-    factory = {"heartbeat": heartbeat, "bare": bare, "batch": batch}[kind]
+    def span(agent_id: int):
+        prefix = uuid.uuid4().hex
+
+        def make(i: int) -> bytes:
+            return _request("POST", "/api/v1/events", span_body(agent_id, prefix, i), key)
+
+        return make
+
+    factory = {"heartbeat": heartbeat, "bare": bare, "batch": batch, "span": span}[kind]
     out = {"latencies": [], "statuses": {}}
 
     async def main() -> None:
@@ -178,6 +206,28 @@ request = function()
   counter = counter + 1
   return wrk.format("POST", "/api/v1/agents/" .. ids[(counter % #ids) + 1] .. "/heartbeat",
                     headers, "{{}}")
+end
+""" + WRK_DONE
+    if kind == "span":
+        headers.append(f'["Authorization"] = "Bearer {args["key"]}"')
+        ids = ",".join(str(a) for a in args["agents"])
+        return f"""
+local ids = {{{ids}}}
+local counter = 0
+local prefix = tostring(math.random(1, 1000000000)) .. "-" .. tostring(os.time())
+local headers = {{{", ".join(headers)}}}
+local output = string.rep("x", 700)
+request = function()
+  counter = counter + 1
+  local span = prefix .. "-" .. math.floor(counter / 2)
+  local agent = ids[(math.floor(counter / 2) % #ids) + 1]
+  local data
+  if counter % 2 == 0 then
+    data = '{{"span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "input": "npm test"}}'
+    return wrk.format("POST", "/api/v1/events", headers, '{{"events": [{{"type": "span.start", "agent": ' .. agent .. ', "idempotency_key": "' .. prefix .. "-" .. counter .. '", "data": ' .. data .. '}}]}}')
+  end
+  data = '{{"span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "latency_ms": 120, "output": "' .. output .. '"}}'
+  return wrk.format("POST", "/api/v1/events", headers, '{{"events": [{{"type": "span.finish", "agent": ' .. agent .. ', "idempotency_key": "' .. prefix .. "-" .. counter .. '", "data": ' .. data .. '}}]}}')
 end
 """ + WRK_DONE
     return f"""
@@ -335,6 +385,45 @@ def queries_per_heartbeat(key: str, agent_id: int) -> int:
     return len(ctx.captured_queries)
 
 
+def queries_per_span_event(key: str, agent_id: int) -> tuple[int, int]:
+    """(queries for a span start, for its finish) through the whole WSGI application."""
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from config.wsgi import application
+
+    prefix = uuid.uuid4().hex
+
+    def post(i: int) -> str:
+        request = RequestFactory().post("/api/v1/events", data=span_body(agent_id, prefix, i),
+                                        content_type="application/json",
+                                        HTTP_AUTHORIZATION=f"Bearer {key}")
+        status: list[str] = []
+        b"".join(application(request.environ, lambda s, h, e=None: status.append(s)))
+        return status[0]
+
+    post(0), post(1)  # warm: the key's cache entry, the agent
+    counts = []
+    for i in (2, 3):
+        with CaptureQueriesContext(connection) as ctx:
+            assert post(i).startswith("200")
+        counts.append(len(ctx.captured_queries))
+    return counts[0], counts[1]
+
+
+def hot_update_share() -> float:
+    """HOT updates of the agents table so far (pg_stat_user_tables; stats arrive within ~1 s)."""
+    from django.db import connection
+
+    time.sleep(1.5)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                       "WHERE relname = 'agents_agent'")
+        updated, hot = cursor.fetchone()
+    return 100.0 * hot / updated if updated else float("nan")
+
+
 def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
     proc, port = start_server(env, args.server, args.workers, args.threads)
     try:
@@ -344,13 +433,18 @@ def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
         if args.loadgen == "wrk":
             bare = load_wrk("bare", port, **fast)
             hb = load_wrk("heartbeat", port, **fast)
+            hot = hot_update_share()
             hb_close = load_wrk("heartbeat", port, close=True, **fast)
+            span = load_wrk("span", port, **fast)
         else:
             bare = load("bare", port, procs=args.client_procs, **fast)
             hb = hb_close = load("heartbeat", port, procs=args.client_procs, **fast)
+            hot = hot_update_share()
+            span = load("span", port, procs=args.client_procs, **fast)
         batch = load("batch", port, clients=args.batch_clients, procs=args.client_procs,
                      args={**data, "batch": args.batch}, **common)
         queries = queries_per_heartbeat(data["key"], data["agents"][0])
+        span_queries = queries_per_span_event(data["key"], data["agents"][0])
     finally:
         stop_server(proc)
     return {
@@ -363,6 +457,11 @@ def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
         "bare_statuses": bare["statuses"],
         "ratio_to_bare": hb["rate"] / bare["rate"] if bare["rate"] else float("nan"),
         "queries_per_heartbeat": queries,
+        "hot_update_pct": hot,
+        "span_event_rps": span["rate"], "span_event_p50_ms": span["p50"],
+        "span_event_p99_ms": span["p99"], "span_event_statuses": span["statuses"],
+        "span_ratio_to_bare": span["rate"] / bare["rate"] if bare["rate"] else float("nan"),
+        "queries_per_span_start": span_queries[0], "queries_per_span_finish": span_queries[1],
     }
 
 
@@ -429,6 +528,13 @@ def main() -> None:
             ("bare one-INSERT view req/s", "bare_insert_rps", ""),
             ("heartbeat rate / bare INSERT rate", "ratio_to_bare", ""),
             ("queries per heartbeat", "queries_per_heartbeat", "<= 3"),
+            ("HOT updates of agents, %", "hot_update_pct", ">= 90"),
+            ("single span events/s (64 clients)", "span_event_rps", ">= 5000"),
+            ("single span event p50 ms", "span_event_p50_ms", ""),
+            ("single span event p99 ms", "span_event_p99_ms", "<= 30"),
+            ("span event rate / bare INSERT rate", "span_ratio_to_bare", ">= 1.5"),
+            ("queries per span start", "queries_per_span_start", "<= 2"),
+            ("queries per span finish", "queries_per_span_finish", "<= 2"),
         ]
         for label, key, target in rows:
             value = statistics.median(r[key] for r in runs)
