@@ -330,17 +330,10 @@ def _heartbeat_locked(*, agent: Agent, status: str | None, message: str,
                      ts=now)
     commands: list[AgentCommand] = []
     if locked.pending_commands:
-        commands = list(AgentCommand.objects.filter(agent=locked).exclude(
-            status=CommandStatus.ACKED).order_by("id"))
-        if deliver and commands:
-            AgentCommand.objects.filter(pk__in=[c.pk for c in commands]).update(
-                status=CommandStatus.DELIVERED, delivered_at=now,
-                delivery_count=F("delivery_count") + 1,
-            )
-            for command in commands:
-                command.status = CommandStatus.DELIVERED
-                command.delivery_count += 1
-                command.delivered_at = now
+        # The same delivery as the batch endpoint's: requested → delivered, with its event.
+        commands = commands_deliver(agent_ids=[locked.pk], actor_label=actor_label, now=now) \
+            if deliver else list(AgentCommand.objects.filter(agent=locked).exclude(
+                status=CommandStatus.ACKED).order_by("id"))
     # The caller's instance (serialised in the response) follows the locked row.
     if locked.current_task_id != agent.current_task_id or progress is not None:
         agent._state.fields_cache.pop("current_task", None)
