@@ -231,7 +231,10 @@ def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) 
     async_commit = connection.vendor == "postgresql" and not connection.in_atomic_block
     sql, names, converters = _touch_plan(connection, async_commit)
     with _touch_cursor(connection) as cursor:
-        cursor.execute(sql, [now or timezone.now(), agent_id, project_id])
+        # Adapted as the ORM adapts it: on SQLite a raw aware datetime would be stored as
+        # "...+00:00" text, which the sweeps' conditional updates never match.
+        stamp = connection.ops.adapt_datetimefield_value(now or timezone.now())
+        cursor.execute(sql, [stamp, agent_id, project_id])
         row = cursor.fetchone()
     if row is None:
         return None

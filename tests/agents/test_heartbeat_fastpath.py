@@ -248,3 +248,23 @@ def test_heartbeats_update_the_agent_row_in_place(agent):
             cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' "
                            "AND tbl_name = 'agents_agent'")
             assert not [sql for (sql,) in cursor.fetchall() if sql and "last_heartbeat" in sql]
+
+
+def test_an_agent_kept_alive_by_the_fast_path_still_goes_offline_when_silent(agent):
+    """The fast path's timestamp is stored as the ORM stores it, so the offline sweep's
+    conditional update (which compares the stored value) matches it on every database."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.agents.lifecycle import sweep_offline
+    from apps.agents.models import Agent
+
+    past = timezone.now() - timedelta(hours=2)
+    assert agent_touch(project_id=agent.project_id, agent_id=agent.pk, now=past) is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_heartbeat_at FROM agents_agent WHERE id = %s", [agent.pk])
+        stored = cursor.fetchone()[0]
+    assert "+00:00" not in str(stored) or connection.vendor == "postgresql"
+    assert sweep_offline() == 1
+    assert Agent.objects.get(pk=agent.pk).status == "offline"
