@@ -400,6 +400,7 @@ def _filter_common(request: Request, qs: QuerySet, kind_field: str) -> QuerySet:
 
 class EventsView(GenericAPIView):
     serializer_class = s.EventSerializer
+    per_item_text_checks = True  # one bad event is an error result, the batch goes on
     # The hook path: a request that proved a valid key counts against that key only (the
     # per-IP limit would add a second Redis round trip and nothing for a known key).
     throttle_classes = [WriteKeyThrottle]

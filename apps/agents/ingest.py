@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,6 +24,7 @@ from apps.agents import services
 from apps.agents.models import Agent, AgentEvent, AgentKind, AgentStatus, AgentTask
 from apps.agents.serializers import command_json
 from apps.core.events import record_event
+from apps.core.text import bad_text
 from apps.projects.models import Project
 
 MAX_BATCH = 1000
@@ -48,13 +49,24 @@ class Item:
     result: dict[str, Any] | None = None
 
 
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TS_AHEAD = timedelta(days=1)  # clocks drift; a day ahead is a broken clock
+
+
 def _parse_ts(value: Any) -> datetime:
+    """A time within [2000-01-01, now + 1 day], in UTC. A time that is valid ISO 8601 but
+    outside Python's range once converted (9999-12-31T23:30-01:00) raises OverflowError; once
+    stored it would break every reader."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str):
+        parsed = datetime.fromtimestamp(value, tz=UTC)
+    elif isinstance(value, str):
         parsed = datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    else:
+        raise ValueError
+    if not EARLIEST_TS <= parsed <= timezone.now() + LATEST_TS_AHEAD:
+        raise ValueError
+    return parsed
 
 
 def _validate(index: int, raw: Any) -> Item:
@@ -92,12 +104,17 @@ def _validate(index: int, raw: Any) -> Item:
     if not isinstance(data, dict):
         item.result = _error(index, "data: must be an object.")
         return item
+    bad = bad_text(data) or (bad_text(item.agent_ref[1]) if item.agent_ref else "")
+    if bad:
+        item.result = _error(index, f"data: {bad}.")
+        return item
     item.data = data
     if raw.get("ts") is not None:
         try:
             item.ts = _parse_ts(raw["ts"])
         except (ValueError, TypeError, OverflowError, OSError):
-            item.result = _error(index, "ts: must be an ISO 8601 time or a Unix timestamp.")
+            item.result = _error(index, "ts: must be an ISO 8601 time or a Unix timestamp, "
+                                        "from 2000 to a day from now.")
             return item
     key = raw.get("idempotency_key")
     if key is not None:

@@ -168,3 +168,17 @@ def test_team_members_read_and_admins_write_with_a_session(team, agent, project)
     outsider = APIClient()
     outsider.force_login(team["outsider"])
     assert outsider.get(URL).status_code == 403
+
+
+@pytest.mark.parametrize("raw", [
+    '{"name": "a", "external_id": "e1", "metadata": {"m": "bad \\ud800"}}',
+    '{"name": "a\\u0000b", "external_id": "e2"}',
+    '{"name": "a", "external_id": "e3", "metadata": ' + '[' * 5000 + ']' * 5000 + '}',
+])
+def test_a_body_no_reader_could_show_is_refused_whole(api, raw):
+    """Checked by the API's JSON parser for every endpoint (the events batch checks each event
+    instead): a 400 with the reason, nothing stored, the list still readable."""
+    r = api.generic("POST", URL, raw, content_type="application/json")
+    assert r.status_code == 400, r.content
+    assert not Agent.objects.exists()
+    assert api.get(URL).status_code == 200

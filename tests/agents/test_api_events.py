@@ -161,3 +161,34 @@ def test_a_repeated_span_event_is_a_duplicate_and_changes_nothing(api, agent):
     span = ToolSpan.objects.get(agent=agent, span_id="toolu_1")
     assert (span.output, span.latency_ms) == ("ok", 120)
     assert AgentEvent.objects.filter(idempotency_key="span-k1").count() == 1
+
+
+@pytest.mark.parametrize("ts", ["9999-12-31T23:30:00-01:00", "1990-01-01T00:00:00Z",
+                                "2999-01-01T00:00:00Z", 1e18, "yesterday"])
+def test_an_event_time_outside_a_sane_window_is_refused(api, agent, ts):
+    """Stored, such a time broke every reader of the event log (PostgreSQL keeps years Python
+    cannot convert back); refused at the door, the rest of the batch goes on."""
+    body = {"events": [{"type": "hook.note", "agent": agent.pk, "ts": ts, "data": {}},
+                       {"type": "hook.note", "agent": agent.pk, "data": {}}]}
+    r = api.post("/api/v1/events", body, format="json")
+    assert r.status_code == 200
+    first, second = r.json()["results"]
+    assert first["status"] == "error" and first["error"].startswith("ts:")
+    assert second["status"] == "created"
+    assert api.get("/api/v1/events").status_code == 200
+
+
+def test_text_every_reader_would_choke_on_is_refused(api, agent):
+    raw = ('{"events": ['
+           '{"type": "hook.note", "agent": %d, "data": {"note": "bad \\ud800 half"}},'
+           '{"type": "hook.note", "agent": %d, "data": {"note": "nul \\u0000 here"}},'
+           '{"type": "hook.note", "agent": %d, "data": {"note": "a literal \\\\u0000 is text"}}'
+           ']}') % (agent.pk, agent.pk, agent.pk)
+    r = api.generic("POST", "/api/v1/events", raw, content_type="application/json")
+    assert r.status_code == 200, r.content
+    surrogate, nul, literal = r.json()["results"]
+    assert surrogate["status"] == "error" and "Unicode" in surrogate["error"]
+    assert nul["status"] == "error" and "NUL" in nul["error"]
+    assert literal["status"] == "created"
+    assert api.get("/api/v1/events").status_code == 200
+    assert api.get("/api/v1/agents").status_code == 200
