@@ -16,13 +16,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.agents import selectors
 from apps.agents.models import Agent, AgentKind, AgentStatus, Priority
 from apps.core.permissions import admin_required, member_required
+from apps.core.redirects import local_next
 from apps.projects.selectors import current_project
 
 WORKFLOW_SIGNALS = [
@@ -230,11 +230,7 @@ def approval_from_notification(request: HttpRequest) -> HttpResponse:
 
 def _done(request: HttpRequest, agent: Agent) -> HttpResponse:
     """Back where the button was: the agent page, or a local `next` (the alert page)."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
-        return redirect(target)
-    return redirect("agent-detail", pk=agent.pk)
+    return redirect(local_next(request, reverse("agent-detail", args=[agent.pk])))
 
 
 def _errors(request: HttpRequest, exc: ValidationError) -> None:

@@ -33,6 +33,7 @@ from apps.alerts.models import (
 )
 from apps.core import roles
 from apps.core.permissions import admin_required, member_required
+from apps.core.redirects import local_next
 from apps.projects.selectors import current_project
 
 
@@ -96,7 +97,7 @@ def _after_action(request: HttpRequest, alert: Alert) -> HttpResponse:
         alert = selectors.alert_row(alert.pk) or alert
         return render(request, "alerts/_row.html",
                       {"alert": alert, "can_act": True, "request": request})
-    return redirect(request.POST.get("next") or reverse("alerts-detail", args=[alert.pk]))
+    return redirect(local_next(request, reverse("alerts-detail", args=[alert.pk])))
 
 
 @require_POST

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.core import roles
 from apps.core.permissions import admin_required, forbidden, member_required
+from apps.core.redirects import local_next
 from apps.linear import selectors, services
 from apps.linear.client import LinearError
 from apps.linear.forms import ApiKeyForm, MappingForm
@@ -104,12 +105,7 @@ def board_assign(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"{issue.identifier} assigned to {agent.name}.")
         except ValueError as exc:
             messages.error(request, str(exc))
-    return redirect(_safe_next(request, reverse("board")))
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    nxt = request.POST.get("next", "")
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") else default
+    return redirect(local_next(request, reverse("board")))
 
 
 # --- settings ------------------------------------------------------------------------------

@@ -292,3 +292,12 @@ def test_an_alert_about_a_waiting_permission_prompt_offers_allow_and_deny(
     r = client.post(f"/agents/{agent.pk}/approvals/{approval.pk}/",
                     {"decision": "deny", "next": "https://evil.example/"})
     assert r["Location"] == f"/agents/{agent.pk}/"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
+def test_ack_never_redirects_off_the_site(client, admin_user, alert, target):
+    client.force_login(admin_user)
+    r = client.post(f"/alerts/{alert.pk}/ack/", {"next": target})
+    assert r.status_code == 302 and r["Location"] == f"/alerts/{alert.pk}/"
+    r = client.post(f"/alerts/{alert.pk}/resolve/", {"next": "/alerts/?state=open"})
+    assert r["Location"] == "/alerts/?state=open"
