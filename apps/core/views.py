@@ -22,8 +22,27 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness for load balancers: which dependency is down, for anyone; why (error strings,
+    timings) only for a probe on this machine (loopback, not through a proxy) or a signed-in
+    admin, since error strings name hosts and configuration."""
     ok, checks = run_checks()
+    if not _may_see_details(request):
+        checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JsonResponse({"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503)
+
+
+def _may_see_details(request: HttpRequest) -> bool:
+    import ipaddress
+
+    from apps.core import roles
+
+    try:
+        local = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        local = False
+    if local and "HTTP_X_FORWARDED_FOR" not in request.META:
+        return True
+    return roles.is_admin(getattr(request, "user", None))
 
 
 @require_http_methods(["GET", "POST"])

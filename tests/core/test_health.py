@@ -38,3 +38,19 @@ def test_readyz_is_503_when_one_is_down(client):
     assert body["checks"]["broker"]["ok"] is False
     assert "broker unreachable" in body["checks"]["broker"]["error"]
     assert body["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_readyz_keeps_its_reasons_to_this_machine_and_admins(client, admin_user):
+    def broken() -> str:
+        raise ConnectionError("broker unreachable at redis://10.1.2.3:6379")
+
+    with mock.patch.dict(health.CHECKS, {"broker": broken}):
+        remote = client.get("/readyz", REMOTE_ADDR="203.0.113.5").json()
+        proxied = client.get("/readyz", HTTP_X_FORWARDED_FOR="203.0.113.5").json()
+        client.force_login(admin_user)
+        admin = client.get("/readyz", REMOTE_ADDR="203.0.113.5").json()
+    for body in (remote, proxied):
+        assert body["checks"]["broker"] == {"ok": False}
+        assert "10.1.2.3" not in str(body)
+    assert "10.1.2.3" in admin["checks"]["broker"]["error"]
