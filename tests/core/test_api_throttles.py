@@ -154,3 +154,18 @@ def test_the_intake_counts_per_key_only(rates, project):
         assert client.post("/api/v1/events", body, format="json").status_code == 200
         assert client.post("/api/v1/events", body, format="json").status_code == 200
     assert client_for(first).post("/api/v1/events", body, format="json").status_code == 429
+
+
+def test_writes_go_on_when_the_cache_is_down_limited_in_process(rates, project):
+    """Redis unreachable: the limiter counts in this process instead of failing every write
+    with a 500."""
+    from django.test import override_settings
+
+    rates(key="3/hour")
+    dead = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                        "LOCATION": "redis://127.0.0.1:1/0",
+                        "OPTIONS": {"socket_connect_timeout": 0.2}}}
+    client = client_for(make_key(project))
+    with override_settings(CACHES=dead):
+        codes = [write(client).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]

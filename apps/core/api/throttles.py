@@ -10,6 +10,8 @@ ceilings against runaway loops, not billing meters. Rates are read on every requ
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
@@ -22,27 +24,57 @@ from rest_framework.throttling import BaseThrottle
 from apps.core.api.permissions import api_key_of
 from apps.core.api.rates import parse_rate
 
+logger = logging.getLogger(__name__)
+
 
 def hit(key: str, timeout: int) -> int:
     """Count one hit on `key` in the shared cache and return the count. On Redis this is one
     round trip (INCR and EXPIRE in a pipeline; Django's own add() + incr() takes three, as its
-    incr() checks EXISTS first); on other caches it is add() + incr()."""
+    incr() checks EXISTS first); on other caches it is add() + incr(). When the cache cannot be
+    reached the count is kept in this process instead: writes go on (limited per process)
+    rather than failing with a 500."""
     backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        full_key = backend.make_and_validate_key(key)
-        client = getattr(backend, "_hit_client", None)
-        if client is None:  # Django builds a client object per call; one per backend will do
-            client = backend._hit_client = backend._cache.get_client(full_key, write=True)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(full_key)
-        pipe.expire(full_key, timeout)
-        return int(pipe.execute()[0])
-    backend.add(key, 0, timeout=timeout)
     try:
-        return backend.incr(key)
-    except ValueError:  # expired between add() and incr()
-        backend.set(key, 1, timeout=timeout)
-        return 1
+        if isinstance(backend, RedisCache):
+            full_key = backend.make_and_validate_key(key)
+            client = getattr(backend, "_hit_client", None)
+            if client is None:  # Django builds a client object per call; one per backend will do
+                client = backend._hit_client = backend._cache.get_client(full_key, write=True)
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(full_key)
+            pipe.expire(full_key, timeout)
+            return int(pipe.execute()[0])
+        backend.add(key, 0, timeout=timeout)
+        try:
+            return backend.incr(key)
+        except ValueError:  # expired between add() and incr()
+            backend.set(key, 1, timeout=timeout)
+            return 1
+    except Exception as exc:  # noqa: BLE001 - any cache failure: count locally
+        return _local_hit(key, timeout, exc)
+
+
+_local: dict[str, tuple[int, float]] = {}
+_local_lock = threading.Lock()
+_warned_at = 0.0
+
+
+def _local_hit(key: str, timeout: int, exc: Exception) -> int:
+    global _warned_at
+    now = time.monotonic()
+    with _local_lock:
+        if now - _warned_at > 60:
+            _warned_at = now
+            logger.warning("rate limits counted in-process: the cache is unreachable (%s)",
+                           type(exc).__name__)
+        if len(_local) > 10_000:  # drop expired windows now and then
+            for stale in [k for k, (_, until) in _local.items() if until < now]:
+                del _local[stale]
+        count, until = _local.get(key, (0, now + timeout))
+        if until < now:
+            count, until = 0, now + timeout
+        _local[key] = (count + 1, until)
+        return count + 1
 
 
 class WindowThrottle(BaseThrottle):
