@@ -419,6 +419,8 @@ SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "securit
 
 # --- alerts ---
 ALERTS_ENABLED = env_bool("ALERTS_ENABLED", True)
+# Webhook/Slack/push targets on private, loopback or link-local addresses (apps.alerts.targets).
+ALERTS_ALLOW_PRIVATE_TARGETS = env_bool("ALERTS_ALLOW_PRIVATE_TARGETS", False)
 # Per agent, across all rules; more is held back as "throttled" and summarised later.
 ALERTS_MAX_PER_AGENT_PER_HOUR = env_int("ALERTS_MAX_PER_AGENT_PER_HOUR", 3, minimum=1)
 try:  # seconds between delivery attempts; one more attempt than delays, then "failed"

@@ -231,6 +231,7 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[P
         "DB_CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
         "SWITCHBOARD_TESTING": "1",
+        "ALERTS_ALLOW_PRIVATE_TARGETS": "true",  # the fake receivers listen on 127.0.0.1
     }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL

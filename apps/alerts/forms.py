@@ -116,9 +116,10 @@ class TeamChannelForm(forms.ModelForm):
         widgets = {"url": forms.URLInput(attrs={"placeholder": "https://hooks.slack.com/services/…"})}
 
     def clean_url(self) -> str:
+        from apps.alerts.targets import check_target
+
         url = self.cleaned_data["url"].strip()
-        if not url.startswith(("https://", "http://")):
-            raise forms.ValidationError("Use an http(s) URL.")
+        check_target(url)
         return url
 
 

@@ -181,8 +181,11 @@ def push_subscribe(
     *, user: Any, browser_id: str, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> PushSubscription:
     """One subscription per browser: a new endpoint from the same browser replaces the old."""
-    if not (browser_id and endpoint.startswith(("https://", "http://")) and p256dh and auth):
+    if not (browser_id and endpoint and p256dh and auth):
         raise ValidationError("A push subscription needs an endpoint and its keys.")
+    from apps.alerts.targets import check_target
+
+    check_target(endpoint, https_only=True, what="push endpoint")
     PushSubscription.objects.filter(endpoint=endpoint).exclude(user=user, browser_id=browser_id).delete()
     sub, _ = PushSubscription.objects.update_or_create(
         user=user, browser_id=browser_id[:64],

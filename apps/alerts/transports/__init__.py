@@ -22,10 +22,24 @@ class TransportError(Exception):
         self.retryable = retryable
 
 
-def http_error(status: int, body: str) -> TransportError:
-    """4xx other than 408/429 will fail the same way again; 5xx and throttling may pass later."""
+def http_error(status: int, body: str = "") -> TransportError:
+    """4xx other than 408/429 will fail the same way again; 5xx and throttling may pass later.
+    The receiver's answer is not repeated: it is shown on pages, and a foreign server's body
+    is not ours to show (a probe of an internal service would read it there)."""
     retryable = status >= 500 or status in (408, 425, 429)
-    return TransportError(f"HTTP {status}: {body[:200]}", retryable=retryable)
+    return TransportError(f"HTTP {status}", retryable=retryable)
+
+
+def guard(url: str, *, https_only: bool = False) -> None:
+    """Refuse, before sending, a target that now resolves to a private address."""
+    from django.core.exceptions import ValidationError
+
+    from apps.alerts.targets import check_target
+
+    try:
+        check_target(url, https_only=https_only)
+    except ValidationError as exc:
+        raise TransportError(" ".join(exc.messages), retryable=False) from None
 
 
 Transport = Callable[["Delivery", "Message"], str]

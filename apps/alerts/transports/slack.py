@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, http_error
+from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, guard, http_error
 
 ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 
@@ -35,6 +35,7 @@ def _esc(text: str) -> str:
 
 def send(delivery, message) -> str:  # noqa: ANN001
     url = delivery.team_channel.url
+    guard(url)
     try:
         r = requests.post(url, json=payload(message), timeout=TIMEOUT_SECONDS)
     except requests.RequestException as exc:

@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, http_error
+from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, guard, http_error
 
 
 def secret_bytes(secret: str) -> bytes:
@@ -42,6 +42,7 @@ def send(delivery, message) -> str:  # noqa: ANN001
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(channel.secret, msg_id, timestamp, body),
     }
+    guard(channel.url)
     try:
         r = requests.post(channel.url, data=body.encode(), headers=headers, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as exc:

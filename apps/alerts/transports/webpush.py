@@ -10,7 +10,7 @@ from django.utils import timezone
 from pywebpush import WebPushException, webpush
 
 from apps.alerts import vapid
-from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, http_error
+from apps.alerts.transports import TIMEOUT_SECONDS, TransportError, guard, http_error
 
 
 def _approval(message, user) -> dict:  # noqa: ANN001
@@ -50,6 +50,7 @@ def send(delivery, message) -> str:  # noqa: ANN001
         "severity": message.severity,
     }
     push.update(_approval(message, sub.user))
+    guard(sub.endpoint, https_only=not settings.ALERTS_ALLOW_PRIVATE_TARGETS)
     data = json.dumps(push)
     try:
         r = webpush(

@@ -1,0 +1,72 @@
+"""Notification targets cannot be used to reach the server's private network (SSRF)."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.alerts.models import PushSubscription, TeamChannel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _guarded(settings):
+    settings.ALERTS_ALLOW_PRIVATE_TARGETS = False
+
+
+@pytest.mark.parametrize("endpoint", [
+    "http://fcm.googleapis.com/fcm/send/abc",  # not https
+    "https://127.0.0.1:6379/x", "https://10.0.0.5/push", "https://169.254.169.254/latest",
+    "https://[::1]/push", "https://localhost/push",
+])
+def test_a_push_endpoint_must_be_https_to_a_public_host(client, viewer, endpoint):
+    client.force_login(viewer)
+    r = client.post("/settings/notifications/push/", {"browser_id": "b1", "endpoint": endpoint,
+                    "keys": {"p256dh": "k", "auth": "a"}}, content_type="application/json")
+    assert r.status_code == 400, r.content
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/admin/", "http://192.168.1.10/hook",
+                                 "http://metadata.google.internal.invalid/"])
+def test_an_admin_cannot_point_a_channel_at_the_private_network(client, admin_user, url):
+    client.force_login(admin_user)
+    r = client.post("/settings/alerts/channels/", {"kind": "webhook", "name": "probe", "url": url,
+                                                    "min_severity": "info"})
+    assert r.status_code == 400  # the form again, with the reason
+    body = r.content.decode()
+    assert "private, loopback or link-local" in body or "does not resolve" in body
+    assert not TeamChannel.objects.exists()
+
+
+def test_a_target_re_pointed_after_it_was_saved_is_refused_at_send_time_without_echo(
+        make_rule, agent, emit, receiver):
+    from apps.alerts.dispatch import delivery_attempt
+    from apps.alerts.models import Delivery
+
+    hook = receiver(statuses=[200])
+    TeamChannel.objects.create(kind="webhook", name="internal", url=hook.url,
+                               secret=TeamChannel.new_secret())  # saved before the guard
+    make_rule("agent.blocked", channels=["webhook"])
+    emit("agent.blocked", agent, status="blocked", reason="x")
+    for d in Delivery.objects.filter(channel="webhook"):
+        delivery_attempt(delivery_id=d.pk)
+    d = Delivery.objects.get(channel="webhook")
+    assert d.state == "failed" and "private, loopback or link-local" in d.last_error
+    assert hook.requests == []
+
+
+def test_a_receivers_answer_is_not_shown_back(make_rule, agent, emit, receiver, settings):
+    from apps.alerts.dispatch import delivery_attempt
+    from apps.alerts.models import Delivery
+
+    settings.ALERTS_ALLOW_PRIVATE_TARGETS = True
+    hook = receiver(statuses=[403])
+    TeamChannel.objects.create(kind="webhook", name="internal", url=hook.url,
+                               secret=TeamChannel.new_secret())
+    make_rule("agent.blocked", channels=["webhook"])
+    emit("agent.blocked", agent, status="blocked", reason="x")
+    for d in Delivery.objects.filter(channel="webhook"):
+        delivery_attempt(delivery_id=d.pk)
+    d = Delivery.objects.get(channel="webhook")
+    assert d.last_error == "HTTP 403"
