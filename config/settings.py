@@ -30,11 +30,13 @@ DATABASE_URL = env_str("DATABASE_URL")
 REDIS_URL = env_str("REDIS_URL")
 EMBEDDED = not REDIS_URL
 
-DEBUG = env_bool("DEBUG", default=not DATABASE_URL)
+# Off unless asked for, in the embedded mode too: DEBUG shows tracebacks and settings to any
+# client that triggers an error. `DEBUG=true make run` for development.
+DEBUG = env_bool("DEBUG", default=False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and not TESTING:
+    if DATABASE_URL and not DEBUG and not TESTING:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
     # Embedded/dev: a random key kept in the data dir so sessions survive restarts.
     key_file = DATA_DIR / "secret_key"
@@ -321,7 +323,9 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 
 # --- HTTP security -----------------------------------------------------------
-SECURE_HTTPS = env_bool("SECURE_HTTPS", default=not DEBUG and not TESTING)
+# HTTPS-only (secure cookies, HSTS, redirect) is the production default; the embedded mode
+# serves plain HTTP on this machine.
+SECURE_HTTPS = env_bool("SECURE_HTTPS", default=bool(DATABASE_URL) and not DEBUG and not TESTING)
 SESSION_COOKIE_SECURE = SECURE_HTTPS
 CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_SSL_REDIRECT = SECURE_HTTPS and env_bool("SECURE_SSL_REDIRECT", True)

@@ -54,3 +54,19 @@ def test_readyz_keeps_its_reasons_to_this_machine_and_admins(client, admin_user)
         assert body["checks"]["broker"] == {"ok": False}
         assert "10.1.2.3" not in str(body)
     assert "10.1.2.3" in admin["checks"]["broker"]["error"]
+
+
+@pytest.mark.django_db
+def test_errors_are_friendly_pages_and_json_under_the_api(client, viewer):
+    client.force_login(viewer)
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and b"There is nothing here" in page.content
+    api = client.get("/api/v1/no-such-endpoint")
+    assert api.status_code == 404 and api.json()["error"] == "No such API endpoint."
+    from django.test import RequestFactory
+
+    from apps.core.api.errors import server_error
+
+    failed = server_error(RequestFactory().get("/agents/"))
+    assert failed.status_code == 500 and b"Something went wrong on our side" in failed.content
+    assert b"Traceback" not in failed.content

@@ -167,7 +167,7 @@ def test_https_settings_send_hsts_and_secure_cookies(slow_runs):
 
 def test_embedded_defaults_are_plain_http_without_cors(slow_runs):
     seen = shown(slow_runs["show_embedded"])
-    assert seen["debug"] is True
+    assert seen["debug"] is False  # no tracebacks to clients, in `make run` too
     assert seen["hsts"] is None
     assert seen["csp"]  # CSP is always on
     assert seen["redirect"][0] != 301
