@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.core.views import admin_login
+
 urlpatterns = [
     path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
@@ -10,6 +12,8 @@ urlpatterns = [
     path("", include("apps.alerts.urls")),
     path("api/v1/", include("config.api_urls")),
     path("accounts/", include("allauth.urls")),
+    # Before the admin's own: sign-in (and its lockout) is the site's, see admin_login.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 

@@ -70,3 +70,23 @@ def system_status(request: HttpRequest) -> HttpResponse:
             "database_vendor": connection.vendor,
         },
     )
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin has no login form of its own: it signs in through the site's login (allauth),
+    so one lockout after failed attempts covers both, and GitHub sign-in works for it too."""
+    from urllib.parse import urlencode
+
+    from django.contrib import admin
+    from django.urls import reverse
+
+    from apps.core import roles
+    from apps.core.permissions import forbidden
+    from apps.core.redirects import local_next
+
+    target = local_next(request, "/admin/")
+    if request.user.is_authenticated:
+        if admin.site.has_permission(request):  # owners (apps.core.admin)
+            return redirect(target)
+        return forbidden(request, roles.Role.OWNER)  # signed in, but the admin is for owners
+    return redirect(f"{reverse('account_login')}?{urlencode({'next': target})}")

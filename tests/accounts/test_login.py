@@ -93,3 +93,22 @@ def test_settings_nav_shows_team_to_viewers_and_audit_to_admins(client, viewer, 
     client.force_login(admin_user)
     labels = [i["label"] for i in client.get("/settings/team/").context["nav_settings"]]
     assert "Team" in labels and "Audit log" in labels
+
+
+def test_the_admin_signs_in_through_the_site_login_and_its_lockout(client, owner, admin_user):
+    """/admin/login/ is not a second password form: it sends to the site's login, so the
+    lockout after failed attempts there covers the admin too."""
+    r = client.post("/admin/login/", {"username": "olivia", "password": PASSWORD})
+    assert r.status_code == 302 and r["Location"] == "/accounts/login/?next=%2Fadmin%2F"
+    assert client.get("/admin/").status_code == 302  # that POST signed nobody in
+    for _ in range(6):
+        client.post("/accounts/login/", {"login": "olivia", "password": "wrong-password"})
+    locked = client.post("/accounts/login/?next=/admin/",
+                         {"login": "olivia", "password": PASSWORD})
+    assert client.get("/admin/").status_code == 302, locked.status_code  # still locked out
+    # A signed-in owner goes straight on; a signed-in admin (not an owner) is told why.
+    client.force_login(owner)
+    assert client.get("/admin/login/?next=/admin/agents/").url == "/admin/agents/"
+    client.force_login(admin_user)
+    page = client.get("/admin/login/?next=/admin/")
+    assert page.status_code == 403 and b"Owner" in page.content
