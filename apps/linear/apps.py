@@ -24,4 +24,5 @@ class LinearConfig(AppConfig):
             "linear.incremental_sync",
             settings.LINEAR_SYNC_INTERVAL_SECONDS,
         )
+        add_periodic("linear-sweep-deliveries", "linear.sweep_deliveries", 60)
         register_reactor("linear.routing", reactor)

@@ -106,6 +106,13 @@ def process_delivery(delivery_id: int) -> None:
     delivery_process(delivery_id)
 
 
+@shared_task(name="linear.sweep_deliveries", ignore_result=True)
+def sweep_deliveries() -> int:
+    from apps.linear.webhooks import delivery_sweep
+
+    return delivery_sweep()
+
+
 @shared_task(name="linear.fetch_issue", ignore_result=True, bind=True, max_retries=3)
 def fetch_issue(self, linear_id: str) -> None:  # type: ignore[no-untyped-def]
     """An issue we did not know about: take the whole node from Linear."""

@@ -118,17 +118,40 @@ def delivery_store(*, delivery_id: str, payload: dict[str, Any]) -> tuple[int | 
         )
         row = cursor.fetchone()
     if row is None:
-        return None, False
-    from apps.linear.tasks import process_delivery
-
+        # A retry of a delivery stored but never processed (the queue was down when it came)
+        # is not swallowed: it is queued again. One already processed is a duplicate.
+        waiting = WebhookDelivery.objects.filter(
+            delivery_id=delivery_id, status=DeliveryStatus.RECEIVED).values_list("pk", flat=True)
+        pk = next(iter(waiting), None)
+        if pk is not None:
+            _enqueue(pk)
+        return pk, pk is not None
     pk = row[0]
-    transaction.on_commit(lambda: process_delivery.delay(pk))
+    _enqueue(pk)
     return pk, True
 
 
+def _enqueue(pk: int) -> None:
+    """Queue the processing after commit. The row is stored whatever happens here: when the
+    broker is down the sweep (delivery_sweep) processes it later, and Linear gets its 200."""
+    from apps.linear.tasks import process_delivery
+
+    def send() -> None:
+        try:
+            process_delivery.delay(pk)
+        except Exception:  # noqa: BLE001 - a dead broker must not lose a stored delivery
+            logger.warning("linear webhook %s stored; queueing failed, the sweep will process it",
+                           pk, exc_info=True)
+
+    transaction.on_commit(send)
+
+
 # --- processing (Celery) ----------------------------------------------------------------------
+@transaction.atomic
 def delivery_process(delivery_id: int) -> None:
-    """Apply one stored delivery. Claimed with a conditional update, so processed once."""
+    """Apply one stored delivery, once. The claim (a conditional update) and the effect commit
+    together: a worker killed in between rolls both back, the row stays `received`, and the
+    sweep applies it again; a second worker finds it claimed and does nothing."""
     claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.RECEIVED).update(
         status=DeliveryStatus.PROCESSED, processed_at=timezone.now()
     )
@@ -146,6 +169,23 @@ def delivery_process(delivery_id: int) -> None:
         WebhookDelivery.objects.filter(pk=delivery_id).update(
             status=DeliveryStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:2000]
         )
+
+
+SWEEP_AFTER_SECONDS = 60
+
+
+def delivery_sweep(now: Any = None, limit: int = 200) -> int:
+    """Process deliveries still `received` a minute after they came (their queueing failed, or
+    a worker died mid-way): every stored delivery is processed eventually."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    ids = list(WebhookDelivery.objects.filter(
+        status=DeliveryStatus.RECEIVED, received_at__lt=now - timedelta(seconds=SWEEP_AFTER_SECONDS),
+    ).order_by("id").values_list("pk", flat=True)[:limit])
+    for pk in ids:
+        delivery_process(pk)
+    return len(ids)
 
 
 def _apply(delivery: WebhookDelivery) -> None:

@@ -123,7 +123,8 @@ def test_a_replay_is_answered_200_and_processed_once(mapping, fake_linear, hook_
     first = post(client, body, headers)
     second = post(client, body, headers)
     assert first.status_code == second.status_code == 200
-    assert second.json()["status"] == "duplicate"
+    # Not processed yet: the retry is queued again (never swallowed); still one row.
+    assert second.json()["status"] == "accepted"
     assert WebhookDelivery.objects.count() == 1
     pk = WebhookDelivery.objects.get().pk
     delivery_process(pk)
@@ -312,3 +313,62 @@ def test_payload_is_stored_as_sent(synced, fake_linear, hook_secret, client):
     body, headers = FakeLinear.signed(payload, SECRET)
     post(client, body, headers)
     assert WebhookDelivery.objects.get().payload == json.loads(body)
+
+
+def test_a_delivery_stored_while_the_queue_is_down_is_processed_later(
+        mapping, fake_linear, hook_secret, client, django_capture_on_commit_callbacks):
+    """The broker refuses the task: Linear still gets its 200 (the row is stored), a retry of
+    that unprocessed delivery is queued again rather than answered "duplicate", and the sweep
+    processes it a minute later whatever happens."""
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from apps.linear.tasks import process_delivery
+    from apps.linear.webhooks import delivery_sweep
+
+    issue = fake_linear.issues[4]
+    body, headers = FakeLinear.signed(issue_update(fake_linear, issue, title="While Redis slept"),
+                                      SECRET)
+    with mock.patch.object(process_delivery, "delay",
+                           side_effect=OperationalError("Error 111 connecting to redis")) as down:
+        with django_capture_on_commit_callbacks(execute=True):
+            first = post(client, body, headers)
+        with django_capture_on_commit_callbacks(execute=True):
+            retry = post(client, body, headers)
+    assert first.status_code == 200 and first.json()["status"] == "accepted"
+    assert retry.status_code == 200 and retry.json()["status"] == "accepted"
+    assert down.call_count == 2
+    delivery = WebhookDelivery.objects.get(delivery_id=headers["Linear-Delivery"])
+    assert delivery.status == DeliveryStatus.RECEIVED
+    assert delivery_sweep() == 0  # not yet a minute old
+    assert delivery_sweep(now=timezone.now() + timedelta(minutes=2)) == 1
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.PROCESSED
+    assert LinearIssue.objects.get(linear_id=issue["id"]).title == "While Redis slept"
+    # Processed now: a late retry is the duplicate it is.
+    assert post(client, body, headers).json()["status"] == "duplicate"
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_worker_dying_mid_effect_leaves_the_delivery_to_be_applied_again(
+        mapping, fake_linear, hook_secret, client):
+    """The claim commits with the effect: a crash between them (here a BaseException from
+    inside the effect, as a kill would interrupt it) rolls both back."""
+    from unittest import mock
+
+    from apps.linear import webhooks
+
+    issue = fake_linear.issues[5]
+    body, headers = FakeLinear.signed(issue_update(fake_linear, issue, title="Applied once"),
+                                      SECRET)
+    post(client, body, headers)
+    delivery = WebhookDelivery.objects.get(delivery_id=headers["Linear-Delivery"])
+    with mock.patch.object(webhooks, "_apply", side_effect=SystemExit("killed")), \
+            pytest.raises(SystemExit):
+        delivery_process(delivery.pk)
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.RECEIVED
+    delivery_process(delivery.pk)
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == DeliveryStatus.PROCESSED
+    assert LinearIssue.objects.get(linear_id=issue["id"]).title == "Applied once"
