@@ -27,6 +27,7 @@ from apps.linear.models import (
     LinearComment,
     LinearConnection,
     LinearIssue,
+    LinearTeam,
     LinearWorkflowState,
     WebhookDelivery,
 )
@@ -218,22 +219,44 @@ def _apply_issue(action: str, data: dict[str, Any]) -> None:
         if pk:
             issues_announce([(pk, upserts.REMOVED)])
         return
-    known = LinearIssue.objects.filter(linear_id=linear_id).exists()
     state_id = data.get("stateId") or (data.get("state") or {}).get("id")
-    state_known = bool(state_id and LinearWorkflowState.objects.filter(linear_id=state_id).exists())
-    if (action == "update" and not known) or not state_known:
-        # We missed this issue (or its state): fetch the whole node from Linear.
+    if state_id and not LinearWorkflowState.objects.filter(linear_id=state_id).exists():
+        _store_team_and_state(data, state_id)
+    if not (state_id and LinearWorkflowState.objects.filter(linear_id=state_id).exists()):
+        # The payload does not say enough: only Linear can complete it.
+        from apps.linear.client import NotConfigured, connection_client
         from apps.linear.tasks import fetch_issue
 
+        try:
+            connection_client()
+        except NotConfigured:
+            raise ValueError(f"issue {data.get('identifier') or linear_id}: its workflow state "
+                             "is not in the payload nor known here, and no Linear API key is "
+                             "connected to fetch it") from None
         linear = linear_id
         transaction.on_commit(lambda: fetch_issue.delay(linear))
         return
+    # The payload is the whole issue (IssueWebhookPayload): an issue we never saw is stored
+    # from it, no fetch needed.
     changes = upserts.upsert_issues([data])
     issues_announce(changes)
     if changes:
         from apps.linear.routing import enqueue_routing
 
         enqueue_routing([pk for pk, kind in changes if kind != upserts.REMOVED])
+
+
+def _store_team_and_state(data: dict[str, Any], state_id: str) -> None:
+    """A team or workflow state first seen in an issue payload: stored from it (known ones are
+    left as the sync wrote them, with fields the payload lacks)."""
+    team = data.get("team") if isinstance(data.get("team"), dict) else {}
+    team_id = data.get("teamId") or team.get("id")
+    state = data.get("state") if isinstance(data.get("state"), dict) else {}
+    if not team_id or state.get("id") != state_id:
+        return
+    if not LinearTeam.objects.filter(linear_id=team_id).exists():
+        upserts.upsert_teams([{**team, "id": team_id}])
+    upserts.upsert_states([{**state, "team": {"id": team_id}}])
 
 
 def _apply_comment(action: str, data: dict[str, Any]) -> None:

@@ -189,23 +189,52 @@ def test_other_types_are_stored_and_ignored(synced, fake_linear, hook_secret, cl
     assert WebhookDelivery.objects.get().status == DeliveryStatus.IGNORED
 
 
-def test_an_unknown_issue_in_an_update_is_fetched(
-    mapping, fake_linear, hook_secret, client, celery_worker
-):
-    from tests.support import wait_for
-
+def test_an_unknown_issue_in_an_update_is_stored_from_the_payload(
+        mapping, fake_linear, hook_secret, client):
+    """The payload is the whole issue: one we never saw is stored from it, nothing fetched."""
     new = fake_linear.add_issue(fake_linear.teams[0], "Created while we were away")
     payload = issue_update(fake_linear, new, title="Created while we were away (edited)")
     before = len(fake_linear.requests)
     body, headers = FakeLinear.signed(payload, SECRET)
     assert post(client, body, headers).status_code == 200
-    local = wait_for(
-        lambda: LinearIssue.objects.filter(linear_id=new["id"]).first(),
-        timeout=15,
-        message="the issue to be fetched",
-    )
+    delivery_process(WebhookDelivery.objects.get(delivery_id=headers["Linear-Delivery"]).pk)
+    local = LinearIssue.objects.get(linear_id=new["id"])
     assert local.title == "Created while we were away (edited)"
-    assert any("issue(id:" in r["query"] for r in fake_linear.requests[before:])
+    assert fake_linear.requests[before:] == []
+
+
+def test_a_webhook_alone_is_enough_without_an_api_key(mapping, fake_linear, hook_secret,
+                                                      client):
+    """No Linear key connected: an issue in a workflow state never seen here is stored with
+    that state from the payload; a payload that lacks what only Linear could tell fails the
+    delivery with the reason, shown on the settings page, instead of "processed"."""
+    from apps.linear.models import LinearConnection, LinearWorkflowState
+
+    LinearConnection.objects.update(api_key_encrypted="")
+    new = fake_linear.add_issue(fake_linear.teams[0], "In a brand-new state")
+    payload = fake_linear.envelope("Issue", "create", fake_linear.issue_payload(new))
+    payload["data"]["state"] = {"id": "state-new-1", "name": "In review (QA)", "color": "#f2994a",
+                                "type": "started"}
+    payload["data"]["stateId"] = "state-new-1"
+    body, headers = FakeLinear.signed(payload, SECRET)
+    post(client, body, headers)
+    delivery_process(WebhookDelivery.objects.get(delivery_id=headers["Linear-Delivery"]).pk)
+    local = LinearIssue.objects.get(linear_id=new["id"])
+    assert local.state.name == "In review (QA)"
+    assert LinearWorkflowState.objects.get(linear_id="state-new-1").type == "started"
+
+    bare = fake_linear.add_issue(fake_linear.teams[0], "A payload without its state")
+    payload = fake_linear.envelope("Issue", "create", fake_linear.issue_payload(bare))
+    payload["data"].pop("state")
+    payload["data"]["stateId"] = "state-never-seen"
+    body, headers = FakeLinear.signed(payload, SECRET)
+    post(client, body, headers)
+    delivery = WebhookDelivery.objects.get(delivery_id=headers["Linear-Delivery"])
+    delivery_process(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "no Linear API key is connected" in delivery.error
+    assert not LinearIssue.objects.filter(linear_id=bare["id"]).exists()
 
 
 def test_a_create_and_a_remove(mapping, fake_linear, hook_secret, client):
