@@ -44,3 +44,25 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def admin_form_data(client: Any, url: str, **changes: Any) -> dict[str, Any]:
+    """The POST body of a Django admin change form as the page shows it, with `changes`."""
+    form = client.get(url).context["adminform"].form
+    data: dict[str, Any] = {}
+    for name, field in form.fields.items():
+        if name in form.Meta.__dict__.get("exclude", ()) or field.disabled:
+            continue
+        value = form.initial.get(name, field.initial)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+            continue
+        if isinstance(value, list | tuple):
+            data[name] = [getattr(v, "pk", v) for v in value]
+            continue
+        data[name] = getattr(value, "pk", value)
+    data.update(changes)
+    return data

@@ -49,6 +49,26 @@ class UserAdmin(OwnerAdmin, DjangoUserAdmin):  # OwnerAdmin first: its permissio
         (None, {"classes": ("wide",), "fields": ("username", "role", "password1", "password2")}),
     )
 
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        """A role change or a removal goes through the team's services: audited, and never
+        leaving the team without an owner (which would lock everyone out of this admin)."""
+        if not change or not {"role", "is_active"} & set(form.changed_data):
+            return super().save_model(request, obj, form, change)
+        from apps.accounts.services import AccessError, member_remove, member_set_role
+
+        stored = User.objects.get(pk=obj.pk)
+        role, active = obj.role, obj.is_active
+        obj.role, obj.is_active = stored.role, stored.is_active
+        super().save_model(request, obj, form, change)  # the other fields
+        try:
+            if stored.is_active and not active:
+                member_remove(actor=request.user, member=obj, request=request)
+            elif role != stored.role:
+                member_set_role(actor=request.user, member=obj, role=role, request=request)
+        except AccessError as exc:
+            messages.error(request, f"Not changed: {exc}")
+        obj.refresh_from_db()
+
 
 @admin.register(Invite)
 class InviteAdmin(OwnerAdmin):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from apps.agents.models import (
@@ -21,12 +23,57 @@ from apps.core.admin import OwnerAdmin, ReadOnlyOwnerAdmin
 
 @admin.register(Agent)
 class AgentAdmin(OwnerAdmin):
+    """Edits go through the services, like the control room's: an event is recorded, pages
+    update live, alerts follow. The status is changed with the actions (or the agent's page),
+    never by editing the field, which would skip all of that."""
+
     list_display = ("name", "project", "kind", "status", "status_reason", "last_heartbeat_at",
                     "pending_commands")
     list_filter = ("status", "kind", "project")
     search_fields = ("name", "external_id", "model")
     raw_id_fields = ("parent", "current_task")
-    readonly_fields = ("version", "created_at", "updated_at", "error_times", "pending_commands")
+    readonly_fields = ("version", "created_at", "updated_at", "error_times", "pending_commands",
+                       "status", "status_reason", "status_since", "previous_status",
+                       "last_heartbeat_at", "archived_at")
+    actions = ("stop_agents", "wake_agents", "unblock_agents")
+    EDITABLE = ("name", "model", "kind", "metadata")
+
+    def save_model(self, request: Any, obj: Agent, form: Any, change: bool) -> None:
+        if not change:
+            return super().save_model(request, obj, form, change)
+        from apps.agents.services import agent_update
+
+        fields = {f: getattr(obj, f) for f in self.EDITABLE if f in form.changed_data}
+        other = [f for f in form.changed_data if f not in self.EDITABLE]
+        if other:  # parent, current task, project: plain fields without side effects
+            Agent.objects.filter(pk=obj.pk).update(**{f: getattr(obj, f) for f in other})
+        agent_update(agent=obj, actor=request.user, **fields)
+
+    def _act(self, request: Any, queryset: Any, action: str) -> None:
+        from django.core.exceptions import ValidationError
+
+        from apps.agents.services import agent_action
+
+        done = 0
+        for agent in queryset:
+            try:
+                agent_action(agent=agent, action=action, actor=request.user, reason="from the admin")
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{agent}: {' '.join(exc.messages)}", level="error")
+        self.message_user(request, f"{action.capitalize()} sent to {done} agent(s).")
+
+    @admin.action(description="Stop the selected agents")
+    def stop_agents(self, request: Any, queryset: Any) -> None:
+        self._act(request, queryset, "stop")
+
+    @admin.action(description="Wake the selected agents")
+    def wake_agents(self, request: Any, queryset: Any) -> None:
+        self._act(request, queryset, "wake")
+
+    @admin.action(description="Unblock the selected agents")
+    def unblock_agents(self, request: Any, queryset: Any) -> None:
+        self._act(request, queryset, "unblock")
 
 
 @admin.register(AgentTask)

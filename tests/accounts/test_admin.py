@@ -43,3 +43,24 @@ def test_claim_tokens_are_read_only_and_hashless(client, owner):
     response = client.get("/admin/accounts/claimtoken/")
     assert response.status_code == 200 and b"f" * 64 not in response.content
     assert Invite.objects.count() == 0
+
+
+def test_role_changes_in_the_admin_go_through_the_team_rules(client, team):
+    """Demoting the last owner from the admin is refused (it would lock everyone out of the
+    admin); an allowed change is audited like one made on the Team page."""
+    from apps.accounts.models import User
+    from tests.support import admin_form_data
+
+    owner, viewer = team["owner"], team["viewer"]
+    client.force_login(owner)
+    url = f"/admin/accounts/user/{owner.pk}/change/"
+    r = client.post(url, admin_form_data(client, url, role="viewer", display_name="Olivia O."),
+                    follow=True)
+    assert b"Not changed: The team needs at least one owner" in r.content
+    owner.refresh_from_db()
+    assert owner.role == "owner" and owner.display_name == "Olivia O."  # the rest was saved
+    url = f"/admin/accounts/user/{viewer.pk}/change/"
+    client.post(url, admin_form_data(client, url, role="admin"))
+    assert User.objects.get(pk=viewer.pk).role == "admin"
+    entry = AuditEntry.objects.filter(action="member.role_changed").latest("id")
+    assert entry.data == {"from": "viewer", "to": "admin"}
