@@ -7,6 +7,7 @@ transaction, and record each change in the audit log.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -361,6 +362,7 @@ def member_set_role(
         target=member,
         data={"from": previous, "to": role},
     )
+    _revoke_sockets_after_commit(member.pk)
     return member
 
 
@@ -391,6 +393,19 @@ def member_remove(*, actor: User, member: User, request: HttpRequest | None = No
     audit_record(
         "member.removed", actor=actor, request=request, target=member, data={"role": previous}
     )
+    _revoke_sockets_after_commit(member.pk)
+
+
+def _revoke_sockets_after_commit(user_id: int) -> None:
+    from apps.realtime.publish import revoke_sockets
+
+    def revoke() -> None:
+        try:
+            revoke_sockets(user_id)
+        except Exception:  # noqa: BLE001 - a dead channel layer must not undo the change
+            logging.getLogger(__name__).exception("closing the live pages of %s failed", user_id)
+
+    transaction.on_commit(revoke)
 
 
 def _delete_sessions_of(user: User) -> None:

@@ -29,7 +29,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
 from apps.core import roles
-from apps.realtime.groups import project_group, pulse_group
+from apps.realtime.groups import project_group, pulse_group, user_group
 from apps.realtime.hub import hub
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        for group in self.live_groups():
+        for group in [*self.live_groups(), user_group(user.pk)]:
             await hub().join(group, self)
             self.groups_joined.append(group)
         await self.accept()
@@ -189,6 +189,11 @@ class LivePageConsumer(AsyncWebsocketConsumer):
             logger.exception("rendering %s for %s failed", message.get("kind"), type(self).__name__)
             return
         await self.send_delta(html)
+
+    async def sb_revoke(self, message: dict[str, Any]) -> None:
+        """The person's role changed or they were removed: close cleanly; the page reconnects
+        and connect() decides again with what is true now."""
+        await self.close(code=1000)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The page may ask for a fresh snapshot (after it missed messages).

@@ -14,3 +14,9 @@ def agent_group(agent_id: int) -> str:
 def pulse_group(project_id: int) -> str:
     """Heartbeat pulses of a project's agents (pages that show a last-heartbeat time)."""
     return f"pulse.{project_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Every live page a person has open: told to re-authorise when their role changes or
+    they are removed from the team."""
+    return f"user.{user_id}"

@@ -190,3 +190,11 @@ def pulse(*, agent_id: int, project_id: int, at: Any) -> None:
         _pulses.add(agent_id, project_id, at)
     except Exception:  # never fail a heartbeat over a page update
         logger.exception("queueing a heartbeat pulse failed")
+
+
+def revoke_sockets(user_id: int) -> None:
+    """Close a person's open live pages: each reconnects at once and is authorised afresh, so
+    a removed member's page stops (their sessions are gone) and a new role applies now."""
+    from apps.realtime.groups import user_group
+
+    publish(user_group(user_id), {"type": "sb.revoke"})
