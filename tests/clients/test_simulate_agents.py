@@ -62,3 +62,30 @@ def test_it_says_when_the_key_is_refused(live, project) -> None:
     with pytest.raises(CommandError, match="refused the key"):
         simulate("--project", project.slug, "--duration", "1", "--url", live.url,
                  "--key", "sbk_wrong")
+
+
+def test_it_says_when_the_server_only_serves_https(project) -> None:
+    """An HTTPS-only deployment answers plain HTTP with a redirect: say so, and which URL to
+    use, instead of running and reporting "0 succeeded"."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(301)
+            self.send_header("Location", f"https://switchboard.example.com{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(CommandError, match=r"HTTP 301.*pass --url https://switchboard.example.com"):
+            simulate("--project", project.slug, "--duration", "1", "--key", "sbk_x",
+                     "--url", f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -80,6 +80,7 @@ class Api:
                 response = conn.getresponse()
                 raw = response.read()
                 status = response.status
+                self.local.location = response.getheader("Location") or ""
                 break
             except (OSError, http.client.HTTPException) as exc:
                 self.local.conn = None
@@ -100,6 +101,9 @@ class Api:
             if status >= 400:
                 error = data.get("error") if isinstance(data, dict) else ""
                 self.failures[f"{label} -> {status} {error}"[:160]] += 1
+            elif status >= 300:
+                where = getattr(self.local, "location", "")
+                self.failures[f"{label} -> {status} redirected to {where}"[:160]] += 1
         return status, data
 
 
@@ -391,6 +395,15 @@ class Command(BaseCommand):
             raise CommandError(f"cannot reach Switchboard at {options['url']}; is it running?")
         if status in (401, 403):
             raise CommandError(f"the server refused the key (HTTP {status}).")
+        if 300 <= status < 400:
+            where = getattr(api.local, "location", "") or "elsewhere"
+            hint = (f" It serves HTTPS only: pass --url {where.split('/api/')[0]}"
+                    if where.startswith("https://") else "")
+            raise CommandError(f"the server answered HTTP {status}, redirecting to {where}; "
+                               f"no request would succeed.{hint}")
+        if not 200 <= status < 300:
+            raise CommandError(f"the server answered HTTP {status} to GET /api/v1/agents; "
+                               "nothing was simulated.")
         sim = Simulation(api, options["agents"], options["seed"], options["tick"])
         self.stdout.write(f"Simulating {options['agents']} agents for {options['duration']:g} s "
                           f"against {options['url']} ...")
