@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.fields import EncryptedTextField
 from apps.core.models import VersionedModel
 
 
@@ -286,8 +287,9 @@ class TeamChannel(models.Model):
 
     kind = models.CharField(max_length=12, choices=KINDS)
     name = models.CharField(max_length=100)
-    url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100, blank=True, help_text="whsec_… for webhooks.")
+    # Encrypted at rest: a Slack webhook URL is itself a credential.
+    url = EncryptedTextField()
+    secret = EncryptedTextField(blank=True, help_text="whsec_… for webhooks.")
     min_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -356,7 +358,7 @@ class PushSubscription(models.Model):
 class VapidKey(models.Model):
     """The server's VAPID key pair, generated on first use and kept."""
 
-    private_pem = models.TextField()
+    private_pem = EncryptedTextField()
     public_key = models.CharField(max_length=200, help_text="base64url, uncompressed point")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -70,3 +70,27 @@ def test_a_receivers_answer_is_not_shown_back(make_rule, agent, emit, receiver, 
         delivery_attempt(delivery_id=d.pk)
     d = Delivery.objects.get(channel="webhook")
     assert d.last_error == "HTTP 403"
+
+
+def test_channel_secrets_and_the_vapid_key_are_encrypted_at_rest(db):
+    """A Slack webhook URL is a credential, like a webhook's signing secret and the server's
+    VAPID private key: the database holds them encrypted; the application reads them back."""
+    from django.db import connection
+
+    from apps.alerts import vapid
+
+    url = "https://hooks.slack.com/services/T000/B000/SeCrEtPaRt"
+    channel = TeamChannel.objects.create(kind="slack", name="#ops", url=url,
+                                         secret="whsec_abc")
+    vapid.public_key()  # generates the key pair
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT url, secret FROM alerts_teamchannel WHERE id = %s", [channel.pk])
+        stored_url, stored_secret = cursor.fetchone()
+        cursor.execute("SELECT private_pem FROM alerts_vapidkey")
+        (stored_pem,) = cursor.fetchone()
+    assert "SeCrEtPaRt" not in stored_url and stored_url.startswith("gAAAAA")
+    assert "whsec_abc" not in stored_secret
+    assert "PRIVATE KEY" not in stored_pem
+    fresh = TeamChannel.objects.get(pk=channel.pk)
+    assert (fresh.url, fresh.secret) == (url, "whsec_abc")
+    assert vapid.signer() is not None  # the key reads back and signs
