@@ -17,8 +17,10 @@ def _b64url(raw: bytes) -> str:
 
 def key() -> VapidKey:
     existing = VapidKey.objects.order_by("id").first()
-    if existing is not None:
+    if existing is not None and existing.private_pem:
         return existing
+    if existing is not None:  # stored under another SECRET_KEY: unreadable, make a new pair
+        VapidKey.objects.filter(pk=existing.pk).delete()
     v = Vapid()
     v.generate_keys()
     pem = v.private_pem().decode()

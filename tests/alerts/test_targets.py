@@ -94,3 +94,17 @@ def test_channel_secrets_and_the_vapid_key_are_encrypted_at_rest(db):
     fresh = TeamChannel.objects.get(pk=channel.pk)
     assert (fresh.url, fresh.secret) == (url, "whsec_abc")
     assert vapid.signer() is not None  # the key reads back and signs
+
+
+def test_a_vapid_key_stored_under_another_secret_key_is_replaced(db):
+    from apps.alerts import vapid
+    from apps.alerts.models import VapidKey
+
+    first = vapid.public_key()
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # as encrypted under another SECRET_KEY
+        cursor.execute("UPDATE alerts_vapidkey SET private_pem = %s",
+                       ["gAAAAABunreadable-under-this-SECRET_KEY"])
+    assert vapid.public_key() != first
+    assert vapid.signer() is not None and VapidKey.objects.count() == 1
