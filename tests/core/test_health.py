@@ -70,3 +70,17 @@ def test_errors_are_friendly_pages_and_json_under_the_api(client, viewer):
     failed = server_error(RequestFactory().get("/agents/"))
     assert failed.status_code == 500 and b"Something went wrong on our side" in failed.content
     assert b"Traceback" not in failed.content
+
+
+def test_logs_never_carry_invite_claim_tokens_or_api_keys():
+    import logging
+
+    from apps.core.logfilters import RedactSecrets
+
+    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1,
+                               "Not Found: %s (key %s)", ("/invite/AbC123-secret/", "sbk_live_0123456789abcdef"),
+                               None)
+    RedactSecrets().filter(record)
+    text = record.getMessage()
+    assert "AbC123-secret" not in text and "0123456789abcdef" not in text
+    assert text == "Not Found: /invite/…/ (key sbk_…)"
