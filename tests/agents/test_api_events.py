@@ -192,3 +192,27 @@ def test_text_every_reader_would_choke_on_is_refused(api, agent):
     assert literal["status"] == "created"
     assert api.get("/api/v1/events").status_code == 200
     assert api.get("/api/v1/agents").status_code == 200
+
+
+def test_events_stored_with_impossible_times_are_repaired(api, agent):
+    """What the door now refuses may already be stored: the repair migration gives such
+    events their arrival time, and the event log reads again."""
+    import importlib
+
+    from django.apps import apps as registry
+    from django.db import connection
+
+    from apps.agents.models import AgentEvent
+
+    event = AgentEvent.objects.create(project=agent.project, agent=agent, kind="hook.note",
+                                      data={})
+    with connection.cursor() as cursor:  # as an unchecked write once stored it
+        cursor.execute("UPDATE agents_agentevent SET ts = %s WHERE id = %s",
+                       ["9999-12-31 23:59:59" if connection.vendor == "sqlite"
+                        else "9999-12-31 23:59:59+00", event.pk])
+    repair = importlib.import_module(
+        "apps.agents.migrations.0008_events_with_impossible_times").repair
+    repair(registry, None)
+    event.refresh_from_db()
+    assert event.ts == event.created_at
+    assert api.get("/api/v1/events").status_code == 200
