@@ -208,8 +208,8 @@ def test_events_stored_with_impossible_times_are_repaired(api, agent):
                                       data={})
     with connection.cursor() as cursor:  # as an unchecked write once stored it
         cursor.execute("UPDATE agents_agentevent SET ts = %s WHERE id = %s",
-                       ["9999-12-31 23:59:59" if connection.vendor == "sqlite"
-                        else "9999-12-31 23:59:59+00", event.pk])
+                       ["10000-01-01 00:30:00" if connection.vendor == "sqlite"
+                        else "10000-01-01 00:30:00+00", event.pk])
     repair = importlib.import_module(
         "apps.agents.migrations.0008_events_with_impossible_times").repair
     repair(registry, None)
