@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -111,10 +113,23 @@ def project_keys(request: HttpRequest, slug: str) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     created: tuple[ApiKey, str] | None = None
     status = 200
+    repeated = False
     if request.method == "POST":
+        # Reloading the page that shows a new key re-sends its form: the form's one-use
+        # nonce makes that a no-op instead of a second key (the raw key is never kept, so it
+        # cannot be shown again either: the page says so).
+        nonce = request.POST.get("nonce", "")
+        used = request.session.get("used_key_nonces", [])
+        repeated = bool(nonce) and nonce in used
+        if nonce and not repeated:
+            request.session["used_key_nonces"] = [*used, nonce][-20:]
+        if repeated:
+            form = ApiKeyForm()
         if project.archived:
             form.add_error(None, "This project is archived. Unarchive it to create keys.")
-        if form.is_valid():
+        if repeated:
+            pass
+        elif form.is_valid():
             # The raw key is rendered in this response only; it is never stored or redirected.
             created = services.api_key_create(
                 project=project,
@@ -139,6 +154,8 @@ def project_keys(request: HttpRequest, slug: str) -> HttpResponse:
             "api_base": settings.SITE_URL or request.build_absolute_uri("/").rstrip("/"),
             "created_key": created[0] if created else None,
             "raw_key": created[1] if created else None,
+            "repeated": repeated,
+            "nonce": secrets.token_urlsafe(16),
             "active_tab": "keys",
         },
         status=status,

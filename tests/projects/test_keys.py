@@ -173,3 +173,19 @@ def test_the_page_showing_a_new_key_is_never_cached(client, admin_user, project)
     client.force_login(admin_user)
     response = client.post("/projects/apollo/keys/", {"name": "k", "scope": "write"})
     assert "no-store" in response["Cache-Control"]
+
+
+def test_a_reload_after_creating_a_key_creates_no_second_one(client, admin_user, project):
+    client.force_login(admin_user)
+    page = client.get("/projects/apollo/keys/").content.decode()
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
+    first = client.post("/projects/apollo/keys/", {"name": "CI", "scope": "read", "nonce": nonce})
+    raw = created_key(first)
+    again = client.post("/projects/apollo/keys/", {"name": "CI", "scope": "read", "nonce": nonce})
+    body = again.content.decode()
+    assert ApiKey.objects.count() == 1
+    assert "no second key was created" in body and raw not in body
+    fresh = re.search(r'name="nonce" value="([^"]+)"', body).group(1)
+    assert fresh != nonce  # the form on that page makes a new key as usual
+    client.post("/projects/apollo/keys/", {"name": "CD", "scope": "read", "nonce": fresh})
+    assert ApiKey.objects.count() == 2
