@@ -75,3 +75,19 @@ def test_its_query_count_does_not_grow_with_agents(
     with django_assert_max_num_queries(12):
         r = client.get(reverse("overview"))
     assert r.status_code == 200
+
+
+def test_needs_attention_puts_what_a_human_can_act_on_first(client, viewer, project):
+    """A session waiting at a permission prompt is not hidden behind older offline agents:
+    waiting for a human, then erroring, then blocked for other reasons, offline last."""
+    for i in range(3):
+        seed.agent(project, f"gone-{i}", status="offline", reason="no heartbeat")
+    seed.agent(project, "stuck", status="blocked", reason="error streak: 3 errors in 10 min")
+    seed.agent(project, "crashy", status="error", reason="npm test exited 1")
+    seed.agent(project, "asking", status="blocked",
+               reason="waiting for permission to use Bash: rm -rf build/")
+    client.force_login(viewer)
+    body = client.get(reverse("overview")).content.decode()
+    strip = body[body.index('id="ov-attention"'): body.index('id="ov-grid"')]
+    order = sorted(["asking", "crashy", "stuck", "gone-0"], key=strip.index)
+    assert order == ["asking", "crashy", "stuck", "gone-0"]

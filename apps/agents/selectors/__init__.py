@@ -198,10 +198,27 @@ def status_counts(project: Project | None) -> list[dict[str, Any]]:
     ]
 
 
+# What a person can act on now comes first: an agent waiting for a human (a permission prompt,
+# a question, an approval), then erroring ones, then blocked for other reasons; offline last.
+WAITING_FOR_HUMAN = (Q(status=AgentStatus.BLOCKED)
+                     & (Q(status_reason__istartswith="waiting for")
+                        | Q(status_reason__icontains="permission")
+                        | Q(status_reason__icontains="approval")))
+ATTENTION_RANK = Case(
+    When(WAITING_FOR_HUMAN, then=Value(0)),
+    When(status=AgentStatus.ERROR, then=Value(1)),
+    When(status=AgentStatus.BLOCKED, then=Value(2)),
+    default=Value(3),
+    output_field=IntegerField(),
+)
+
+
 def attention_agents(project: Project | None, limit: int = ATTENTION_LIMIT) -> list[Agent]:
-    """Blocked, erroring and offline agents, longest-waiting first."""
+    """Blocked, erroring and offline agents: waiting for a human first, then erroring, then
+    blocked for other reasons, offline last; longest-waiting first within each."""
     qs = _with_card_fields(agents_in(project).filter(status__in=ATTENTION_STATUSES))
-    return decorate_agents(qs.order_by("status_since", "id")[:limit])
+    qs = qs.annotate(attention_rank=ATTENTION_RANK)
+    return decorate_agents(qs.order_by("attention_rank", "status_since", "id")[:limit])
 
 
 def overview_cards(project: Project | None, limit: int = OVERVIEW_CARD_LIMIT) -> list[Agent]:
