@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.agents.models import Agent, AgentEvent, SpanOutcome, ToolSpan
+from apps.telemetry.models import TOKEN_FIELDS
 from apps.telemetry.selectors import fmt_tokens
 
 SPAN_LIMIT = 400
@@ -35,15 +36,6 @@ def cache_share(s: Any) -> float | None:
     """Cache reads as a share of all prompt tokens (fresh input + cache read + cache write)."""
     prompt = s["tokens_input"] + s["tokens_cache_read"] + s["tokens_cache_write"]
     return _pct(s["tokens_cache_read"], prompt)
-
-
-TOKEN_FIELDS = (
-    "tokens_input",
-    "tokens_output",
-    "tokens_cache_read",
-    "tokens_cache_write",
-    "tokens_reasoning",
-)
 
 
 def _zero() -> dict[str, Any]:
