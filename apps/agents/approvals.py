@@ -115,8 +115,8 @@ def pending_approval(agent_id: int | None, now: datetime | None = None) -> Appro
 TOKEN_SALT = "switchboard.approvals.notification"
 
 
-def decision_token(approval: ApprovalRequest, user: Any) -> str:
-    return signing.dumps({"a": approval.pk, "u": user.pk}, salt=TOKEN_SALT, compress=True)
+def decision_token(approval_id: int, user: Any) -> str:
+    return signing.dumps({"a": approval_id, "u": user.pk}, salt=TOKEN_SALT, compress=True)
 
 
 def decide_with_token(*, token: str, decision: str) -> ApprovalRequest:

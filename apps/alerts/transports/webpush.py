@@ -19,21 +19,18 @@ def _approval(message, user) -> dict:  # noqa: ANN001
     from django.urls import reverse
 
     from apps.agents.approvals import decision_token
-    from apps.agents.models import ApprovalRequest
     from apps.alerts.messages import site_url
     from apps.core import roles
 
-    waiting = message.payload.get("approval")
+    waiting = message.payload.get("approval")  # filled by build_message, no second lookup
     if not waiting or not roles.is_admin(user):
         return {}
-    approval = ApprovalRequest.objects.filter(pk=waiting["id"]).first()
-    if approval is None:
-        return {}
-    what = f"{approval.tool_name}: {approval.summary}" if approval.tool_name else approval.summary
+    what = f"{waiting['tool_name']}: {waiting['summary']}" if waiting["tool_name"] \
+        else waiting["summary"]
     return {
         "body": f"Waiting for permission — {what}"[:300],
         "url": waiting["url"],
-        "approval": {"id": approval.pk, "token": decision_token(approval, user),
+        "approval": {"id": waiting["id"], "token": decision_token(waiting["id"], user),
                      "decide_url": site_url() + reverse("approval-from-notification")},
     }
 
