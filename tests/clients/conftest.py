@@ -102,3 +102,11 @@ def cc_session(tmp_path: Path) -> Session:
 def closed_url() -> str:
     """A loopback port nothing listens on: the server is down."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+def status_trail(agent: Any) -> list[str]:
+    """The statuses an agent went through, from its status-change events, oldest first."""
+    from apps.agents.models import AgentEvent
+
+    events = AgentEvent.objects.filter(agent=agent).order_by("id").values_list("data", flat=True)
+    return [e["to"] for e in events if isinstance(e, dict) and "to" in e and "from" in e]

@@ -22,6 +22,7 @@ from apps.agents.models import (
     ToolSpan,
 )
 from tests.clients.claude_cli import Claude
+from tests.clients.conftest import status_trail as trail
 from tests.clients.conftest import warm_up
 from tests.clients.fake_anthropic import FakeAnthropic
 from tests.conftest import make_key
@@ -51,11 +52,6 @@ def session_agent(claude: Claude) -> Agent:
     agent = Agent.objects.filter(kind="claude-code", parent=None).first()
     assert agent is not None, claude.log()
     return agent
-
-
-def trail(agent: Agent) -> list[str]:
-    events = AgentEvent.objects.filter(agent=agent).order_by("id").values_list("data", flat=True)
-    return [e["to"] for e in events if isinstance(e, dict) and "to" in e and "from" in e]
 
 
 def test_it_reports_a_real_session(claude: Claude, api: FakeAnthropic) -> None:

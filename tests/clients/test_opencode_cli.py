@@ -24,6 +24,7 @@ from apps.agents.models import (
     ToolSpan,
 )
 from apps.telemetry.models import TokenUsage
+from tests.clients.conftest import status_trail as trail
 from tests.clients.conftest import warm_up
 from tests.clients.fake_openai import FakeOpenAI
 from tests.clients.opencode_cli import OpenCode
@@ -96,11 +97,6 @@ def session_agent(opencode: OpenCode) -> Agent:
                      timeout=30, message="the session's agent")
     assert agent is not None, opencode.spooled()
     return agent
-
-
-def trail(agent: Agent) -> list[str]:
-    events = AgentEvent.objects.filter(agent=agent).order_by("id").values_list("data", flat=True)
-    return [e["to"] for e in events if isinstance(e, dict) and "to" in e and "from" in e]
 
 
 def test_it_reports_a_real_session(opencode: OpenCode, api: FakeOpenAI) -> None:
