@@ -180,10 +180,10 @@ def test_an_event_time_outside_a_sane_window_is_refused(api, agent, ts):
 
 def test_text_every_reader_would_choke_on_is_refused(api, agent):
     raw = ('{"events": ['
-           '{"type": "hook.note", "agent": %d, "data": {"note": "bad \\ud800 half"}},'
-           '{"type": "hook.note", "agent": %d, "data": {"note": "nul \\u0000 here"}},'
-           '{"type": "hook.note", "agent": %d, "data": {"note": "a literal \\\\u0000 is text"}}'
-           ']}') % (agent.pk, agent.pk, agent.pk)
+           '{"type": "hook.note", "agent": AGENT, "data": {"note": "bad \\ud800 half"}},'
+           '{"type": "hook.note", "agent": AGENT, "data": {"note": "nul \\u0000 here"}},'
+           '{"type": "hook.note", "agent": AGENT, "data": {"note": "a literal \\\\u0000 is text"}}'
+           ']}').replace("AGENT", str(agent.pk))
     r = api.generic("POST", "/api/v1/events", raw, content_type="application/json")
     assert r.status_code == 200, r.content
     surrogate, nul, literal = r.json()["results"]
