@@ -69,7 +69,7 @@ def _parse_ts(value: Any) -> datetime:
     return parsed
 
 
-def _validate(index: int, raw: Any) -> Item:
+def _validate(index: int, raw: Any, check_text: bool = True) -> Item:
     item = Item(index)
     if not isinstance(raw, dict):
         item.result = _error(index, "Each event must be an object.")
@@ -104,7 +104,8 @@ def _validate(index: int, raw: Any) -> Item:
     if not isinstance(data, dict):
         item.result = _error(index, "data: must be an object.")
         return item
-    bad = bad_text(data) or (bad_text(item.agent_ref[1]) if item.agent_ref else "")
+    bad = check_text and (bad_text(data) or (bad_text(item.agent_ref[1]) if item.agent_ref
+                                              else ""))
     if bad:
         item.result = _error(index, f"data: {bad}.")
         return item
@@ -182,7 +183,9 @@ class Batch:
 
     # --- the batch ------------------------------------------------------------------------
     def run(self, raw_events: list[Any], *, deliver_commands: bool = True) -> dict[str, Any]:
-        items = [_validate(i, raw) for i, raw in enumerate(raw_events)]
+        # One check of the whole batch; each event is checked only when something is wrong.
+        check_text = bool(bad_text(raw_events))
+        items = [_validate(i, raw, check_text) for i, raw in enumerate(raw_events)]
         self._mark_duplicates(items)
         live = [i for i in items if i.result is None]
         self.load_agents(live)
