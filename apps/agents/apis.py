@@ -31,6 +31,7 @@ from apps.agents.models import (
     Workflow,
 )
 from apps.core.api.permissions import api_key_of
+from apps.core.api.query import id_param
 from apps.core.api.throttles import WriteKeyThrottle
 from apps.projects.models import Project
 from apps.telemetry.selectors import usage_annotations
@@ -121,8 +122,9 @@ class AgentListView(GenericAPIView):
             qs = qs.filter(status__in=params["status"].split(","))
         if params.get("kind"):
             qs = qs.filter(kind=params["kind"])
-        if params.get("parent", "").isdigit():
-            qs = qs.filter(parent_id=params["parent"])
+        parent = id_param(request, "parent")
+        if parent is not None:
+            qs = qs.filter(parent_id=parent)
         page = self.paginate_queryset(qs)
         now = timezone.now()
         return self.get_paginated_response([s.agent_json(a, now) for a in page])
@@ -300,7 +302,8 @@ class TaskListView(GenericAPIView):
     serializer_class = s.TaskSerializer
 
     @extend_schema(summary="The agent's tasks", operation_id="agents_tasks_list", parameters=[
-        ID, OpenApiParameter("status", str, description="One status or a comma-separated list")])
+        ID, OpenApiParameter("status", str, description="One status or a comma-separated list")],
+        responses=s.TaskSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         agent = get_agent(request, pk)
         qs = AgentTask.objects.filter(agent=agent).order_by("-id")
@@ -386,11 +389,9 @@ FILTERS = [OpenApiParameter("agent", int), OpenApiParameter("task", int),
 def _filter_common(request: Request, qs: QuerySet, kind_field: str) -> QuerySet:
     params = request.query_params
     for name in ("agent", "task"):
-        value = params.get(name)
-        if value:
-            if not value.isdigit():
-                raise ValidationError({name: ["Must be an id."]})
-            qs = qs.filter(**{f"{name}_id": int(value)})
+        value = id_param(request, name)
+        if value is not None:
+            qs = qs.filter(**{f"{name}_id": value})
     kind = params.get("kind")
     if kind:
         qs = (qs.filter(**{f"{kind_field}__startswith": kind[:-1]}) if kind.endswith("*")

@@ -362,8 +362,8 @@ class SpanInSerializer(serializers.Serializer):
     phase = serializers.ChoiceField(choices=["start", "finish"])
     turn = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     tool_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    input = serializers.JSONField(required=False)
-    output = serializers.JSONField(required=False)
+    input = serializers.JSONField(required=False, allow_null=True)  # null: the tool took nothing
+    output = serializers.JSONField(required=False, allow_null=True)  # null: it returned nothing
     # A client that cut a large payload itself (to keep its batch under 1 MB) reports the
     # original size here; the stored size is the larger of this and what arrived.
     input_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)

@@ -9,9 +9,9 @@ from typing import Any
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,6 +19,7 @@ from apps.alerts import services
 from apps.alerts.models import Alert, AlertRule, AlertState
 from apps.alerts.serializers import AlertRuleSerializer, AlertSerializer, RulesPutSerializer
 from apps.core.api.permissions import IsTeamAdmin, api_key_of
+from apps.core.api.query import id_param
 from apps.core.api.throttles import WRITE_THROTTLES
 
 
@@ -28,7 +29,7 @@ def _alerts(request: Request) -> Any:
     return qs.filter(project=key.project) if key is not None else qs
 
 
-class AlertListView(GenericAPIView):
+class AlertListView(ListAPIView):
     serializer_class = AlertSerializer
 
     @extend_schema(parameters=[
@@ -36,7 +37,11 @@ class AlertListView(GenericAPIView):
         OpenApiParameter("project", str, description="project slug"),
         OpenApiParameter("agent", int),
     ])
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        request = self.request
         qs = _alerts(request)
         state = request.query_params.get("state")
         if state == "active":
@@ -47,23 +52,25 @@ class AlertListView(GenericAPIView):
             qs = qs.filter(state=state)
         if request.query_params.get("project"):
             qs = qs.filter(project__slug=request.query_params["project"])
-        if request.query_params.get("agent"):
-            try:
-                qs = qs.filter(agent_id=int(request.query_params["agent"]))
-            except ValueError:
-                raise ValidationError({"agent": ["A whole number."]}) from None
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(AlertSerializer(page, many=True).data)
+        agent = id_param(request, "agent")
+        if agent is not None:
+            qs = qs.filter(agent_id=agent)
+        return qs
+
+
+class AlertActionSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="false when the alert was already in that state")
+    alert = AlertSerializer()
 
 
 class _AlertAction(GenericAPIView):
-    serializer_class = AlertSerializer
+    serializer_class = AlertActionSerializer
     throttle_classes = WRITE_THROTTLES
 
     def act(self, alert: Alert, user: Any) -> bool:
         raise NotImplementedError
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=AlertActionSerializer)
     def post(self, request: Request, pk: int) -> Response:
         alert = get_object_or_404(_alerts(request), pk=pk)
         changed = self.act(alert, request.user)

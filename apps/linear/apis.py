@@ -22,7 +22,10 @@ def webhook(request: HttpRequest) -> JsonResponse:
     try:
         delivery_id, payload = verify(body=request.body, headers=request.headers)
     except Rejection as exc:
-        return JsonResponse({"error": exc.message}, status=exc.status)
+        response = JsonResponse({"error": exc.message, "details": {}}, status=exc.status)
+        if exc.status == 503:
+            response["Retry-After"] = "60"
+        return response
     _, created = delivery_store(delivery_id=delivery_id, payload=payload)
     return JsonResponse({"status": "accepted" if created else "duplicate", "delivery": delivery_id})
 

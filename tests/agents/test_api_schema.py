@@ -28,3 +28,27 @@ def test_the_schema_documents_every_agent_endpoint(client, owner):
     assert "cost_usd" in schemas["Usage"]["properties"]
     assert schemas["Agent"]["properties"]["usage"]
     assert "bench" not in " ".join(paths)  # the benchmark view is never routed by default
+
+
+@pytest.mark.django_db
+def test_every_operation_documents_its_errors_and_the_linear_webhook_is_there(client, owner):
+    client.force_login(owner)
+    document = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    error_ref = {"$ref": "#/components/schemas/ApiError"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            for code in ("400", "401", "403") if path != "/api/v1/linear/webhook" else ("400", "401"):
+                assert responses[code]["content"]["application/json"]["schema"] == error_ref, (
+                    method, path, code)
+            if method in ("post", "put", "patch", "delete") and path != "/api/v1/linear/webhook":
+                assert "Retry-After" in responses["429"]["headers"], (method, path)
+    webhook = document["paths"]["/api/v1/linear/webhook"]["post"]
+    assert webhook["security"] == []
+    assert {p["name"] for p in webhook["parameters"]} == {"Linear-Signature", "Linear-Delivery"}
+    alerts = document["paths"]["/api/v1/alerts"]["get"]["responses"]["200"]
+    assert alerts["content"]["application/json"]["schema"]["$ref"].endswith("PaginatedAlertList")
+    ack = document["paths"]["/api/v1/alerts/{id}/ack"]["post"]["responses"]["200"]
+    assert ack["content"]["application/json"]["schema"]["$ref"].endswith("AlertAction")
+    tasks = document["paths"]["/api/v1/agents/{id}/tasks"]["get"]["responses"]["200"]
+    assert tasks["content"]["application/json"]["schema"]["$ref"].endswith("PaginatedTaskList")

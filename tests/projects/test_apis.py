@@ -51,7 +51,11 @@ def test_projects_paginate_with_a_cursor(client, viewer):
     assert [p["slug"] for p in first["results"]] == ["p0", "p1"]
     second = client.get(first["next"]).json()
     assert [p["slug"] for p in second["results"]] == ["p2", "p3"]
-    assert client.get("/api/v1/projects?cursor=garbage").status_code == 404
+    garbage = client.get("/api/v1/projects?cursor=garbage")
+    assert garbage.status_code == 400 and "cursor" in garbage.json()["details"]
+    assert client.get("/api/v1/projects?limit=0").status_code == 400
+    assert client.get("/api/v1/projects?limit=x").status_code == 400
+    assert len(client.get("/api/v1/projects?limit=100000").json()["results"]) == 5  # capped at 500, not refused
 
 
 def test_an_outsider_session_is_refused(client, outsider, project):
