@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,6 +25,7 @@ from apps.agents.models import Agent, AgentEvent, AgentKind, AgentStatus, AgentT
 from apps.agents.serializers import command_json
 from apps.core.events import record_event
 from apps.core.text import bad_text
+from apps.core.times import in_window
 from apps.projects.models import Project
 
 MAX_BATCH = 1000
@@ -49,10 +50,6 @@ class Item:
     result: dict[str, Any] | None = None
 
 
-EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_TS_AHEAD = timedelta(days=1)  # clocks drift; a day ahead is a broken clock
-
-
 def _parse_ts(value: Any) -> datetime:
     """A time within [2000-01-01, now + 1 day], in UTC. A time that is valid ISO 8601 but
     outside Python's range once converted (9999-12-31T23:30-01:00) raises OverflowError; once
@@ -64,7 +61,7 @@ def _parse_ts(value: Any) -> datetime:
         parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     else:
         raise ValueError
-    if not EARLIEST_TS <= parsed <= timezone.now() + LATEST_TS_AHEAD:
+    if not in_window(parsed):
         raise ValueError
     return parsed
 

@@ -30,6 +30,7 @@ from apps.agents.models import (
     Workflow,
     WorkflowStep,
 )
+from apps.core.times import ReportedTimeField
 from apps.telemetry.selectors import agent_usage
 
 REPORTABLE_STATUSES = [s for s in AgentStatus.values if s != AgentStatus.OFFLINE]
@@ -323,7 +324,7 @@ class EventInSerializer(serializers.Serializer):
     type = serializers.CharField(help_text="Dotted lowercase, e.g. hook.pre_tool_use.")
     agent = serializers.IntegerField(required=False)
     agent_external_id = serializers.CharField(required=False)
-    ts = serializers.DateTimeField(required=False)
+    ts = ReportedTimeField(required=False)
     data = serializers.DictField(required=False)
     idempotency_key = serializers.CharField(required=False, max_length=200)
 
@@ -370,8 +371,8 @@ class SpanInSerializer(serializers.Serializer):
     output_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     error = serializers.CharField(required=False, allow_blank=True)
     outcome = serializers.ChoiceField(choices=REPORTED_OUTCOMES, required=False)
-    started_at = serializers.DateTimeField(required=False)
-    finished_at = serializers.DateTimeField(required=False)
+    started_at = ReportedTimeField(required=False)
+    finished_at = ReportedTimeField(required=False)
     latency_ms = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     tokens_input = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     tokens_output = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)

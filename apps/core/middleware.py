@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 
 class SecurityHeadersMiddleware:
@@ -43,14 +43,24 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 
 
+NUL_IN_QUERY = "Query parameters may not contain NUL characters."
+
+
 class ApiBodyLimitMiddleware:
-    """A 413 for API bodies over the upload limit, before anything reads them. It sits after
-    CorsMiddleware so browser clients can read the answer."""
+    """A 413 for API bodies over the upload limit, before anything reads them, and a 400 for a
+    NUL in the query string on any path (PostgreSQL refuses NUL in text, so a filter holding
+    one would fail as a 500). It sits after CorsMiddleware so browser clients can read the
+    answer."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if query and ("%00" in query or "\x00" in query):
+            if request.path.startswith("/api/"):
+                return JsonResponse({"error": NUL_IN_QUERY, "details": {}}, status=400)
+            return HttpResponseBadRequest(NUL_IN_QUERY, content_type="text/plain")
         if request.path.startswith("/api/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)

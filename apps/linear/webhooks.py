@@ -20,6 +20,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from apps.core.events import bump_version
+from apps.core.text import bad_text
 from apps.linear import crypto, upserts
 from apps.linear.announce import issues_announce
 from apps.linear.models import (
@@ -60,6 +61,10 @@ def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; Linear never sends them
+
+
 def verify(*, body: bytes, headers: Any, now: float | None = None) -> tuple[str, dict[str, Any]]:
     """(delivery id, payload) or Rejection. Nothing is written here."""
     if len(body) > MAX_BODY_BYTES:
@@ -76,11 +81,15 @@ def verify(*, body: bytes, headers: Any, now: float | None = None) -> tuple[str,
     if not hmac.compare_digest(sign(body, secret), signature.strip().lower()):
         raise Rejection(401, "Signature does not match.")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Rejection(400, "Malformed JSON body.") from None
     if not isinstance(payload, dict):
         raise Rejection(400, "The body must be a JSON object.")
+    bad = bad_text(payload)  # NUL or a lone surrogate would fail the INSERT or every reader
+    if bad:
+        raise Rejection(400, f"The body is {bad}." if bad.startswith("not") else
+                        f"The body {bad}.")
     stamp = payload.get("webhookTimestamp")
     if not isinstance(stamp, (int, float)) or isinstance(stamp, bool):
         raise Rejection(400, "webhookTimestamp is missing.")
