@@ -298,7 +298,7 @@ REST_FRAMEWORK = {
         "write_key": env_str("RATE_LIMIT_KEY", "6000/min"),
         "write_ip": env_str("RATE_LIMIT_IP", "12000/min"),
     },
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["apps.core.api.renderers.SafeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.StrictJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),

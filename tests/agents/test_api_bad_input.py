@@ -90,3 +90,23 @@ def test_a_signed_linear_webhook_with_nan_or_nul_is_a_400(db, settings, raw):
                       HTTP_LINEAR_DELIVERY=headers["Linear-Delivery"])
     assert r.status_code == 400, r.content
     assert json.loads(r.content)["error"]
+
+
+def test_a_row_stored_with_a_lone_surrogate_does_not_break_reads(api, agent):
+    """SQLite keeps such a row (stored before the door checked text); PostgreSQL refuses it.
+    Either way the list keeps answering."""
+    from django.db import DatabaseError, transaction
+
+    from apps.agents.models import Agent
+
+    try:
+        with transaction.atomic():
+            Agent.objects.filter(pk=agent.pk).update(metadata={"note": "bad \ud800 text"})
+        stored = True
+    except DatabaseError:
+        stored = False
+    r = api.get("/api/v1/agents")
+    assert r.status_code == 200
+    if stored:
+        assert "\\ud800" in r.content.decode()
+    assert api.get(f"/api/v1/agents/{agent.pk}").status_code == 200
