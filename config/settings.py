@@ -393,6 +393,9 @@ LOGGING = {
 # Linear connection: env values win over what an owner stores on the settings page.
 LINEAR_API_KEY = env_str("LINEAR_API_KEY")
 LINEAR_WEBHOOK_SECRET = env_str("LINEAR_WEBHOOK_SECRET")
+# How often beat looks for stored webhook deliveries never applied (their task was lost), and
+# how old such a delivery must be before the sweep takes it.
+LINEAR_SWEEP_SECONDS = env_int("LINEAR_SWEEP_SECONDS", 60, minimum=5)
 LINEAR_API_URL = env_str("LINEAR_API_URL", "https://api.linear.app/graphql")
 LINEAR_SYNC_INTERVAL_SECONDS = env_int("LINEAR_SYNC_INTERVAL_SECONDS", 300, minimum=10)
 # Secrets stored in the database (API key, webhook secret) are Fernet-encrypted with a key

@@ -24,5 +24,6 @@ class LinearConfig(AppConfig):
             "linear.incremental_sync",
             settings.LINEAR_SYNC_INTERVAL_SECONDS,
         )
-        add_periodic("linear-sweep-deliveries", "linear.sweep_deliveries", 60)
+        add_periodic("linear-sweep-deliveries", "linear.sweep_deliveries",
+                     settings.LINEAR_SWEEP_SECONDS)
         register_reactor("linear.routing", reactor)

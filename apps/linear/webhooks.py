@@ -181,17 +181,15 @@ def delivery_process(delivery_id: int) -> None:
         )
 
 
-SWEEP_AFTER_SECONDS = 60
-
-
 def delivery_sweep(now: Any = None, limit: int = 200) -> int:
-    """Process deliveries still `received` a minute after they came (their queueing failed, or
-    a worker died mid-way): every stored delivery is processed eventually."""
+    """Process deliveries still `received` one sweep interval (LINEAR_SWEEP_SECONDS) after they
+    came (their queueing failed, or a worker died mid-way): every stored delivery is processed
+    eventually."""
     from datetime import timedelta
 
     now = now or timezone.now()
     ids = list(WebhookDelivery.objects.filter(
-        status=DeliveryStatus.RECEIVED, received_at__lt=now - timedelta(seconds=SWEEP_AFTER_SECONDS),
+        status=DeliveryStatus.RECEIVED, received_at__lt=now - timedelta(seconds=settings.LINEAR_SWEEP_SECONDS),
     ).order_by("id").values_list("pk", flat=True)[:limit])
     for pk in ids:
         delivery_process(pk)
