@@ -90,12 +90,10 @@ def fan_out(*, notification: Notification, deliveries: list[Delivery] | None = N
 
 def enqueue(delivery_ids: list[int]) -> None:
     from apps.alerts.tasks import deliver
+    from apps.core.queueing import enqueue as enqueue_task
 
-    for pk in delivery_ids:
-        try:
-            deliver.delay(pk)
-        except Exception:  # the broker is down: the sweep re-enqueues pending rows
-            logger.exception("could not enqueue delivery %s", pk)
+    for pk in delivery_ids:  # a delivery left pending is re-enqueued by the sweep
+        enqueue_task(deliver, pk, recovered_by="the alerts sweep (requeue_stuck)")
 
 
 def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> float | None:

@@ -69,18 +69,22 @@ def schedule_drain(*, force: bool = False) -> None:
     drain at once, later ones in the window one more drain at the window's end (which then
     runs after all of them committed)."""
     from apps.alerts.tasks import drain
+    from apps.core.queueing import enqueue
 
+    why = "the periodic alerts sweep"  # PendingEvaluation rows are committed: nothing is lost
     if force:
-        drain.delay()
+        enqueue(drain, recovered_by=why)
     elif shared_cache():
-        if cache.add(drain_flag(), 1, timeout=DRAIN_FLAG_SECONDS):
-            drain.delay()
+        try:
+            first = cache.add(drain_flag(), 1, timeout=DRAIN_FLAG_SECONDS)
+        except Exception:  # noqa: BLE001 - Redis is down: the broker is too, most likely
+            first = True
+        if first:
+            enqueue(drain, recovered_by=why)
     else:
         countdown = _debounce.next_countdown()
-        if countdown == 0:
-            drain.delay()
-        elif countdown is not None:
-            drain.apply_async(countdown=countdown)
+        if countdown is not None:
+            enqueue(drain, recovered_by=why, countdown=countdown)
 
 
 DEBOUNCE_SECONDS = 0.25

@@ -144,16 +144,11 @@ def delivery_store(*, delivery_id: str, payload: dict[str, Any]) -> tuple[int | 
 def _enqueue(pk: int) -> None:
     """Queue the processing after commit. The row is stored whatever happens here: when the
     broker is down the sweep (delivery_sweep) processes it later, and Linear gets its 200."""
+    from apps.core.queueing import enqueue
     from apps.linear.tasks import process_delivery
 
-    def send() -> None:
-        try:
-            process_delivery.delay(pk)
-        except Exception:  # noqa: BLE001 - a dead broker must not lose a stored delivery
-            logger.warning("linear webhook %s stored; queueing failed, the sweep will process it",
-                           pk, exc_info=True)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: enqueue(process_delivery, pk,
+                                          recovered_by="the webhook sweep (delivery_sweep)"))
 
 
 # --- processing (Celery) ----------------------------------------------------------------------

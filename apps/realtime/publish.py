@@ -24,6 +24,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from apps.realtime.groups import agent_group, project_group, pulse_group
 
@@ -64,8 +66,19 @@ class _PublisherLoop:
 
 
 def _log_failure(future: Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("publishing to the channel layer failed", exc_info=future.exception())
+    """Pages resync what they missed when they reconnect, so a channel layer that is down is
+    one warning a minute, not a traceback per event."""
+    if future.cancelled() or future.exception() is None:
+        return
+    exc = future.exception()
+    if isinstance(exc, OSError | RedisConnectionError | RedisTimeoutError):
+        from apps.core.queueing import warn_now_and_then
+
+        warn_now_and_then(logger, "channel-layer", "publishing to the channel layer failed "
+                          "(%s: %s); live pages resync when it is back",
+                          exc.__class__.__name__, exc)
+    else:
+        logger.error("publishing to the channel layer failed", exc_info=exc)
 
 
 _publisher: _PublisherLoop | None = None
