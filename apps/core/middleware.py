@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
 class SecurityHeadersMiddleware:
@@ -47,21 +47,19 @@ NUL_IN_QUERY = "Query parameters may not contain NUL characters."
 
 
 class ApiBodyLimitMiddleware:
-    """A 413 for API bodies over the upload limit, before anything reads them, and a 400 for a
-    NUL in the query string on any path (PostgreSQL refuses NUL in text, so a filter holding
-    one would fail as a 500). It sits after CorsMiddleware so browser clients can read the
-    answer."""
+    """For the API: a 413 for bodies over the upload limit, before anything reads them, and a
+    400 for a NUL in the query string (PostgreSQL refuses NUL in text, so a filter holding one
+    would fail as a 500; pages drop such filters themselves). It sits after CorsMiddleware so
+    browser clients can read the answer."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        query = request.META.get("QUERY_STRING", "")
-        if query and ("%00" in query or "\x00" in query):
-            if request.path.startswith("/api/"):
-                return JsonResponse({"error": NUL_IN_QUERY, "details": {}}, status=400)
-            return HttpResponseBadRequest(NUL_IN_QUERY, content_type="text/plain")
         if request.path.startswith("/api/"):
+            query = request.META.get("QUERY_STRING", "")
+            if query and ("%00" in query or "\x00" in query):
+                return JsonResponse({"error": NUL_IN_QUERY, "details": {}}, status=400)
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:

@@ -33,16 +33,16 @@ def test_query_filters_that_cannot_be_understood_are_400(api, agent, query):
         assert r.json()["details"], (path, query)
 
 
-def test_a_nul_in_a_query_string_is_a_400_on_api_and_pages(api, agent, client, owner):
+def test_a_nul_in_an_api_query_string_is_a_400_and_pages_drop_it(api, agent, client, owner):
     for path in ("/api/v1/events", "/api/v1/spans", "/api/v1/agents"):
         r = api.get(f"{path}?kind=%00")
         assert r.status_code == 400 and "NUL" in r.json()["error"], (path, r.content)
     client.force_login(owner)
-    assert client.get("/activity/?kind=a%00b").status_code == 400
+    assert client.get("/activity/?kind=a%00b").status_code == 200
 
 
 def test_deeply_nested_json_is_a_400(api, agent):
-    body = '{"events": [{"type": "x.y", "agent": %d, "data": ' % agent.pk
+    body = '{"events": [{"type": "x.y", "agent": ' + str(agent.pk) + ', "data": '
     body += "[" * 5000 + "]" * 5000 + "}]}"
     r = api.generic("POST", "/api/v1/events", body, content_type="application/json")
     assert r.status_code == 400, r.content
@@ -74,22 +74,23 @@ def test_ids_beyond_64_bits_are_404_not_500(api, agent):
     assert r.status_code in (400, 404), r.content
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"type": "Issue", "action": "update", "webhookTimestamp": NaN, "data": {}}',
-    b'{"type": "Issue", "action": "update", "webhookTimestamp": Infinity, "data": {}}',
-    ('{"type": "Issue", "action": "update", "webhookTimestamp": %d, '
-     '"data": {"id": "a\\u0000b"}}' % int(time.time() * 1000)).encode(),
-    ('{"type": "Issue\\ud800", "action": "update", "webhookTimestamp": %d, '
-     '"data": {}}' % int(time.time() * 1000)).encode(),
+@pytest.mark.parametrize(("stamp", "data", "reason"), [
+    ("NaN", "{}", "Malformed"),
+    ("Infinity", "{}", "Malformed"),
+    ("NOW", '{"id": "a\\u0000b"}', "NUL"),
+    ("NOW", '{"id": "a\\ud800"}', "surrogate"),
 ])
-def test_a_signed_linear_webhook_with_nan_or_nul_is_a_400(db, settings, raw):
+def test_a_signed_linear_webhook_with_nan_or_nul_is_a_400(db, settings, stamp, data, reason):
+    stamp = str(int(time.time() * 1000)) if stamp == "NOW" else stamp
+    raw = ('{"type": "Issue", "action": "update", "webhookTimestamp": ' + stamp
+           + ', "data": ' + data + "}").encode()
     settings.LINEAR_WEBHOOK_SECRET = "whsec-bad-input"
     body, headers = FakeLinear.signed(raw, "whsec-bad-input")
     r = Client().post("/api/v1/linear/webhook", data=body, content_type="application/json",
                       HTTP_LINEAR_SIGNATURE=headers["Linear-Signature"],
                       HTTP_LINEAR_DELIVERY=headers["Linear-Delivery"])
     assert r.status_code == 400, r.content
-    assert json.loads(r.content)["error"]
+    assert reason in json.loads(r.content)["error"]
 
 
 def test_a_row_stored_with_a_lone_surrogate_does_not_break_reads(api, agent):
