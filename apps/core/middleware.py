@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 
 
 class SecurityHeadersMiddleware:
@@ -48,17 +48,26 @@ NUL_IN_QUERY = "Query parameters may not contain NUL characters."
 
 class ApiBodyLimitMiddleware:
     """For the API: a 413 for bodies over the upload limit, before anything reads them, and a
-    400 for a NUL in the query string (PostgreSQL refuses NUL in text, so a filter holding one
-    would fail as a 500; pages drop such filters themselves). It sits after CorsMiddleware so
-    browser clients can read the answer."""
+    400 for a NUL in the query string. PostgreSQL refuses NUL in text, so a filter holding one
+    would fail as a 500; pages drop such parameters instead, as they ignore any filter they
+    cannot use. It sits after CorsMiddleware so browser clients can read the answer."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        has_nul = bool(query) and ("%00" in query or "\x00" in query)
+        if has_nul and not request.path.startswith("/api/"):
+            kept = QueryDict(mutable=True)
+            for name, values in request.GET.lists():
+                clean = [v for v in values if "\x00" not in v]
+                if clean and "\x00" not in name:
+                    kept.setlist(name, clean)
+            request.GET = kept
+            request.META["QUERY_STRING"] = kept.urlencode()
         if request.path.startswith("/api/"):
-            query = request.META.get("QUERY_STRING", "")
-            if query and ("%00" in query or "\x00" in query):
+            if has_nul:
                 return JsonResponse({"error": NUL_IN_QUERY, "details": {}}, status=400)
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -38,7 +38,9 @@ def test_a_nul_in_an_api_query_string_is_a_400_and_pages_drop_it(api, agent, cli
         r = api.get(f"{path}?kind=%00")
         assert r.status_code == 400 and "NUL" in r.json()["error"], (path, r.content)
     client.force_login(owner)
-    assert client.get("/activity/?kind=a%00b").status_code == 200
+    for page in ("/activity/?kind=a%00b", "/agents/?kind=%00&q=a%00", "/alerts/?state=%00",
+                 f"/agents/{agent.pk}/?tab=%00", "/?project=%00"):
+        assert client.get(page).status_code == 200, page
 
 
 def test_deeply_nested_json_is_a_400(api, agent):

@@ -322,40 +322,32 @@ def _assert_outcome(stack: Stack, load: Load) -> None:
     assert time.monotonic() - started <= OFFLINE_AFTER + SWEEP + 3
 
 
-def test_worker_killed_mid_drain_and_mid_webhook(stack: Stack) -> None:
+def _fault_under_load(stack: Stack, name: str, *, before: float, down: float, after: float,
+                      sig: int = signal.SIGKILL) -> None:
+    """Load for `before` s, stop `name` with `sig`, keep loading `down` s, start it again,
+    load `after` s more, then check the outcome."""
     sessions, ids = _agents(stack)
     load = Load(stack, sessions, ids)
     load.begin()
-    time.sleep(3)
-    stack.kill("worker")  # SIGKILL: claimed evaluations and webhooks roll back with it
-    time.sleep(3)
-    stack.start("worker")
-    time.sleep(2)
+    time.sleep(before)
+    stack.kill(name, sig)
+    time.sleep(down)
+    stack.start(name)
+    time.sleep(after)
     load.end()
     _assert_outcome(stack, load)
+
+
+def test_worker_killed_mid_drain_and_mid_webhook(stack: Stack) -> None:
+    # SIGKILL: the evaluations and webhooks it had claimed roll back with its transactions.
+    _fault_under_load(stack, "worker", before=3, down=3, after=2)
 
 
 def test_redis_stopped_for_20_seconds_under_load(stack: Stack) -> None:
-    sessions, ids = _agents(stack)
-    load = Load(stack, sessions, ids)
-    load.begin()
-    time.sleep(2)
-    stack.kill("redis")  # its queue, counters and channel groups are gone
-    time.sleep(20)
-    stack.start("redis")
-    time.sleep(3)
-    load.end()
-    _assert_outcome(stack, load)
+    # Its queue, counters and channel groups are gone, as after a crash without persistence.
+    _fault_under_load(stack, "redis", before=2, down=20, after=3)
 
 
 def test_web_restarted_under_load(stack: Stack) -> None:
-    sessions, ids = _agents(stack)
-    load = Load(stack, sessions, ids)
-    load.begin()
-    time.sleep(2)
-    stack.kill("web", signal.SIGTERM)  # a deploy: graceful stop, then the new process
-    stack.start("web")
-    time.sleep(2)
-    load.end()
-    # Clients send again what they were unsure of; stored ones are duplicates.
-    _assert_outcome(stack, load)
+    # A deploy: graceful stop, then the new process; clients retry what they were unsure of.
+    _fault_under_load(stack, "web", before=2, down=0, after=2, sig=signal.SIGTERM)
