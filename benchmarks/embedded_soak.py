@@ -133,6 +133,12 @@ def main() -> None:
         if statuses:
             print(f"4xx/5xx in the access log:             {bad} of {len(statuses)}")
         print(f"RSS of the serve process: idle {idle:.0f} MiB, peak {max(peak):.0f} MiB")
+        lines = text.splitlines()
+        for n, line in enumerate(lines):  # where each lock error came from
+            if "database is locked" in line and line.startswith(("sqlite3.", "django.")):
+                frames = [x.strip() for x in lines[max(0, n - 40):n]
+                          if x.strip().startswith('File "') and "/apps/" in x]
+                print("  locked at:", " <- ".join(reversed(frames[-3:])) or line)
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, 15)
