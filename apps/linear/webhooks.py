@@ -88,8 +88,7 @@ def verify(*, body: bytes, headers: Any, now: float | None = None) -> tuple[str,
         raise Rejection(400, "The body must be a JSON object.")
     bad = bad_text(payload)  # NUL or a lone surrogate would fail the INSERT or every reader
     if bad:
-        raise Rejection(400, f"The body is {bad}." if bad.startswith("not") else
-                        f"The body {bad}.")
+        raise Rejection(400, f"The body is refused: {bad}.")
     stamp = payload.get("webhookTimestamp")
     if not isinstance(stamp, (int, float)) or isinstance(stamp, bool):
         raise Rejection(400, "webhookTimestamp is missing.")
