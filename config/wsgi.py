@@ -5,7 +5,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_wsgi_application()
 
-# Plain heartbeats are answered before Django's stack; everything else goes to Django.
-from apps.agents.fastpath import HeartbeatFastPath  # noqa: E402 (needs the app registry)
+# Plain heartbeats and single span events are answered before Django's stack; everything
+# else goes to Django.
+from apps.agents.fastpath import FastPath  # noqa: E402 (needs the app registry)
 
-application = HeartbeatFastPath(django_application)
+application = FastPath(django_application)

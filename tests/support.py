@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -66,3 +67,50 @@ def admin_form_data(client: Any, url: str, **changes: Any) -> dict[str, Any]:
         data[name] = getattr(value, "pk", value)
     data.update(changes)
     return data
+
+
+# --- one request through a WSGI application -------------------------------------------------
+class Answer:
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes, by: set[str]):
+        self.status_code = int(status.split()[0])
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+        self.by = by  # which handler(s) saw the request
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(app: Any, path: str, body: Any = None, *, raw: bytes | None = None, **headers: str):
+    """One request through a WSGI application, as gunicorn would make it; `by` on the answer
+    names the handlers that saw it (FastPath, WSGIHandler)."""
+    from django.core import signals
+    from django.db import close_old_connections
+    from django.test import RequestFactory
+
+    data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
+    request = RequestFactory().post(path, data=data, content_type="application/json", **headers)
+    seen: set[str] = set()
+
+    def started(sender: Any, **kwargs: Any) -> None:
+        seen.add(sender.__name__)
+
+    signals.request_started.connect(started)
+    # As Django's test client does: the test's transaction must survive the request.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc=None):
+        answer["status"], answer["headers"] = status, response_headers
+
+    try:
+        chunks = application_iter = app(request.environ, start_response)
+        body_bytes = b"".join(chunks)
+        if hasattr(application_iter, "close"):
+            application_iter.close()
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    return Answer(answer["status"], answer["headers"], body_bytes, seen)

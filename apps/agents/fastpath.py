@@ -1,23 +1,31 @@
-"""The heartbeat fast path: a WSGI wrapper that answers a plain heartbeat without the rest of
+"""Fast paths: a WSGI wrapper that answers the two hottest agent requests without the rest of
 the stack.
 
-Agents send a heartbeat every few seconds, and almost all of them change nothing but the
-timestamp. Through Django's middleware, URL resolver and DRF such a request cost about 1.4 ms
-of CPU, most of it not about the heartbeat; this path does the same work in a fraction:
+1. Heartbeats. Agents send one every few seconds, and almost all of them change nothing but
+   the timestamp. Through Django's middleware, URL resolver and DRF such a request cost about
+   1.4 ms of CPU, most of it not about the heartbeat; this path does the same work in a
+   fraction:
 
     POST /api/v1/agents/<id>/heartbeat with a write-scoped `Authorization: Bearer sbk_...`
     and a valid body that changes nothing (no new status, message or progress, no commands
     waiting, the agent not offline or idle-blocked).
 
-It uses the same pieces as the regular view: `verified_key` (the per-process key cache), the
-per-key rate limit (`key_allowed`), `services.agent_touch` (one UPDATE … RETURNING) and
-`heartbeat_is_plain`, and the same JSON (`agent_json`) and security headers. Everything else
-(an error of any kind, a state change, commands to deliver, a browser with an Origin header, a
-request that must be redirected to HTTPS or names a host not allowed) falls through to Django
-untouched, which answers exactly as before: the fast path only ever answers 200.
+   It uses the same pieces as the regular view: `services.agent_touch` (one UPDATE …
+   RETURNING), `heartbeat_is_plain` and the same JSON (`agent_json`).
+
+2. One span event: `POST /api/v1/events` with `{"events": [one span.start or span.finish]}`,
+   what every Claude Code tool call sends (apps/agents/intake.py: one statement on
+   PostgreSQL).
+
+Both share the key check (`verified_key`, the per-process key cache), the per-key rate limit
+(`key_allowed`) and the security headers. Everything else (an error of any kind, a state
+change, commands to deliver, a browser with an Origin header, a request that must be
+redirected to HTTPS or names a host not allowed, a body the lean code does not reproduce
+exactly) falls through to Django untouched, which answers exactly as before: a fast path only
+ever answers 200.
 
 It wraps the WSGI application (config/wsgi.py: granian in production, or gunicorn). Under ASGI
-(`serve`) heartbeats take the regular view.
+(`serve`) these requests take the regular views.
 """
 
 from __future__ import annotations
@@ -36,12 +44,13 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 
+from apps.agents import intake, services
 from apps.agents import serializers as s
-from apps.agents import services
 from apps.core.api.throttles import key_allowed
 from apps.core.middleware import SecurityHeadersMiddleware
 from apps.projects.authentication import note_key_use, verified_key
@@ -50,6 +59,7 @@ from apps.projects.models import KEY_PREFIX
 log = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/api/v1/agents/([1-9][0-9]{0,17})/heartbeat$")
+EVENTS_PATH = "/api/v1/events"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -57,7 +67,7 @@ def _nothing(request: Any) -> None:  # get_response for middleware used only for
     return None
 
 
-class HeartbeatFastPath:
+class FastPath:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
         self.security = SecurityMiddleware(_nothing)
@@ -67,15 +77,16 @@ class HeartbeatFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("HTTP_ORIGIN"):
-            match = PATH.match(environ.get("PATH_INFO", ""))
-            if match:
-                answered = self._try(environ, start_response, int(match[1]))
+            path = environ.get("PATH_INFO", "")
+            match = PATH.match(path)
+            if match or path == EVENTS_PATH:
+                answered = self._try(environ, start_response, int(match[1]) if match else None)
                 if answered is not None:
                     return answered
         return self.app(environ, start_response)
 
     def _try(self, environ: dict[str, Any], start_response: Callable[..., Any],
-             agent_id: int) -> list[bytes] | None:
+             agent_id: int | None) -> list[bytes] | None:
         header = environ.get("HTTP_AUTHORIZATION", "")
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.startswith(KEY_PREFIX) or " " in raw:
@@ -92,23 +103,24 @@ class HeartbeatFastPath:
             body = environ["wsgi.input"].read(length)
             # Whatever happens next, Django can still read the body.
             environ["wsgi.input"] = io.BytesIO(body)
+        elif agent_id is None:
+            return None
         else:
             body = b""
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
+            if agent_id is None:
+                return self._event(environ, start_response, raw, body)
             return self._answer(environ, start_response, agent_id, raw, body)
         except Exception:  # anything unexpected: the regular stack answers (and logs) it
-            log.exception("heartbeat fast path failed; handing the request to Django")
+            log.exception("fast path failed; handing the request to Django")
             return None
         finally:
             signals.request_finished.send(sender=self.__class__)
 
-    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
-                agent_id: int, raw: str, body: bytes) -> list[bytes] | None:
-        try:
-            data = s.heartbeat_input(json.loads(body) if body else {})
-        except (ValueError, ValidationError):
-            return None
+    def _caller(self, environ: dict[str, Any], raw: str) -> tuple[WSGIRequest, Any] | None:
+        """The request and its write key, when nothing in Django's stack would answer
+        differently: an allowed host, no HTTPS redirect, a valid key within its rate limit."""
         request = WSGIRequest(environ)
         try:
             request.get_host()
@@ -119,18 +131,54 @@ class HeartbeatFastPath:
         key = verified_key(raw)
         if key is None or not key.can_write or not key_allowed(key):
             return None
+        return request, key
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                agent_id: int, raw: str, body: bytes) -> list[bytes] | None:
+        try:
+            data = s.heartbeat_input(json.loads(body) if body else {})
+        except (ValueError, ValidationError):
+            return None
+        caller = self._caller(environ, raw)
+        if caller is None:
+            return None
+        request, key = caller
         agent = services.agent_touch(project_id=key.project_id, agent_id=agent_id)
         if agent is None or not services.heartbeat_is_plain(
                 agent, data.get("status"), data["message"], data.get("progress")):
             return None
         note_key_use(key)
-        payload = self.renderer.render({"agent": s.agent_json(agent), "commands": []})
+        payload = {"agent": s.agent_json(agent), "commands": []}
+        return self._respond(request, start_response, payload, "POST, OPTIONS")
+
+    def _event(self, environ: dict[str, Any], start_response: Callable[..., Any],
+               raw: str, body: bytes) -> list[bytes] | None:
+        try:
+            span = intake.plan(json.loads(body))
+        except ValueError:
+            return None
+        if span is None:
+            return None
+        caller = self._caller(environ, raw)
+        if caller is None:
+            return None
+        request, key = caller
+        answer = intake.record(span, project_id=key.project_id, label=f"key:{key.prefix}",
+                               now=timezone.now())
+        if answer is None:
+            return None
+        note_key_use(key)
+        return self._respond(request, start_response, answer, "GET, POST, HEAD, OPTIONS")
+
+    def _respond(self, request: WSGIRequest, start_response: Callable[..., Any],
+                 data: dict[str, Any], allow: str) -> list[bytes]:
+        payload = self.renderer.render(data)
         response = HttpResponse(payload, content_type="application/json")
         # As the full stack sends them: DRF adds Vary: Accept when it could render another
         # format (DEBUG's browsable API), the session and CORS middleware the rest.
         many = len(api_settings.DEFAULT_RENDERER_CLASSES) > 1
         response.headers["Vary"] = "Accept, Cookie, origin" if many else "Cookie, origin"
-        response.headers["Allow"] = "POST, OPTIONS"
+        response.headers["Allow"] = allow
         response = self.security.process_response(request, response)
         response = self.frame_options.process_response(request, response)
         self.headers.add_headers(request, response)

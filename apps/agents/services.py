@@ -150,7 +150,7 @@ def agent_delete(*, agent: Agent, actor: Any = None, actor_label: str = "",
                          actor_label=_actor_label(actor, actor_label), data=data, publish=False)
     # Published with the old agent id so the agent's own page hears about it.
     transaction.on_commit(
-        lambda: spine._after_commit(event.pk, "agent.deleted", project.pk, old_id)
+        lambda: spine.after_commit(event.pk, "agent.deleted", project.pk, old_id)
     )
     return len(ids)
 

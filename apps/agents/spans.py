@@ -16,7 +16,7 @@ from apps.core.events import record_event
 from apps.telemetry.models import TOKEN_FIELDS  # one list of token fields, spans and usage alike
 
 
-def _clip(value: Any) -> tuple[str, int]:
+def clip(value: Any) -> tuple[str, int]:
     """Stored truncated to 16 KB (on a character boundary) with the original size in bytes."""
     if value is None:
         return "", 0
@@ -67,12 +67,12 @@ def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None 
     if phase == "start":
         span.started_at = fields.get("started_at") or now
         if "input" in fields:
-            span.input, span.input_size = _clip(fields["input"])
+            span.input, span.input_size = clip(fields["input"])
             span.input_size = max(span.input_size, fields.get("input_size") or 0)
     else:
         span.finished_at = fields.get("finished_at") or now
         if "output" in fields:
-            span.output, span.output_size = _clip(fields["output"])
+            span.output, span.output_size = clip(fields["output"])
             span.output_size = max(span.output_size, fields.get("output_size") or 0)
         span.error = (fields.get("error") or "")[:10_000]
         span.outcome = fields.get("outcome") or (SpanOutcome.ERROR if span.error else SpanOutcome.OK)

@@ -11,13 +11,13 @@ class AlertsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from apps.alerts.reactor import on_event, record_pending, record_pending_bulk
+        from apps.alerts.reactor import on_event, record_pending, record_pending_bulk, wanted
         from apps.core.events import register_bulk_recorder, register_reactor, register_recorder
         from apps.core.nav import register_nav
         from apps.core.roles import Role
         from apps.core.schedule import add_periodic
 
-        register_recorder("alerts", record_pending)
+        register_recorder("alerts", record_pending, wants=wanted)
         register_bulk_recorder("alerts", record_pending_bulk)
         register_reactor("alerts", on_event)
         register_nav("Alerts", "alerts-inbox", order=45)

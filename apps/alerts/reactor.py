@@ -25,12 +25,12 @@ logger = logging.getLogger(__name__)
 DRAIN_FLAG_SECONDS = 10
 
 
-def _wanted(kind: str) -> bool:
+def wanted(kind: str) -> bool:
     return settings.ALERTS_ENABLED and rules.is_interesting(kind)
 
 
 def record_pending(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
-    if _wanted(kind):
+    if wanted(kind):
         from apps.alerts.models import PendingEvaluation
 
         PendingEvaluation.objects.create(event_id=event_id)
@@ -51,7 +51,7 @@ def record_pending_bulk(project_id: int, created: list[tuple[int, str, int | Non
 
 
 def on_event(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
-    if _wanted(kind):
+    if wanted(kind):
         schedule_drain()
 
 

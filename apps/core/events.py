@@ -27,6 +27,9 @@ _reactors: dict[str, Reactor] = {}
 # A recorder gets the same arguments inside the caller's transaction, right after the event is
 # written: for durable bookkeeping that must commit (or roll back) with the event itself.
 _recorders: dict[str, Reactor] = {}
+# Whether a recorder would write anything for a kind (a cheap in-process answer); a recorder
+# registered without one is taken to want every kind.
+_recorder_wants: dict[str, Callable[[str], bool]] = {}
 
 
 def register_reactor(name: str, reactor: Reactor) -> None:
@@ -40,8 +43,18 @@ BulkRecorder = Callable[[int, list[tuple[int, str, "int | None"]]], None]
 _bulk_recorders: dict[str, BulkRecorder] = {}
 
 
-def register_recorder(name: str, recorder: Reactor) -> None:
+def register_recorder(name: str, recorder: Reactor,
+                      wants: Callable[[str], bool] | None = None) -> None:
     _recorders[name] = recorder
+    _recorder_wants.pop(name, None)
+    if wants is not None:
+        _recorder_wants[name] = wants
+
+
+def recorders_want(kind: str) -> bool:
+    """True when some recorder would write for an event of this kind: a writer that skips
+    record_event (the lean span intake) must then leave the event to it."""
+    return any(name not in _recorder_wants or _recorder_wants[name](kind) for name in _recorders)
 
 
 def register_bulk_recorder(name: str, recorder: BulkRecorder) -> None:
@@ -102,12 +115,12 @@ def record_event(
     parent_id = getattr(agent, "parent_id", None)
     if publish:
         transaction.on_commit(
-            lambda: _after_commit(event.pk, kind, project_id, agent_id, parent_id)
+            lambda: after_commit(event.pk, kind, project_id, agent_id, parent_id)
         )
     return event
 
 
-def _after_commit(event_id: int, kind: str, project_id: int, agent_id: int | None,
+def after_commit(event_id: int, kind: str, project_id: int, agent_id: int | None,
                   parent_id: int | None = None) -> None:
     from apps.realtime.publish import publish_event
 

@@ -3,63 +3,20 @@ plain heartbeats exactly as the regular view would, and hands everything else to
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from django.core import signals
-from django.db import close_old_connections, connection
-from django.test import RequestFactory
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.agents.models import AgentCommand, AgentEvent, AgentStatus, CommandStatus
 from apps.agents.services import agent_action, agent_touch
 from config.wsgi import application, django_application
 from tests.conftest import make_key
+from tests.support import Answer, call
 
 pytestmark = pytest.mark.django_db
 PLAIN_HEADERS_IGNORED = {"content-length", "date"}
-
-
-class Answer:
-    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes, by: set[str]):
-        self.status_code = int(status.split()[0])
-        self.headers = {k.lower(): v for k, v in headers}
-        self.body = body
-        self.by = by  # which handler(s) saw the request
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(app: Any, path: str, body: Any = None, *, raw: bytes | None = None, **headers: str):
-    """One request through a WSGI application, as gunicorn would make it."""
-    data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
-    request = RequestFactory().post(path, data=data, content_type="application/json", **headers)
-    seen: set[str] = set()
-
-    def started(sender: Any, **kwargs: Any) -> None:
-        seen.add(sender.__name__)
-
-    signals.request_started.connect(started)
-    # As Django's test client does: the test's transaction must survive the request.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]], exc=None):
-        answer["status"], answer["headers"] = status, response_headers
-
-    try:
-        chunks = application_iter = app(request.environ, start_response)
-        body_bytes = b"".join(chunks)
-        if hasattr(application_iter, "close"):
-            application_iter.close()
-    finally:
-        signals.request_started.disconnect(started)
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
-    return Answer(answer["status"], answer["headers"], body_bytes, seen)
 
 
 def beat(agent, key: str | None, body: Any = None, **headers: str) -> Answer:
@@ -68,7 +25,7 @@ def beat(agent, key: str | None, body: Any = None, **headers: str) -> Answer:
     return call(application, f"/api/v1/agents/{agent.pk}/heartbeat", body, **headers)
 
 
-FAST, DJANGO = "HeartbeatFastPath", "WSGIHandler"
+FAST, DJANGO = "FastPath", "WSGIHandler"
 
 
 def test_a_plain_heartbeat_is_answered_by_the_fast_path(agent, write_key):
