@@ -36,6 +36,7 @@ from apps.agents.models import Agent, AgentStatus, SpanOutcome
 from apps.agents.serializers import REPORTED_OUTCOMES
 from apps.agents.services import heartbeat_is_plain
 from apps.agents.spans import clip
+from apps.core.db import prepared_cursor
 from apps.core.events import after_commit, recorders_want
 from apps.core.text import bad_text
 from apps.core.times import in_window
@@ -252,6 +253,9 @@ _LATENCY = {
               " * 1000000 + CAST(substr(t.finished_at, 21, 6) AS INTEGER)"
               " - CAST(substr(excluded.started_at, 21, 6) AS INTEGER)) / 1000, 0)",
 }
+_PG_CASTS = {"now": "timestamptz", "started_at": "timestamptz", "finished_at": "timestamptz",
+             "latency": "integer", "turn": "integer", "input_size": "integer",
+             "output_size": "integer", "project": "bigint", "key": "text"}
 _sql_cache: dict[tuple[str, str, bool], str | tuple[str, str, str]] = {}
 
 
@@ -267,12 +271,16 @@ def _sql(vendor: str, phase: str, by_id: bool) -> Any:
     phase_sql = _START.format(latency=_LATENCY[vendor]) if phase == "start" else _FINISH
     if vendor == "postgresql":
         agent = _AGENT.format(match=_match(by_id), plain=_PLAIN)
+        casts = {**_PG_CASTS, "agent": "bigint" if by_id else "text"}
         sql: Any = (
             f"WITH a AS ({agent}),\n"
             "e AS (" + _EVENT.format(data="%(data)s::jsonb", agent="a", plain="a.plain") + "),\n"
             "s AS (" + _SPAN.format(agent="a", event=", e", phase=phase_sql) + ")\n"
             "SELECT a.id, a.parent_id, a.plain, (SELECT id FROM e), (SELECT id FROM s) FROM a"
         )
+        # Prepared (server-side binding): a NULL or a number must say its type.
+        for name, cast in casts.items():
+            sql = sql.replace(f"%({name})s", f"%({name})s::{cast}")
     else:
         one = "(SELECT %(agent_id)s AS id, %(task_id)s AS current_task_id)"
         sql = (_AGENT.format(match=_match(by_id), plain=""), _EVENT.format(data="%(data)s", agent=one, plain="1"),
@@ -312,7 +320,7 @@ def record(p: SpanPlan, *, project_id: int, label: str,
     params = _params(p, project_id=project_id, label=label, now=now)
     sql = _sql(connection.vendor, p.phase, p.agent_id is not None)
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None or not row[2]:

@@ -28,6 +28,7 @@ from apps.agents.models import (
     LifecyclePolicy,
     TaskStatus,
 )
+from apps.core.db import prepared_cursor
 from apps.core.events import bump_version, record_event
 from apps.projects.models import Project
 
@@ -206,20 +207,6 @@ def _touch_plan(connection: Any, async_commit: bool) -> tuple[str, list[str], di
     return plan
 
 
-def _touch_cursor(connection: Any) -> Any:
-    """On PostgreSQL a server-side binding cursor that prepares the statement once per
-    connection (planning the subqueries cost twice the execution); wrapped like Django's own
-    cursors, so it is logged and counted the same."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    from apps.core.db.postgresql.base import PreparedCursor
-
-    connection.ensure_connection()
-    raw = PreparedCursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else (
-        connection.make_cursor(raw))
-
-
 def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) -> Agent | None:
     """The heartbeat hot path in ONE statement: set last_heartbeat_at and read back the agent
     with what its JSON shows (current task, sub-agent count). None if no such agent in the
@@ -230,7 +217,7 @@ def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) 
 
     async_commit = connection.vendor == "postgresql" and not connection.in_atomic_block
     sql, names, converters = _touch_plan(connection, async_commit)
-    with _touch_cursor(connection) as cursor:
+    with prepared_cursor(connection) as cursor:
         # Adapted as the ORM adapts it: on SQLite a raw aware datetime would be stored as
         # "...+00:00" text, which the sweeps' conditional updates never match.
         stamp = connection.ops.adapt_datetimefield_value(now or timezone.now())

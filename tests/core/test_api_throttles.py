@@ -169,3 +169,64 @@ def test_writes_go_on_when_the_cache_is_down_limited_in_process(rates, project):
     with override_settings(CACHES=dead):
         codes = [write(client).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The default cache on the real Redis (a database of its own), whatever REDIS_URL says."""
+    import redis
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    from tests.support import missing
+
+    url = "redis://127.0.0.1:6379/9"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        missing("Redis on 127.0.0.1:6379")
+    config = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": url}}
+    with override_settings(CACHES=config):
+        caches["default"].clear()
+        yield caches["default"]
+        caches["default"].clear()
+
+
+def test_far_from_the_limit_hits_reach_redis_in_batches(redis_cache, monkeypatch):
+    """A counter far below its limit is added to Redis every SYNC_HITS hits (or SYNC_SECONDS),
+    not on every request; what reached Redis plus what is pending here is every hit."""
+    import uuid
+
+    from apps.core.api import throttles
+
+    monkeypatch.setattr(throttles, "SYNC_SECONDS", 3600.0)
+    key = f"throttle:test:{uuid.uuid4().hex}"
+    counts = [throttles.counted(key, 60, 100_000) for _ in range(120)]
+    assert counts == list(range(1, 121))
+    shared = redis_cache.get(key)
+    # The first hit goes at once (nothing known yet), then one trip per SYNC_HITS.
+    assert shared == 1 + throttles.SYNC_HITS * 2, shared
+    assert shared + throttles._batches[key].pending == 120
+
+
+def test_near_the_limit_every_hit_is_counted_in_redis(redis_cache):
+    """Within HEADROOM of the limit the count is Redis's own, so the limit is exact even with
+    hits from elsewhere (another process's) in the same counter."""
+    import uuid
+
+    from apps.core.api import throttles
+
+    key = f"throttle:test:{uuid.uuid4().hex}"
+    limit = throttles.HEADROOM + 20
+    assert throttles.counted(key, 60, limit) == 1
+    redis_cache.incr(key, 10)  # ten hits from another process
+    counts = [throttles.counted(key, 60, limit) for _ in range(limit - 11 + 2)]
+    assert counts[-3:] == [limit, limit + 1, limit + 2]
+    assert redis_cache.get(key) == limit + 2
+
+
+def test_a_key_over_its_rate_on_redis_gets_429_at_the_limit(redis_cache, rates, project):
+    rates(key="5/hour")
+    client = client_for(make_key(project))
+    assert [write(client).status_code for _ in range(6)] == [200] * 5 + [429]

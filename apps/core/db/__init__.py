@@ -16,3 +16,18 @@ def database_url(settings_dict: dict[str, Any], name: str | None = None) -> str:
     auth = f"{user}{password}@" if user else ""
     host = settings_dict.get("HOST") or "127.0.0.1"
     return f"postgres://{auth}{host}:{settings_dict.get('PORT') or 5432}/{name}"
+
+
+def prepared_cursor(connection: Any) -> Any:
+    """On PostgreSQL a server-side binding cursor that prepares each statement it runs once
+    per connection (for hot statements whose planning costs more than their execution: the
+    heartbeat's touch, the span intake's CTE); wrapped like Django's own cursors, so it is
+    logged and counted the same. Elsewhere the connection's usual cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from apps.core.db.postgresql.base import PreparedCursor
+
+    connection.ensure_connection()
+    raw = PreparedCursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else (
+        connection.make_cursor(raw))
