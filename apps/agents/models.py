@@ -138,20 +138,28 @@ class AgentTask(VersionedModel):
 
 
 class AgentEvent(models.Model):
-    """Append-only log of everything an agent reported or the engine decided."""
+    """Append-only log of everything an agent reported or the engine decided.
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    Every index is paid on every event: no single-column index where a composite one starts
+    with the column (project, agent), and partial ones for the columns most events leave empty
+    (task, actor), so an event writes 6 index entries instead of 11."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events",
+                                db_index=False)
     # SET_NULL: deleting a finished agent keeps its history in the event log.
     agent = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="events",
+        db_index=False,
     )
     task = models.ForeignKey(
-        AgentTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        AgentTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="events",
+        db_index=False,
     )
     kind = models.CharField(max_length=64, db_index=True)
     data = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_index=False,
     )
     actor_label = models.CharField(max_length=150, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
@@ -171,6 +179,8 @@ class AgentEvent(models.Model):
             models.Index(fields=["project", "-id"]),
             models.Index(fields=["agent", "-id"]),
             models.Index(fields=["project", "kind", "-id"]),
+            models.Index(fields=["task"], condition=Q(task__isnull=False), name="event_task"),
+            models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="event_actor"),
         ]
 
     def __str__(self) -> str:
@@ -190,10 +200,14 @@ class ToolSpan(models.Model):
 
     MAX_PAYLOAD = 16 * 1024
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="spans")
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="spans")
+    # Indexed by the composite indexes below (as AgentEvent: fewer index entries per write).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="spans",
+                                db_index=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="spans",
+                              db_index=False)
     task = models.ForeignKey(
-        AgentTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="spans"
+        AgentTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="spans",
+        db_index=False,
     )
     span_id = models.CharField(max_length=200)
     turn = models.PositiveIntegerField(default=0)
@@ -222,7 +236,11 @@ class ToolSpan(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["agent", "span_id"], name="span_unique_per_agent")
         ]
-        indexes = [models.Index(fields=["agent", "turn"]), models.Index(fields=["project", "-id"])]
+        indexes = [
+            models.Index(fields=["agent", "turn"]),
+            models.Index(fields=["project", "-id"]),
+            models.Index(fields=["task"], condition=Q(task__isnull=False), name="span_task"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tool_name} ({self.span_id})"
