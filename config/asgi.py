@@ -1,4 +1,9 @@
-"""HTTP and WebSockets in one ASGI application (daphne)."""
+"""HTTP and WebSockets in one ASGI application.
+
+`application` is Django's ASGI stack for both (the Procfile's `ws` process serves only
+WebSockets with it). `one_process_application()` is what `manage.py serve` runs: the same
+WebSockets, and plain HTTP through the WSGI application (config/wsgi.py, with its fast paths)
+on a thread pool instead of Django's one-thread ASGI path (apps/core/asgi_http.py)."""
 
 import os
 
@@ -13,11 +18,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from apps.realtime.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
-)
+websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websockets})
+
+
+def one_process_application(threads: int) -> ProtocolTypeRouter:
+    from apps.core.asgi_http import WsgiOverAsgi
+    from config.wsgi import application as wsgi_application
+
+    return ProtocolTypeRouter(
+        {"http": WsgiOverAsgi(wsgi_application, threads=threads), "websocket": websockets}
+    )

@@ -20,9 +20,20 @@ def fake():
 
 
 def _column_of(page, card_id: str) -> str:
-    return page.eval_on_selector(
-        f"#{card_id}", "el => el.parentElement.getAttribute('data-state-id')"
-    )
+    """The column holding the card. A live update may be swapping the board at that moment
+    (the card detached for an instant): ask again until the card sits in a column."""
+    from playwright.sync_api import Error
+
+    def column() -> str | None:
+        try:
+            return page.eval_on_selector(
+                f"#{card_id}",
+                "el => el.parentElement && el.parentElement.getAttribute('data-state-id')",
+            )
+        except Error:  # no such element at this instant
+            return None
+
+    return wait_for(column, timeout=5, message=f"{card_id} in a column")
 
 
 def _any_worker_can_call_linear(settings, fake) -> None:

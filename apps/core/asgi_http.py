@@ -1,0 +1,114 @@
+"""Plain HTTP of the one-process server (`manage.py serve`) through the WSGI application.
+
+Under ASGI Django runs every synchronous view on ONE thread (`thread_sensitive`), after an
+event-loop hop per middleware; the WSGI application (config/wsgi.py) runs a request start to
+finish on any thread and answers heartbeats and span events on its fast paths. So the server's
+ASGI application hands each HTTP request to the WSGI application on a small thread pool and
+keeps the event loop for WebSockets (Channels) alone.
+
+The body is read whole before the view runs (Django reads it whole too; DATA_UPLOAD_MAX_MEMORY_SIZE
+still answers 413 for what is too big, and a body past MAX_BODY is refused here without reading
+on), and the answer is sent once it is complete: nothing here streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+MAX_BODY = 64 * 1024 * 1024
+
+
+class WsgiOverAsgi:
+    def __init__(self, app: WSGIApp, *, threads: int = 8) -> None:
+        self.app = app
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="http")
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any],
+                       send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"WsgiOverAsgi serves http, not {scope['type']}")
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                await _answer(send, 413, [(b"content-type", b"text/plain")], b"Body too large.")
+                return
+            if not message.get("more_body"):
+                break
+        environ = wsgi_environ(scope, bytes(body))
+        loop = asyncio.get_running_loop()
+        status, headers, payload = await loop.run_in_executor(self.pool, self._run, environ)
+        await _answer(send, status, headers, payload)
+
+    def _run(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]],
+                           exc_info: Any = None) -> Callable[[bytes], None]:
+            started["status"], started["headers"] = status, headers
+            return lambda data: chunks.append(data)  # the legacy write() callable
+
+        chunks: list[bytes] = []
+        result = self.app(environ, start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                   for k, v in started["headers"]]
+        return int(started["status"].split(" ", 1)[0]), headers, b"".join(chunks)
+
+
+async def _answer(send: Callable[..., Any], status: int, headers: list[tuple[bytes, bytes]],
+                  payload: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """PEP 3333's environ for an ASGI HTTP scope (strings carry bytes as latin-1)."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode().decode("latin-1"),
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1] if server[1] is not None else 80),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if name == "CONTENT_LENGTH":
+            continue  # the body as read is what counts
+        if name == "CONTENT_TYPE":
+            environ["CONTENT_TYPE"] = value
+            continue
+        key = f"HTTP_{name}"
+        if key in environ:  # repeated: one value, as a proxy would fold it
+            value = f"{environ[key]}{'; ' if key == 'HTTP_COOKIE' else ','}{value}"
+        environ[key] = value
+    return environ
