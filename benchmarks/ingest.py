@@ -214,10 +214,19 @@ end
         return f"""
 local ids = {{{ids}}}
 local counter = 0
-local prefix = tostring(math.random(1, 1000000000)) .. "-" .. tostring(os.time())
+-- wrk's threads start with the same random seed: each gets its own number from setup().
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local prefix = nil
 local headers = {{{", ".join(headers)}}}
 local output = string.rep("x", 700)
 request = function()
+  if prefix == nil then
+    prefix = tostring(os.time()) .. "-" .. tostring(tid) .. "-" .. tostring(math.random(1, 1000000000))
+  end
   counter = counter + 1
   local span = prefix .. "-" .. math.floor(counter / 2)
   local agent = ids[(math.floor(counter / 2) % #ids) + 1]

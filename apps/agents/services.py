@@ -28,7 +28,7 @@ from apps.agents.models import (
     LifecyclePolicy,
     TaskStatus,
 )
-from apps.core.db import prepared_cursor
+from apps.core.db import hot_writer, prepared_cursor
 from apps.core.events import bump_version, record_event
 from apps.projects.models import Project
 
@@ -217,7 +217,7 @@ def agent_touch(*, project_id: int, agent_id: int, now: datetime | None = None) 
 
     async_commit = connection.vendor == "postgresql" and not connection.in_atomic_block
     sql, names, converters = _touch_plan(connection, async_commit)
-    with prepared_cursor(connection) as cursor:
+    with hot_writer(connection), prepared_cursor(connection) as cursor:
         # Adapted as the ORM adapts it: on SQLite a raw aware datetime would be stored as
         # "...+00:00" text, which the sweeps' conditional updates never match.
         stamp = connection.ops.adapt_datetimefield_value(now or timezone.now())

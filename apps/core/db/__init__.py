@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from typing import Any
 
 
@@ -31,3 +33,18 @@ def prepared_cursor(connection: Any) -> Any:
     raw = PreparedCursor(connection.connection)
     return connection.make_debug_cursor(raw) if connection.queries_logged else (
         connection.make_cursor(raw))
+
+
+_sqlite_writer = threading.Lock()
+
+
+def hot_writer(connection: Any) -> Any:
+    """Around a hot write on SQLite (the fast paths' touch and span statements), when no
+    transaction is open on this thread: one writer at a time in this process. SQLite lets one
+    writer in and makes the others poll with sleeps of up to 100 ms (its busy handler), which
+    under a burst of hook calls was most of their p99; a thread waiting on this lock wakes the
+    moment the writer before it is done. Writes elsewhere still meet SQLite's own lock as
+    before. PostgreSQL: nothing."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return nullcontext()
+    return _sqlite_writer

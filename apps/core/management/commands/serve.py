@@ -92,7 +92,10 @@ def _granian(host: str, port: int, threads: int) -> Any:
                      log_level=LogLevels.error)
 
     async def serve() -> None:
+        from apps.realtime import hub
+
         loop = asyncio.get_running_loop()
+        hub.serving_loop = loop  # where writes in HTTP threads hand over live messages
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(number, granian.stop)
         await granian.serve()
