@@ -152,6 +152,8 @@ else:
         }
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The stock backend plus an in-process queue of writers for `serve` (no busy-wait sleeps).
+    DATABASES["default"]["ENGINE"] = "apps.core.db.sqlite3"
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"

@@ -36,7 +36,7 @@ from apps.agents.models import Agent, AgentStatus, SpanOutcome
 from apps.agents.serializers import REPORTED_OUTCOMES
 from apps.agents.services import heartbeat_is_plain
 from apps.agents.spans import clip
-from apps.core.db import hot_writer, prepared_cursor
+from apps.core.db import prepared_cursor
 from apps.core.events import after_commit, recorders_want
 from apps.core.text import bad_text
 from apps.core.times import in_window
@@ -327,8 +327,8 @@ def record(p: SpanPlan, *, project_id: int, label: str,
             return None
         agent_id, parent_id, _, event_id, _ = row
     else:
-        connection.ensure_connection()  # not while holding the writer's lock
-        with hot_writer(connection), transaction.atomic(), connection.cursor() as cursor:
+        connection.ensure_connection()  # not while in line for the writer's lock
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql[0], params)
             row = cursor.fetchone()
             if row is None or not heartbeat_is_plain(Agent(

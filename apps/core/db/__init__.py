@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import nullcontext
 from typing import Any
 
@@ -35,16 +34,12 @@ def prepared_cursor(connection: Any) -> Any:
         connection.make_cursor(raw))
 
 
-_sqlite_writer = threading.Lock()
-
-
 def hot_writer(connection: Any) -> Any:
-    """Around a hot write on SQLite (the fast paths' touch and span statements), when no
-    transaction is open on this thread: one writer at a time in this process. SQLite lets one
-    writer in and makes the others poll with sleeps of up to 100 ms (its busy handler), which
-    under a burst of hook calls was most of their p99; a thread waiting on this lock wakes the
-    moment the writer before it is done. Writes elsewhere still meet SQLite's own lock as
-    before. PostgreSQL: nothing."""
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    """Around a hot write on SQLite outside a transaction (the fast paths' touch): in line
+    with every other writer of the process (apps/core/db/sqlite3/base.py), when `serve`
+    turned the queue on. PostgreSQL, or a transaction already open: nothing."""
+    from apps.core.db.sqlite3.base import writer_lock, writer_queue_on
+
+    if connection.vendor != "sqlite" or connection.in_atomic_block or not writer_queue_on():
         return nullcontext()
-    return _sqlite_writer
+    return writer_lock

@@ -49,6 +49,9 @@ class Command(BaseCommand):
 
         # `kill -USR1 <pid>` prints every thread's stack: how to see what a stuck worker is doing.
         faulthandler.register(signal.SIGUSR1, all_threads=True)
+        from apps.core.db.sqlite3.base import enable_writer_queue
+
+        enable_writer_queue()  # SQLite: this process's writers wait in line, not in sleeps
 
         embedded = None
         if settings.EMBEDDED and not no_worker:
