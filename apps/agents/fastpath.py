@@ -74,6 +74,8 @@ class FastPath:
         self.frame_options = XFrameOptionsMiddleware(_nothing)
         self.headers = SecurityHeadersMiddleware(_nothing)
         self.renderer = JSONRenderer()
+        self._header_cache: dict[tuple[bool, str], list[tuple[str, str]]] = {}
+        signals.setting_changed.connect(self._settings_changed, weak=False)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("HTTP_ORIGIN"):
@@ -173,15 +175,32 @@ class FastPath:
     def _respond(self, request: WSGIRequest, start_response: Callable[..., Any],
                  data: dict[str, Any], allow: str) -> list[bytes]:
         payload = self.renderer.render(data)
-        response = HttpResponse(payload, content_type="application/json")
-        # As the full stack sends them: DRF adds Vary: Accept when it could render another
-        # format (DEBUG's browsable API), the session and CORS middleware the rest.
-        many = len(api_settings.DEFAULT_RENDERER_CLASSES) > 1
-        response.headers["Vary"] = "Accept, Cookie, origin" if many else "Cookie, origin"
-        response.headers["Allow"] = allow
-        response = self.security.process_response(request, response)
-        response = self.frame_options.process_response(request, response)
-        self.headers.add_headers(request, response)
-        start_response(f"{response.status_code} {response.reason_phrase}",
-                       list(response.items()))
+        start_response("200 OK", [*self._headers_for(request, allow),
+                                  ("Content-Length", str(len(payload)))])
         return [payload]
+
+    def _headers_for(self, request: WSGIRequest, allow: str) -> list[tuple[str, str]]:
+        """The headers the full stack sends with a 200 JSON answer, built through the same
+        middleware once per (HTTPS or not, Allow) and reused: they depend on nothing else."""
+        cache_key = (request.is_secure(), allow)
+        headers = self._header_cache.get(cache_key)
+        if headers is None:
+            response = HttpResponse(b"", content_type="application/json")
+            # As the full stack sends them: DRF adds Vary: Accept when it could render
+            # another format (DEBUG's browsable API), the session and CORS middleware the rest.
+            many = len(api_settings.DEFAULT_RENDERER_CLASSES) > 1
+            response.headers["Vary"] = "Accept, Cookie, origin" if many else "Cookie, origin"
+            response.headers["Allow"] = allow
+            response = self.security.process_response(request, response)
+            response = self.frame_options.process_response(request, response)
+            self.headers.add_headers(request, response)
+            headers = [(k, v) for k, v in response.items() if k.lower() != "content-length"]
+            self._header_cache[cache_key] = headers
+        return headers
+
+    def _settings_changed(self, **kwargs: Any) -> None:
+        """Tests change settings at run time: build the middleware and headers afresh."""
+        self.security = SecurityMiddleware(_nothing)
+        self.frame_options = XFrameOptionsMiddleware(_nothing)
+        self.headers = SecurityHeadersMiddleware(_nothing)
+        self._header_cache.clear()

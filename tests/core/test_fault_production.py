@@ -305,7 +305,12 @@ def _assert_outcome(stack: Stack, load: Load) -> None:
                              f"WHERE delivery_id IN ({quoted})").split()
             return len(rows) == len(load.deliveries) and set(rows) == {"processed"}
 
-        wait_for(applied, timeout=40, interval=0.5, message="every stored delivery applied")
+        try:
+            wait_for(applied, timeout=40, interval=0.5, message="every stored delivery applied")
+        except AssertionError as exc:
+            states = stack.sql("SELECT status, count(*) FROM linear_webhookdelivery "
+                               f"WHERE delivery_id IN ({quoted}) GROUP BY status")
+            raise AssertionError(f"{exc}\ndeliveries by status: {states}\n{stack.logs()}") from None
 
     ids = ",".join(str(i) for i in load.agent_ids)
     wait_for(lambda: stack.sql("SELECT count(*) FROM alerts_pendingevaluation") == "0",
