@@ -75,7 +75,7 @@ class Stack:
                     "--blocking-threads", "4", "--host", "127.0.0.1", "--port",
                     str(self.web_port), "--no-ws", "config.wsgi:application"],
             "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning",
-                       "--concurrency", "2"],
+                       "--pool", "threads", "--concurrency", "4"],  # as the Procfile runs it
             "beat": [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "warning",
                      "--schedule", str(self.root / "beat-schedule")],
         }
