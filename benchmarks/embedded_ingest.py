@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from embedded_soak import free_port, manage, ready, rss_mib  # noqa: E402
+from embedded_soak import free_port, manage, ready, rss_mib, stop  # noqa: E402
 from ingest import have_wrk, load_wrk  # noqa: E402
 
 
@@ -76,11 +76,7 @@ def one(server: str, template: Path, env: dict[str, str], key: str, args: argpar
         loaded = rss_mib(proc.pid)
         locked = log.read_text().count("database is locked")
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        stop(proc)
         shutil.rmtree(data, ignore_errors=True)
     return {"heartbeat_rps": beat["rate"], "heartbeat_p50": beat["p50"],
             "heartbeat_p99": beat["p99"], "heartbeat_bad": beat["statuses"]["non-2xx"],

@@ -71,6 +71,17 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the process group, SIGKILL if it is not gone within `timeout`."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, 15)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+
+
 def ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
@@ -143,12 +154,8 @@ def main() -> None:
                           if x.strip().startswith('File "') and "/apps/" in x]
                 print("  locked at:", " <- ".join(reversed(frames[-3:])) or line)
     finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, 15)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, 9)
+        if server is not None:
+            stop(server)
         shutil.rmtree(data, ignore_errors=True)
 
 

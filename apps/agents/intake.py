@@ -163,10 +163,7 @@ def _plan_start(result: SpanPlan, data: dict[str, Any]) -> SpanPlan | None:
         result.started_at = _time(data["started_at"])
         if result.started_at is None:
             return None
-    if "input" in data:
-        result.has_input = True
-        result.input, size = clip(data["input"])
-        result.input_size = max(size, data.get("input_size") or 0)
+    result.has_input, result.input, result.input_size = _payload(data, "input")
     return result if _checked_rest(data) else None
 
 
@@ -179,10 +176,7 @@ def _plan_finish(result: SpanPlan, data: dict[str, Any]) -> SpanPlan | None:
         result.finished_at = _time(data["finished_at"])
         if result.finished_at is None:
             return None
-    if "output" in data:
-        result.has_output = True
-        result.output, size = clip(data["output"])
-        result.output_size = max(size, data.get("output_size") or 0)
+    result.has_output, result.output, result.output_size = _payload(data, "output")
     error = data.get("error")
     if error is not None:
         error = _text(error, 10_000)
@@ -194,6 +188,15 @@ def _plan_finish(result: SpanPlan, data: dict[str, Any]) -> SpanPlan | None:
         return None
     result.outcome = outcome or (SpanOutcome.ERROR if result.error else SpanOutcome.OK)
     return result if _checked_rest(data) else None
+
+
+def _payload(data: dict[str, Any], name: str) -> tuple[bool, str, int]:
+    """Whether the tool's input or output came, clipped as span_record clips it, and its size
+    (the larger of what arrived and what the client says it cut)."""
+    if name not in data:
+        return False, "", 0
+    text, size = clip(data[name])
+    return True, text, max(size, data.get(f"{name}_size") or 0)
 
 
 def _checked_rest(data: dict[str, Any]) -> bool:
