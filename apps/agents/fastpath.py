@@ -24,8 +24,9 @@ redirected to HTTPS or names a host not allowed, a body the lean code does not r
 exactly) falls through to Django untouched, which answers exactly as before: a fast path only
 ever answers 200.
 
-It wraps the WSGI application (config/wsgi.py: granian in production, or gunicorn). Under ASGI
-(`serve`) these requests take the regular views.
+It wraps the WSGI application (config/wsgi.py): granian in production, or gunicorn, and
+`manage.py serve`, which hands plain HTTP to it (config/asgi.py). Under Django's ASGI path
+(`SERVE_WITH=daphne`) these requests take the regular views.
 """
 
 from __future__ import annotations
@@ -70,11 +71,9 @@ def _nothing(request: Any) -> None:  # get_response for middleware used only for
 class FastPath:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
-        self.security = SecurityMiddleware(_nothing)
-        self.frame_options = XFrameOptionsMiddleware(_nothing)
-        self.headers = SecurityHeadersMiddleware(_nothing)
         self.renderer = JSONRenderer()
         self._header_cache: dict[tuple[bool, str], list[tuple[str, str]]] = {}
+        self._settings_changed()
         signals.setting_changed.connect(self._settings_changed, weak=False)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -199,7 +198,8 @@ class FastPath:
         return headers
 
     def _settings_changed(self, **kwargs: Any) -> None:
-        """Tests change settings at run time: build the middleware and headers afresh."""
+        """The middleware used for its headers, built from the settings; again when tests
+        change settings at run time, with the headers built from it."""
         self.security = SecurityMiddleware(_nothing)
         self.frame_options = XFrameOptionsMiddleware(_nothing)
         self.headers = SecurityHeadersMiddleware(_nothing)

@@ -32,10 +32,10 @@ from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from apps.agents.lifecycle import IDLE_REASON
-from apps.agents.models import Agent, AgentStatus, SpanOutcome
+from apps.agents.models import Agent, AgentEvent, AgentStatus, SpanOutcome
 from apps.agents.serializers import REPORTED_OUTCOMES
 from apps.agents.services import heartbeat_is_plain
-from apps.agents.spans import clip
+from apps.agents.spans import payload
 from apps.core.db import prepared_cursor
 from apps.core.events import after_commit, recorders_want
 from apps.core.text import bad_text
@@ -151,6 +151,8 @@ def plan(body: Any) -> SpanPlan | None:
     for name in ("input_size", "output_size", "latency_ms"):
         if name in data and _int(data[name]) is None:
             return None
+    if not _checked_rest(data):
+        return None
     if result.phase == "start":
         return _plan_start(result, data)
     return _plan_finish(result, data)
@@ -163,8 +165,8 @@ def _plan_start(result: SpanPlan, data: dict[str, Any]) -> SpanPlan | None:
         result.started_at = _time(data["started_at"])
         if result.started_at is None:
             return None
-    result.has_input, result.input, result.input_size = _payload(data, "input")
-    return result if _checked_rest(data) else None
+    result.has_input, result.input, result.input_size = payload(data, "input")
+    return result
 
 
 def _plan_finish(result: SpanPlan, data: dict[str, Any]) -> SpanPlan | None:
@@ -176,31 +178,20 @@ def _plan_finish(result: SpanPlan, data: dict[str, Any]) -> SpanPlan | None:
         result.finished_at = _time(data["finished_at"])
         if result.finished_at is None:
             return None
-    result.has_output, result.output, result.output_size = _payload(data, "output")
+    result.has_output, result.output, result.output_size = payload(data, "output")
     error = data.get("error")
     if error is not None:
         error = _text(error, 10_000)
         if error is None:
             return None
     result.error = error or ""
-    outcome = data.get("outcome")
-    if outcome is not None and outcome not in REPORTED_OUTCOMES:
-        return None
-    result.outcome = outcome or (SpanOutcome.ERROR if result.error else SpanOutcome.OK)
-    return result if _checked_rest(data) else None
-
-
-def _payload(data: dict[str, Any], name: str) -> tuple[bool, str, int]:
-    """Whether the tool's input or output came, clipped as span_record clips it, and its size
-    (the larger of what arrived and what the client says it cut)."""
-    if name not in data:
-        return False, "", 0
-    text, size = clip(data[name])
-    return True, text, max(size, data.get(f"{name}_size") or 0)
+    result.outcome = data.get("outcome") or (SpanOutcome.ERROR if result.error else SpanOutcome.OK)
+    return result
 
 
 def _checked_rest(data: dict[str, Any]) -> bool:
-    """The span fields this phase ignores must still be what the serializer accepts."""
+    """`error` and `outcome`, in either phase, are what the serializer accepts (a finish also
+    keeps its error within 10,000 characters, as span_record stores it)."""
     if "error" in data and data["error"] is not None and _text(data["error"], 10**9) is None:
         return False
     outcome = data.get("outcome")
@@ -346,8 +337,6 @@ def record(p: SpanPlan, *, project_id: int, label: str,
             if event_id is not None:
                 cursor.execute(sql[2], params)
     if event_id is None:  # the key was delivered before: nothing changed
-        from apps.agents.models import AgentEvent
-
         first = AgentEvent.objects.filter(project_id=project_id, idempotency_key=p.key) \
             .values_list("id", flat=True).first()
         return {"accepted": 0, "duplicates": 1, "commands": [],

@@ -27,6 +27,15 @@ def clip(value: Any) -> tuple[str, int]:
     return raw[: ToolSpan.MAX_PAYLOAD].decode(errors="ignore"), len(raw)
 
 
+def payload(fields: dict[str, Any], name: str) -> tuple[bool, str, int]:
+    """Whether the tool's `input` or `output` came, clipped, and its size: the larger of what
+    arrived and what the client says it cut (`input_size`, `output_size`)."""
+    if name not in fields:
+        return False, "", 0
+    text, size = clip(fields[name])
+    return True, text, max(size, fields.get(f"{name}_size") or 0)
+
+
 def _record_span_usage(agent: Agent, span: ToolSpan) -> None:
     """Totals on every page come from TokenUsage alone, so a span that carries tokens is
     recorded there too, under the natural key `span:<span_id>`. A usage event about the same
@@ -66,14 +75,14 @@ def span_record(*, agent: Agent, span_id: str, phase: str, now: datetime | None 
         span.tool_name = fields["tool_name"][:200]
     if phase == "start":
         span.started_at = fields.get("started_at") or now
-        if "input" in fields:
-            span.input, span.input_size = clip(fields["input"])
-            span.input_size = max(span.input_size, fields.get("input_size") or 0)
+        given, text, size = payload(fields, "input")
+        if given:
+            span.input, span.input_size = text, size
     else:
         span.finished_at = fields.get("finished_at") or now
-        if "output" in fields:
-            span.output, span.output_size = clip(fields["output"])
-            span.output_size = max(span.output_size, fields.get("output_size") or 0)
+        given, text, size = payload(fields, "output")
+        if given:
+            span.output, span.output_size = text, size
         span.error = (fields.get("error") or "")[:10_000]
         span.outcome = fields.get("outcome") or (SpanOutcome.ERROR if span.error else SpanOutcome.OK)
         for name in TOKEN_FIELDS:

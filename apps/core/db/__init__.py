@@ -38,8 +38,8 @@ def hot_writer(connection: Any) -> Any:
     """Around a hot write on SQLite outside a transaction (the fast paths' touch): in line
     with every other writer of the process (apps/core/db/sqlite3/base.py), when `serve`
     turned the queue on. PostgreSQL, or a transaction already open: nothing."""
-    from apps.core.db.sqlite3.base import writer_lock, writer_queue_on
+    from apps.core.db.sqlite3.base import in_line, writer_queue_on
 
     if connection.vendor != "sqlite" or connection.in_atomic_block or not writer_queue_on():
         return nullcontext()
-    return writer_lock
+    return in_line()

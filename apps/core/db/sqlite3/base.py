@@ -18,6 +18,8 @@ writing to the same file (a `manage.py` command) meets SQLite's lock as before.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db.backends.sqlite3 import base
@@ -33,6 +35,18 @@ def enable_writer_queue(on: bool = True) -> None:
 
 def writer_queue_on() -> bool:
     return _queue["on"]
+
+
+@contextmanager
+def in_line() -> Iterator[None]:
+    """One write outside a transaction, in line with the process's other writers; like a
+    transaction it waits at most WRITER_WAIT, then meets SQLite's own lock."""
+    acquired = writer_lock.acquire(timeout=WRITER_WAIT)
+    try:
+        yield
+    finally:
+        if acquired:
+            writer_lock.release()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
