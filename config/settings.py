@@ -477,3 +477,7 @@ AGENTS_BENCHMARK_VIEWS = env_bool("AGENTS_BENCHMARK_VIEWS", False)
 # {"my-llama": {"input": 0.5, "output": 1.5, "cache_read": 0.05, "cache_write": 0.6}}.
 # Prices set in the admin (telemetry → model prices) win over these.
 SWITCHBOARD_MODEL_PRICES = env_model_prices("SWITCHBOARD_MODEL_PRICES")
+# Rollups read events at least this many seconds old, so a transaction that committed late is
+# never skipped; beat rolls up every TELEMETRY_ROLLUP_SECONDS.
+TELEMETRY_ROLLUP_LAG_SECONDS = env_int("TELEMETRY_ROLLUP_LAG_SECONDS", 5, minimum=0)
+TELEMETRY_ROLLUP_SECONDS = env_int("TELEMETRY_ROLLUP_SECONDS", 30, minimum=5)

@@ -80,6 +80,7 @@ def set_status(
     old = agent.status
     if old == status and agent.status_reason == reason:
         return False
+    since = agent.status_since
     if status in HOLDING and old not in HOLDING:
         agent.previous_status = old
     # Leaving a block or a sleep starts a new error streak.
@@ -98,7 +99,9 @@ def set_status(
         agent=agent,
         actor=actor,
         actor_label=actor_label,
-        data={"from": old, "to": status, "reason": reason, **(extra or {})},
+        # `since`: when the old status began, so the rollups count the time spent in it.
+        data={"from": old, "to": status, "reason": reason,
+              "since": since.isoformat() if since else None, **(extra or {})},
         changed=agent,
         ts=now,
     )

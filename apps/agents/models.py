@@ -124,6 +124,8 @@ class AgentTask(VersionedModel):
     result = models.TextField(blank=True)
     error = models.TextField(blank=True)
     linear_issue_id = models.CharField(max_length=64, blank=True, db_index=True)
+    assigned_by = models.CharField(max_length=150, blank=True,
+                                   help_text="Who gave the task: a person, a rule, an API key.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

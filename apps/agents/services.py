@@ -499,7 +499,8 @@ def task_assign(*, agent: Agent, title: str, description: str = "", priority: in
     agent = _lock(agent)
     label = _actor_label(actor, actor_label)
     task = AgentTask(project_id=agent.project_id, agent=agent, title=title,
-                     description=description, priority=priority, linear_issue_id=linear_issue_id)
+                     description=description, priority=priority, linear_issue_id=linear_issue_id,
+                     assigned_by=label[:150])
     task.full_clean(exclude=["project", "agent"])
     task.save()
     record_event("task.assigned", project=project_of(agent), agent=agent, task=task, actor=actor,

@@ -61,6 +61,8 @@ class TokenUsage(models.Model):
         indexes = [
             models.Index(fields=["project", "ts"]),
             models.Index(fields=["agent", "turn"]),
+            # The usage rollup finds what changed since its last run.
+            models.Index(fields=["updated_at"], name="token_usage_updated"),
         ]
 
     def __str__(self) -> str:
@@ -109,3 +111,132 @@ class ModelPrice(models.Model):
 def normalize_model(name: str) -> str:
     """How model names are compared: trimmed, lower case."""
     return (name or "").strip().lower()
+
+
+# --- rollups ------------------------------------------------------------------------------
+class Grain(models.IntegerChoices):
+    """Bucket widths in seconds. Buckets start at multiples of their width in UTC, so a day
+    bucket is a UTC day."""
+
+    FIVE_MINUTES = 300, "5 minutes"
+    HOUR = 3600, "1 hour"
+    DAY = 86400, "1 day"
+
+
+# Upper bounds (exclusive) of the tool-latency histogram buckets, in ms: 1-2-3-5-7 per decade
+# from 1 ms to 100 s, then 200 s, 300 s and 600 s. Bucket i holds LATENCY_EDGES[i-1] <= ms <
+# LATENCY_EDGES[i]; the last bucket holds everything from 600 s up. Percentiles of any range are
+# read from the summed buckets, within one bucket's width of the exact value.
+LATENCY_EDGES = (
+    1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100, 200, 300, 500, 700,
+    1_000, 2_000, 3_000, 5_000, 7_000, 10_000, 20_000, 30_000, 50_000, 70_000, 100_000,
+    200_000, 300_000, 600_000,
+)
+HISTOGRAM = tuple(f"h{i:02d}" for i in range(len(LATENCY_EDGES) + 1))
+
+
+class Rollup(models.Model):
+    """What every rollup row shares: its bucket and where it belongs. `agent_id` is 0 for what
+    no agent did, and is not a foreign key: a rollup outlives the agent it counts."""
+
+    grain = models.PositiveIntegerField(choices=Grain.choices)
+    start = models.DateTimeField()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    agent_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.get_grain_display()} from {self.start:%Y-%m-%d %H:%M} UTC"
+
+
+class EventRollup(Rollup):
+    """Events by kind (alerts opened, acknowledged and resolved are `alert.*` events)."""
+
+    kind = models.CharField(max_length=64)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["grain", "start", "project", "agent_id", "kind"],
+                                    name="event_rollup_key")
+        ]
+
+
+class SpanRollup(Rollup):
+    """Finished tool calls: count, errors and the latency histogram, by tool and model."""
+
+    model = models.CharField(max_length=150, blank=True)
+    tool = models.CharField(max_length=200, blank=True)
+    calls = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    latency_count = models.BigIntegerField(default=0)
+    latency_sum_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "start", "project", "agent_id", "model", "tool"],
+                name="span_rollup_key",
+            )
+        ]
+
+
+for _name in HISTOGRAM:  # h00 … h29: calls per latency bucket
+    SpanRollup.add_to_class(_name, models.BigIntegerField(default=0))
+
+
+class UsageRollup(Rollup):
+    """Tokens and cost by model, Linear issue and the person who assigned the task."""
+
+    model = models.CharField(max_length=150, blank=True)
+    issue = models.CharField(max_length=64, blank=True, help_text="Linear issue id, if any.")
+    person = models.CharField(max_length=150, blank=True, help_text="Who assigned the task.")
+    calls = models.BigIntegerField(default=0)
+    unknown = models.BigIntegerField(default=0, help_text="Calls with no known price.")
+    tokens_input = models.BigIntegerField(default=0)
+    tokens_output = models.BigIntegerField(default=0)
+    tokens_cache_read = models.BigIntegerField(default=0)
+    tokens_cache_write = models.BigIntegerField(default=0)
+    tokens_reasoning = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "start", "project", "agent_id", "model", "issue", "person"],
+                name="usage_rollup_key",
+            )
+        ]
+
+
+class StatusRollup(Rollup):
+    """Agent-seconds spent in a status, and for `blocked` how many blocks ended in the bucket
+    and how long they had lasted (time to unblock)."""
+
+    status = models.CharField(max_length=16)
+    seconds = models.FloatField(default=0)
+    unblocks = models.BigIntegerField(default=0)
+    unblock_seconds = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["grain", "start", "project", "agent_id", "status"],
+                                    name="status_rollup_key")
+        ]
+
+
+class Watermark(models.Model):
+    """How far a rollup has read its source: the last event id (`position`) or the last change
+    time (`at`) it has counted. Moved in the same transaction as the rows it counted, so a crash
+    or a second worker never counts anything twice."""
+
+    name = models.CharField(max_length=40, unique=True)
+    position = models.BigIntegerField(default=0)
+    at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position or self.at}"
