@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("apps.agents.api_urls")),
     path("", include("apps.linear.api_urls")),
     path("", include("apps.alerts.api_urls")),
+    path("", include("apps.telemetry.api_urls")),
 ]
