@@ -342,7 +342,9 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_HTTPS el
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
 SECURE_HSTS_PRELOAD = SECURE_HTTPS and env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes and scrapers reach the web process over plain HTTP inside the network; a redirect
+# would not protect /metrics' token anyway, its first request has already carried it.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
@@ -434,6 +436,10 @@ if PORT > 65535:
 # HSTS preload commits the whole domain and its subdomains to HTTPS in browsers for months; a
 # self-hosted install must opt in (SECURE_HSTS_PRELOAD=true), so the deploy check's nudge is quiet.
 SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "security.W021"]
+
+# --- monitoring ---
+# The bearer token Prometheus sends for GET /metrics; unset, /metrics answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- alerts ---
 ALERTS_ENABLED = env_bool("ALERTS_ENABLED", True)

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.core.views import admin_login
+from apps.core.views import admin_login, metrics
 
 urlpatterns = [
     path("", include("apps.core.urls")),
+    path("metrics", metrics, name="metrics"),
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),
     path("", include("apps.agents.urls")),
