@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.core.views import admin_login, metrics
+from apps.core.views import admin_login
+from apps.telemetry.views import metrics
 
 urlpatterns = [
     path("", include("apps.core.urls")),

@@ -3,10 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.db import connection, transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.core.health import run_checks
@@ -30,36 +29,6 @@ def readyz(request: HttpRequest) -> HttpResponse:
     if not _may_see_details(request):
         checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JsonResponse({"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503)
-
-
-@csrf_exempt  # a machine's bearer token, no cookies: nothing for CSRF to protect
-@never_cache
-def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics (apps/core/metrics.py), for whoever holds METRICS_TOKEN; a 404 like
-    any unknown page while the token is unset. Sessions play no part, an owner's included."""
-    from apps.core import metrics
-
-    token = settings.METRICS_TOKEN
-    if not token:
-        raise Http404
-    if not _bearer_matches(request.headers.get("Authorization", ""), token):
-        response = HttpResponse("A valid bearer token is required.\n", status=401,
-                                content_type="text/plain; charset=utf-8")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "HEAD"])
-    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
-
-
-def _bearer_matches(header: str, token: str) -> bool:
-    import hmac
-
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    # As bytes: compare_digest refuses str holding anything but ASCII.
-    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _may_see_details(request: HttpRequest) -> bool:

@@ -485,12 +485,15 @@ def parse_query(params: Any, *, project: Project | None = None,
     now = now or timezone.now()
     errors: dict[str, str] = {}
 
-    def one(name: str) -> str:
+    def one(name: str, choices: Iterable[str] = ()) -> str:
         values = params.getlist(name) if hasattr(params, "getlist") else [params.get(name)]
-        values = [v for v in values if v not in (None, "")]
-        if len(values) > 1:
+        given = [v for v in values if v is not None]
+        if len(given) > 1:
             errors[name] = "Give it once (use commas for several values)."
-        return (values[0] if values else "").strip()
+        value = (given[0] if given else "").strip()
+        if choices and given and value not in choices:
+            errors[name] = f"One of {', '.join(choices)}."
+        return value
 
     tz_name = one("tz") or settings.TIME_ZONE
     try:
@@ -499,12 +502,10 @@ def parse_query(params: Any, *, project: Project | None = None,
         errors["tz"] = f"Unknown time zone {tz_name!r}."
         tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
-    group_by = one("group_by") or "project"
-    if group_by not in GROUPS:
-        errors["group_by"] = f"One of {', '.join(GROUPS)}."
-        group_by = "project"
+    group_by = one("group_by", GROUPS)
+    group_by = group_by if group_by in GROUPS else "project"
 
-    preset = one("range")
+    preset = one("range", PRESETS)
     since_raw, until_raw = one("since"), one("until")
     since = until = None
     if since_raw or until_raw:
@@ -520,10 +521,7 @@ def parse_query(params: Any, *, project: Project | None = None,
             errors["since"] = "Required with until."
         preset = "custom"
     else:
-        preset = preset or "24h"
-        if preset not in PRESETS:
-            errors["range"] = f"One of {', '.join(PRESETS)}, or give since and until."
-            preset = "24h"
+        preset = preset if preset in PRESETS else "24h"
         since, until = now - PRESETS.get(preset, PRESETS["24h"]), now
     if since and until and "since" not in errors and "until" not in errors:
         if since >= until:

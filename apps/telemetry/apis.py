@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -19,9 +18,9 @@ from apps.telemetry import analytics
 PARAMETERS = [
     OpenApiParameter("range", str, enum=list(analytics.PRESETS),
                      description="A range ending now (default 24h); or give since and until."),
-    OpenApiParameter("since", OpenApiTypes.DATETIME,
+    OpenApiParameter("since", str,
                      description="ISO date-time, or a date (start of that day in `tz`)."),
-    OpenApiParameter("until", OpenApiTypes.DATETIME,
+    OpenApiParameter("until", str,
                      description="ISO date-time, or a date (end of that day in `tz`); default now."),
     OpenApiParameter("group_by", str, enum=list(analytics.GROUPS),
                      description="Default project. Tool calls split by project, agent, model and "

@@ -48,8 +48,7 @@ BROKER_TIMEOUT_SECONDS = 1.0
 # A section yields metric families; it runs at every scrape and may raise.
 Section = Callable[[], Iterable[Metric]]
 
-# Extension point: other apps add their own sections here by name from AppConfig.ready(),
-# e.g. telemetry's `switchboard_rollup_lag_seconds` (not exported until that app adds it).
+# Extension point: other apps add their own sections here by name from AppConfig.ready().
 # They run after the built-in ones, isolated the same way.
 EXTRA_COLLECTORS: dict[str, Section] = {}
 
@@ -234,7 +233,17 @@ def builtin_sections() -> dict[str, Section]:
         "queue": queue_section,
         "alerts": alerts_section,
         "deliveries": deliveries_section,
+        "rollups": rollups_section,
     }
+
+
+def rollups_section() -> Iterable[Metric]:
+    from apps.telemetry.rollups import lag_seconds
+
+    lag = gauge("rollup_lag_seconds", "Age of the oldest event the rollups have not counted "
+                "yet (0 when they are up to date).")
+    lag.add_metric([], lag_seconds())
+    yield lag
 
 
 
