@@ -18,7 +18,7 @@ class SecurityHeadersMiddleware:
             [
                 "default-src 'self'",
                 "script-src 'self'",
-                # htmx injects its indicator styles; Chart.js sets inline sizes.
+                # htmx injects its indicator styles; uPlot sets inline sizes and positions.
                 "style-src 'self' 'unsafe-inline'",
                 "img-src 'self' data: https:",
                 "connect-src 'self' ws: wss:",
