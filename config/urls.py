@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("apps.agents.urls")),
     path("", include("apps.linear.urls")),
     path("", include("apps.alerts.urls")),
+    path("", include("apps.telemetry.urls")),
     path("api/v1/", include("config.api_urls")),
     path("accounts/", include("allauth.urls")),
     # Before the admin's own: sign-in (and its lockout) is the site's, see admin_login.

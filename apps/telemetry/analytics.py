@@ -32,6 +32,7 @@ from apps.telemetry.models import (
     UsageRollup,
 )
 from apps.telemetry.rollups import COUNTED_STATUSES, EPOCH, floor_to
+from apps.telemetry.selectors import fmt_tokens, fmt_usd
 
 GROUPS = ("project", "agent", "model", "tool", "issue", "person")
 # Which rollup column each grouping reads, per family; a family without it is not split.
@@ -70,7 +71,9 @@ class Window:
 
     @property
     def previous(self) -> Window:
-        return Window(self.since - (self.until - self.since), self.since)
+        """The same length just before, ending where this window's first bucket starts (so
+        no bucket is counted in both)."""
+        return Window(self.first - (self.until - self.since), self.first)
 
     def buckets(self) -> list[datetime]:
         step = timedelta(seconds=self.grain)
@@ -323,6 +326,35 @@ class Totals:
     def p(self, q: float) -> float | None:
         return percentile(self.histogram, q)
 
+    # What the page prints.
+    @property
+    def cost_text(self) -> str:
+        if not self.calls:
+            return "—"
+        if self.unknown_price_calls == self.calls:
+            return "unknown price"
+        return fmt_usd(self.cost_usd)
+
+    @property
+    def tokens_text(self) -> str:
+        return fmt_tokens(self.total_tokens) if self.calls else "—"
+
+    @property
+    def cache_text(self) -> str:
+        return "—" if self.cache_hit_rate is None else f"{self.cache_hit_rate:.0f} %"
+
+    @property
+    def error_rate_text(self) -> str:
+        return "—" if self.error_rate is None else f"{self.error_rate:.1f} %"
+
+    @property
+    def p50_text(self) -> str:
+        return fmt_ms(self.p(0.5))
+
+    @property
+    def p95_text(self) -> str:
+        return fmt_ms(self.p(0.95))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
@@ -378,6 +410,32 @@ class Row:
     def cost_delta_pct(self) -> float | None:
         before = self.previous.cost_usd
         return float(100 * (self.current.cost_usd - before) / before) if before else None
+
+    @property
+    def delta_text(self) -> str:
+        delta = self.cost_delta_pct
+        if delta is None:
+            return "new" if self.current.cost_usd else "—"
+        if delta > 999:
+            return "> +999 %"
+        return f"{'+' if delta >= 0 else '−'}{abs(delta):.0f} %"
+
+    @property
+    def delta_class(self) -> str:
+        delta = self.cost_delta_pct
+        if delta is None or abs(delta) < 1:
+            return "flat"
+        return "up" if delta > 0 else "down"
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1000:
+        return f"{value:.0f} ms"
+    if value < 60_000:
+        return f"{value / 1000:.1f} s"
+    return f"{value / 60_000:.1f} min"
 
 
 def totals(*, window: Window, filters: Filters, group_by: str) -> list[Row]:

@@ -8,6 +8,9 @@ class TelemetryConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from apps.core.nav import register_nav
         from apps.core.schedule import add_periodic
+
+        register_nav("Analytics", "analytics", order=35)
 
         add_periodic("telemetry-rollup", "telemetry.rollup", settings.TELEMETRY_ROLLUP_SECONDS)

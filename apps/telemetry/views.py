@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from apps.core.permissions import member_required
 
 
 @csrf_exempt  # a machine's bearer token, no cookies: nothing for CSRF to protect
@@ -36,3 +43,104 @@ def _bearer_matches(header: str, token: str) -> bool:
         return False
     # As bytes: compare_digest refuses str holding anything but ASCII.
     return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+# --- analytics page -----------------------------------------------------------------------
+TABLE_PAGE = 50
+CHART_ORDER = ("cost", "tokens", "status", "latency", "calls", "errors", "cache", "unblock",
+               "alerts")
+CSV_COLUMNS = ("calls", "input_tokens", "output_tokens", "cache_read_tokens",
+               "cache_write_tokens", "reasoning_tokens", "cost_usd", "calls_unknown_price",
+               "cache_hit_rate", "tool_calls", "errors", "error_rate", "latency_p50_ms",
+               "latency_p95_ms")
+GROUP_LABELS = {"project": "Project", "agent": "Agent", "model": "Model", "tool": "Tool",
+                "issue": "Linear issue", "person": "Assigned by"}
+
+
+def _page_query(request: HttpRequest) -> tuple[Any, dict[str, str]]:
+    """The page's query, or (a default query, errors to show) when the parameters are bad:
+    the page never answers a 500 or an empty screen for a typo in the address bar."""
+    from apps.projects.selectors import current_project
+    from apps.telemetry import analytics
+
+    params = request.GET.copy()
+    for name in ("partial", "page"):
+        params.pop(name, None)
+    project = current_project(request)
+    if project is not None and not params.get("project"):
+        params["project"] = project.slug
+    try:
+        return analytics.parse_query(params), {}
+    except analytics.QueryError as exc:
+        fallback = {k: v for k, v in params.items() if k == "project" and k not in exc.errors}
+        return analytics.parse_query(fallback), exc.errors
+
+
+@require_GET
+@member_required
+def analytics_page(request: HttpRequest) -> HttpResponse:
+    from django.core.paginator import Paginator
+
+    from apps.telemetry import analytics
+
+    query, errors = _page_query(request)
+    result = analytics.series(window=query.window, filters=query.filters,
+                              group_by=query.group_by)
+    rows = analytics.totals(window=query.window, filters=query.filters, group_by=query.group_by)
+    total = analytics.grand_total(rows)
+    page = Paginator(rows, TABLE_PAGE).get_page(request.GET.get("page"))
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    return render(request, "telemetry/analytics.html", {
+        "query": query,
+        "errors": errors,
+        "charts": [(name, result.charts[name]) for name in CHART_ORDER],
+        "rollup_seconds": settings.TELEMETRY_ROLLUP_SECONDS,
+        "page": page,
+        "total": total,
+        "presets": list(analytics.PRESETS),
+        "groups": [(g, GROUP_LABELS[g]) for g in analytics.GROUPS],
+        "group_label": GROUP_LABELS[query.group_by],
+        "querystring": keep.urlencode(),
+        "live": query.preset != "custom",
+        "since_local": timezone.localtime(query.window.since, query.tz),
+        "until_local": timezone.localtime(query.window.until, query.tz),
+    })
+
+
+@require_GET
+@member_required
+def analytics_csv(request: HttpRequest) -> HttpResponse:
+    """The page's table with every group (not one page of it), as CSV."""
+    import csv
+
+    from apps.telemetry import analytics
+
+    query, errors = _page_query(request)
+    if errors:
+        return HttpResponse("; ".join(f"{k}: {v}" for k, v in errors.items()), status=400,
+                            content_type="text/plain; charset=utf-8")
+    rows = analytics.totals(window=query.window, filters=query.filters, group_by=query.group_by)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = f"{query.window.since:%Y%m%d-%H%M}-{query.window.until:%Y%m%d-%H%M}"
+    response["Content-Disposition"] = (
+        f'attachment; filename="switchboard-{query.group_by}-{stamp}.csv"')
+    writer = csv.writer(response)
+    writer.writerow(["group", "key", *CSV_COLUMNS, "previous_cost_usd", "cost_delta_pct"])
+    for row in rows:
+        figures = row.current.as_json()
+        writer.writerow([_csv(row.current.label), _csv(row.current.key),
+                         *[_csv(figures[c]) for c in CSV_COLUMNS],
+                         row.previous.as_json()["cost_usd"], _csv(row.cost_delta_pct)])
+    return response
+
+
+def _csv(value: Any) -> Any:
+    """Spreadsheets run text starting with = + - @ as formulas: such text gets a leading '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    if isinstance(value, float):
+        return round(value, 2)
+    if value is None:
+        return ""
+    return value
