@@ -24,6 +24,11 @@ from apps.projects.models import ApiKey
 def project_list(request: HttpRequest) -> HttpResponse:
     show_archived = request.GET.get("show") == "archived"
     projects = list(selectors.projects_with_counts(archived=show_archived))
+    from apps.telemetry.analytics import sparks
+
+    last_day = sparks(projects=[p.pk for p in projects], by="project")
+    for p in projects:
+        p.sparks = last_day[p.pk]
     archived_count = 0 if show_archived else selectors.projects_with_counts(archived=True).count()
     return render(
         request,

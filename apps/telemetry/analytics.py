@@ -469,6 +469,40 @@ def grand_total(rows: Iterable[Row]) -> Row:
 
 
 # --- sparklines -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spark:
+    """One sparkline: hourly values of the last 24 hours, as static/js/charts.js draws them."""
+
+    label: str
+    unit: str
+    values: tuple[float, ...]
+
+    @property
+    def json(self) -> str:
+        import json
+
+        return json.dumps([round(v, 6) for v in self.values])
+
+    @property
+    def total_text(self) -> str:
+        total = sum(self.values)
+        if self.unit == "usd":
+            return fmt_usd(Decimal(str(round(total, 8))))
+        if self.unit == "tokens":
+            return fmt_tokens(int(total))
+        return f"{int(total):,}"
+
+
+SPARKS = (("cost", "24 h cost", "usd"), ("tokens", "24 h tokens", "tokens"),
+          ("errors", "24 h tool errors", "count"))
+
+
+def sparks(**kwargs: Any) -> dict[Any, list[Spark]]:
+    """sparklines() as Spark objects per id, for templates."""
+    return {k: [Spark(label, unit, tuple(v[name])) for name, label, unit in SPARKS]
+            for k, v in sparklines(**kwargs).items()}
+
+
 def sparklines(*, projects: Sequence[int] | None = None, agents: Sequence[int] | None = None,
                by: str, now: datetime | None = None) -> dict[Any, dict[str, list[float]]]:
     """Hourly cost, tokens and tool errors of the last 24 hours per project or agent (`by`),

@@ -15,7 +15,7 @@ def test_a_team_lead_reads_a_week_of_cost_and_tool_calls(live, page, owner, proj
     from tests.telemetry.seed import seed
 
     settings.TELEMETRY_ROLLUP_LAG_SECONDS = 0
-    seed(project, agents=6, days=7, per_hour=6)
+    crew = seed(project, agents=6, days=7, per_hour=6)
     roll_up()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -44,4 +44,13 @@ def test_a_team_lead_reads_a_week_of_cost_and_tool_calls(live, page, owner, proj
     page.evaluate("document.querySelector('[data-analytics-charts]').dataset.live = '10'")
     assert page.locator(".live-dot").is_visible()
     screenshot(page, "analytics-3-day-by-agent")
+
+    # Sparklines of the last day on the projects list and the agent page.
+    page.goto(f"{live.url}/projects/")
+    page.wait_for_selector(".project-sparks .sparkline canvas")
+    assert page.locator(".project-sparks .sparkline canvas").count() == 3
+    screenshot(page, "analytics-4-project-sparklines")
+    page.goto(f"{live.url}/agents/{crew[0].pk}/")
+    page.wait_for_selector(".agent-sparks .sparkline canvas")
+    screenshot(page, "analytics-5-agent-sparklines")
     assert not errors, errors

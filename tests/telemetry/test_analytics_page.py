@@ -113,3 +113,29 @@ def test_the_previous_period_does_not_share_a_bucket(client, viewer, project):
     window = analytics.Window(now - timedelta(hours=24), now)
     assert window.previous.until == window.first
     assert window.previous.buckets()[-1] < window.first
+
+
+def test_agent_and_project_pages_show_the_last_24_hours_as_sparklines(client, viewer, project):
+    import json
+    import re
+
+    from apps.projects.models import Project
+
+    client.force_login(viewer)
+    crew = seed(project, agents=2, days=1, per_hour=3)
+    roll_up()
+    body = client.get(f"/agents/{crew[0].pk}/").content.decode()
+    assert "24 h cost" in body and 'class="sparkline"' in body
+    values = [json.loads(v.replace("&quot;", '"'))
+              for v in re.findall(r'data-values="([^"]*)"', body)]
+    assert len(values) == 3 and all(len(v) == 25 for v in values)
+    assert sum(values[0]) > 0  # cost of the last 24 hours
+
+    with CaptureQueriesContext(connection) as one:
+        assert client.get("/projects/").status_code == 200
+    for i in range(5):
+        Project.objects.create(name=f"More {i}", slug=f"more-{i}")
+    with CaptureQueriesContext(connection) as six:
+        body = client.get("/projects/").content.decode()
+    assert len(six) == len(one)
+    assert body.count('class="sparks"') == 6
