@@ -9,7 +9,7 @@ interval is still open): it is added from the agents' rows at read time."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,9 +32,11 @@ from apps.telemetry.models import (
     UsageRollup,
 )
 from apps.telemetry.rollups import COUNTED_STATUSES, EPOCH, floor_to
+from apps.telemetry.rollups import EVERY_AGENT as _EVERY
 from apps.telemetry.selectors import fmt_tokens, fmt_usd
 
 GROUPS = ("project", "agent", "model", "tool", "issue", "person")
+EVERY_AGENT = int(_EVERY)
 # Which rollup column each grouping reads, per family; a family without it is not split.
 COLUMNS = {
     "usage": {"project": "project_id", "agent": "agent_id", "model": "model", "issue": "issue",
@@ -100,9 +102,16 @@ class Filters:
         return qs
 
 
-def _rows(model: Any, family: str, window: Window, filters: Filters) -> Any:
+def _rows(model: Any, family: str, window: Window, filters: Filters, *,
+          by_agent: bool = False) -> Any:
+    """Rollup rows of the window: per agent when the reader splits or filters by agent, else
+    the rows summed over every agent of a project (a few per bucket, whatever the fleet)."""
     qs = model.objects.filter(grain=window.grain, start__gte=window.first,
                               start__lt=window.until).order_by()
+    if by_agent or filters.agents is not None:
+        qs = qs.filter(agent_id__gte=0)
+    else:
+        qs = qs.filter(agent_id=EVERY_AGENT)
     return filters.apply(qs, family)
 
 
@@ -164,20 +173,23 @@ def _num(value: Any) -> float | None:
     return round(float(value), 6)
 
 
-def _top(per_group: dict[Any, dict[datetime, Any]], names: dict[Any, str],
-         n: int = TOP) -> tuple[dict[str, dict[datetime, Any]], list[str]]:
-    """The n largest groups by total, the rest summed as "Other"; labels as keys."""
+def _top_with_other(per_group: dict[Any, dict[datetime, Any]], names: dict[Any, str],
+                    overall: dict[datetime, dict[str, Any]], measure: str,
+                    kind: type) -> tuple[dict[str, dict[datetime, Any]], list[str]]:
+    """The TOP largest groups by total, and "Other": the overall minus them, per bucket."""
     totals = {k: sum(v.values()) for k, v in per_group.items()}
-    ranked = sorted(per_group, key=lambda k: (-totals[k], names.get(k, str(k))))
-    out: dict[str, dict[datetime, Any]] = {}
-    for k in ranked[:n]:
-        out[names.get(k, str(k))] = per_group[k]
-    if len(ranked) > n:
-        other: dict[datetime, Any] = defaultdict(int)
-        for k in ranked[n:]:
-            for b, v in per_group[k].items():
-                other[b] += v
-        out[OTHER] = dict(other)
+    ranked = sorted(per_group, key=lambda k: (-totals[k], names.get(k, str(k))))[:TOP]
+    if not per_group:  # not split: one series, the overall
+        whole = {b: kind(r[measure] or 0) for b, r in overall.items()}
+        return ({"All": whole}, ["All"]) if whole else ({}, [])
+    out = {names.get(k, str(k)): per_group[k] for k in ranked}
+    other = {}
+    for b, r in overall.items():
+        rest = kind(r[measure] or 0) - sum(per_group[k].get(b, 0) for k in ranked)
+        if rest > 0:
+            other[b] = rest
+    if other:
+        out[OTHER] = other
     return out, list(out)
 
 
@@ -195,29 +207,39 @@ def series(*, window: Window, filters: Filters, group_by: str,
     usage_col = COLUMNS["usage"].get(group_by)
     tokens_sum = sum((F(f) for f in TOKEN_FIELDS[1:]), start=F(TOKEN_FIELDS[0]))
 
-    # Cost and tokens, stacked by the grouping; cache hit rate overall.
-    group_values = ("start", usage_col) if usage_col else ("start",)
+    # Cost and tokens, stacked by the grouping (the TOP groups, the rest as "Other"); cache
+    # hit rate overall. Three queries whatever the number of groups: rank the groups, read the
+    # top ones per bucket, read the overall per bucket.
+    sums = {"cost": Sum("cost_usd"), "tokens": Sum(tokens_sum), "read": Sum("tokens_cache_read"),
+            "prompt": Sum(F("tokens_input") + F("tokens_cache_read") + F("tokens_cache_write"))}
+    by_agent = group_by == "agent"
+    overall: dict[datetime, dict[str, Any]] = {
+        row["start"]: row
+        for row in _rows(UsageRollup, "usage", window, filters).values("start").annotate(**sums)}
     cost: dict[Any, dict[datetime, Any]] = defaultdict(dict)
     tokens: dict[Any, dict[datetime, Any]] = defaultdict(dict)
-    cache: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
-    for row in (_rows(UsageRollup, "usage", window, filters).values(*group_values)
-                .annotate(cost=Sum("cost_usd"), tokens=Sum(tokens_sum),
-                          read=Sum("tokens_cache_read"),
-                          prompt=Sum(F("tokens_input") + F("tokens_cache_read")
-                                     + F("tokens_cache_write")))):
-        key = row[usage_col] if usage_col else "All"
-        cost[key][row["start"]] = Decimal(row["cost"] or 0)
-        tokens[key][row["start"]] = int(row["tokens"] or 0)
-        cache[row["start"]][0] += int(row["read"] or 0)
-        cache[row["start"]][1] += int(row["prompt"] or 0)
-    names = labels(group_by, cost) if usage_col else {"All": "All"}
-    top, order = _top(cost, names)
-    result.charts["cost"] = _payload(window, "Cost", "usd", "area", True, top, order)
-    top, order = _top(tokens, names)
-    result.charts["tokens"] = _payload(window, "Tokens", "tokens", "area", True, top, order)
+    if usage_col:
+        ranked = list(_rows(UsageRollup, "usage", window, filters, by_agent=by_agent)
+                      .values(usage_col).annotate(cost=Sum("cost_usd"), tokens=Sum(tokens_sum)))
+        top_keys = ({r[usage_col] for r in sorted(ranked, key=lambda r: -(r["cost"] or 0))[:TOP]}
+                    | {r[usage_col] for r in sorted(ranked, key=lambda r: -(r["tokens"] or 0))[:TOP]})
+        for row in (_rows(UsageRollup, "usage", window, filters, by_agent=by_agent)
+                    .filter(**{f"{usage_col}__in": top_keys}).values("start", usage_col)
+                    .annotate(cost=Sum("cost_usd"), tokens=Sum(tokens_sum))):
+            cost[row[usage_col]][row["start"]] = Decimal(row["cost"] or 0)
+            tokens[row[usage_col]][row["start"]] = int(row["tokens"] or 0)
+        names = labels(group_by, top_keys)
+    else:
+        names = {"All": "All"}
+    cost_top, cost_order = _top_with_other(cost, names, overall, "cost", Decimal)
+    tokens_top, tokens_order = _top_with_other(tokens, names, overall, "tokens", int)
+    result.charts["cost"] = _payload(window, "Cost", "usd", "area", True, cost_top, cost_order)
+    result.charts["tokens"] = _payload(window, "Tokens", "tokens", "area", True, tokens_top,
+                                       tokens_order)
     result.charts["cache"] = _payload(
         window, "Cache hit rate", "pct", "line", False,
-        {"Cache reads / prompt": {b: 100.0 * r / p for b, (r, p) in cache.items() if p}},
+        {"Cache reads / prompt": {b: 100.0 * (r["read"] or 0) / r["prompt"]
+                                  for b, r in overall.items() if r["prompt"]}},
         ["Cache reads / prompt"])
 
     # Tool calls: latency percentiles and error rate, overall.
@@ -378,12 +400,16 @@ def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _totals(window: Window, filters: Filters, group_by: str) -> dict[Any, Totals]:
+def _totals(window: Window, filters: Filters, group_by: str, *, usage: bool = True,
+            spans_of: Collection[Any] | None = None) -> dict[Any, Totals]:
+    """Per group: usage figures (unless not `usage`) and tool-call figures (of the groups in
+    `spans_of` only, when given)."""
     out: dict[Any, Totals] = {}
     col = COLUMNS["usage"].get(group_by)
-    if col:
+    if col and usage:
         sums = {f: Sum(f) for f in TOKEN_FIELDS}
-        for row in (_rows(UsageRollup, "usage", window, filters).values(col)
+        for row in (_rows(UsageRollup, "usage", window, filters, by_agent=group_by == "agent")
+                    .values(col)
                     .annotate(cost=Sum("cost_usd"), n=Sum("calls"), unknown=Sum("unknown"),
                               **sums)):
             t = out.setdefault(row[col], Totals(key=row[col]))
@@ -391,8 +417,11 @@ def _totals(window: Window, filters: Filters, group_by: str) -> dict[Any, Totals
             t.cost_usd = Decimal(row["cost"] or 0).quantize(Decimal("0.00000001"))
             t.tokens = {f: int(row[f] or 0) for f in TOKEN_FIELDS}
     col = COLUMNS["spans"].get(group_by)
-    if col:
-        for row in (_rows(SpanRollup, "spans", window, filters).values(col)
+    if col and (spans_of is None or spans_of):
+        qs = _rows(SpanRollup, "spans", window, filters, by_agent=group_by == "agent")
+        if spans_of is not None:
+            qs = qs.filter(**{f"{col}__in": list(spans_of)})
+        for row in (qs.values(col)
                     .annotate(n=Sum("calls"), e=Sum("errors"),
                               **{h: Sum(h) for h in HISTOGRAM})):
             t = out.setdefault(row[col], Totals(key=row[col]))
@@ -438,10 +467,16 @@ def fmt_ms(value: float | None) -> str:
     return f"{value / 60_000:.1f} min"
 
 
-def totals(*, window: Window, filters: Filters, group_by: str) -> list[Row]:
-    """Totals per group for the window and the same length just before it, costliest first."""
-    now_rows = _totals(window, filters, group_by)
-    before = _totals(window.previous, filters, group_by)
+def totals(*, window: Window, filters: Filters, group_by: str,
+           spans_later: bool = False) -> list[Row]:
+    """Totals per group for the window and the same length just before it, costliest first.
+
+    With `spans_later`, groups that have usage are ranked by it alone and their tool-call
+    figures are left for add_span_totals() to fill in for the groups a page shows: summing the
+    latency histograms of every agent over months is the costliest read there is."""
+    later = spans_later and group_by in COLUMNS["usage"]
+    now_rows = _totals(window, filters, group_by, spans_of=() if later else None)
+    before = _totals(window.previous, filters, group_by, spans_of=() if later else None)
     names = labels(group_by, set(now_rows) | set(before))
     rows = []
     for key in set(now_rows) | set(before):
@@ -451,6 +486,27 @@ def totals(*, window: Window, filters: Filters, group_by: str) -> list[Row]:
         rows.append(Row(current, previous))
     rows.sort(key=lambda r: (-r.current.cost_usd, -r.current.tool_calls, r.current.label))
     return rows
+
+
+def add_span_totals(rows: Sequence[Row], *, window: Window, filters: Filters,
+                    group_by: str) -> None:
+    """Tool-call figures for these rows only (see totals(spans_later=True))."""
+    keys = [row.current.key for row in rows]
+    for period, attr in ((window, "current"), (window.previous, "previous")):
+        found = _totals(period, filters, group_by, usage=False, spans_of=keys)
+        for row in rows:
+            got = found.get(row.current.key)
+            if got is not None:
+                mine = getattr(row, attr)
+                mine.tool_calls, mine.errors, mine.histogram = (got.tool_calls, got.errors,
+                                                                got.histogram)
+
+
+def overall(*, window: Window, filters: Filters) -> Row:
+    """The grand total of the window and the previous one, from the rows summed over every
+    agent (a few per bucket), whatever the grouping of the page."""
+    group = "agent" if filters.agents is not None else "project"
+    return grand_total(totals(window=window, filters=filters, group_by=group))
 
 
 def grand_total(rows: Iterable[Row]) -> Row:
@@ -518,6 +574,8 @@ def sparklines(*, projects: Sequence[int] | None = None, agents: Sequence[int] |
             "errors": [0.0] * len(buckets)} for k in ids}
     base = Q(grain=Grain.HOUR, start__gte=buckets[0], start__lte=buckets[-1],
              **{f"{col}__in": ids})
+    if by == "project":
+        base &= Q(agent_id=EVERY_AGENT)
     tokens_sum = sum((F(f) for f in TOKEN_FIELDS[1:]), start=F(TOKEN_FIELDS[0]))
     for row in (UsageRollup.objects.filter(base).order_by().values(col, "start")
                 .annotate(c=Sum("cost_usd"), t=Sum(tokens_sum))):

@@ -137,7 +137,8 @@ HISTOGRAM = tuple(f"h{i:02d}" for i in range(len(LATENCY_EDGES) + 1))
 
 class Rollup(models.Model):
     """What every rollup row shares: its bucket and where it belongs. `agent_id` is 0 for what
-    no agent did, and is not a foreign key: a rollup outlives the agent it counts."""
+    no agent did, -1 for the sum over every agent of the project (see rollups.EVERY_AGENT), and
+    is not a foreign key: a rollup outlives the agent it counts."""
 
     grain = models.PositiveIntegerField(choices=Grain.choices)
     start = models.DateTimeField()
@@ -163,6 +164,8 @@ class EventRollup(Rollup):
             models.UniqueConstraint(fields=["grain", "start", "project", "agent_id", "kind"],
                                     name="event_rollup_key")
         ]
+        # An agent's rows (the agent page, a filter by agent) without reading the fleet's.
+        indexes = [models.Index(fields=["agent_id", "grain", "start"], name="event_rollup_agent")]
 
 
 class SpanRollup(Rollup):
@@ -182,6 +185,8 @@ class SpanRollup(Rollup):
                 name="span_rollup_key",
             )
         ]
+        # An agent's rows (the agent page, a filter by agent) without reading the fleet's.
+        indexes = [models.Index(fields=["agent_id", "grain", "start"], name="span_rollup_agent")]
 
 
 for _name in HISTOGRAM:  # h00 … h29: calls per latency bucket
@@ -210,6 +215,8 @@ class UsageRollup(Rollup):
                 name="usage_rollup_key",
             )
         ]
+        # An agent's rows (the agent page, a filter by agent) without reading the fleet's.
+        indexes = [models.Index(fields=["agent_id", "grain", "start"], name="usage_rollup_agent")]
 
 
 class StatusRollup(Rollup):
@@ -226,6 +233,8 @@ class StatusRollup(Rollup):
             models.UniqueConstraint(fields=["grain", "start", "project", "agent_id", "status"],
                                     name="status_rollup_key")
         ]
+        # An agent's rows (the agent page, a filter by agent) without reading the fleet's.
+        indexes = [models.Index(fields=["agent_id", "grain", "start"], name="status_rollup_agent")]
 
 
 class Watermark(models.Model):

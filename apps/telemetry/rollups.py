@@ -47,6 +47,10 @@ from apps.telemetry.models import (
 )
 
 CHUNK = 50_000  # event ids per transaction
+# Each bucket is written twice: per agent, and summed over every agent of the project under
+# agent_id EVERY_AGENT, so that pages not split by agent read a few rows per bucket instead of
+# one per agent (apps.telemetry.analytics picks which).
+EVERY_AGENT = "-1"
 GRAINS = tuple(int(g) for g in Grain.values)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Kinds written by lifecycle.set_status: each closes an interval of the old status.
@@ -108,11 +112,12 @@ def floor_to(ts: datetime, grain: int) -> datetime:
 
 
 # --- events: counts by kind, tool calls, status time ---------------------------------------
-def _events_sql(grain: int) -> str:
+def _events_sql(grain: int, every: bool = False) -> str:
     e, r = _t(AgentEvent), _t(EventRollup)
+    agent = EVERY_AGENT if every else "COALESCE(agent_id, 0)"
     return f"""
         INSERT INTO {r} (grain, start, project_id, agent_id, kind, count)
-        SELECT {grain}, {bucket_sql('ts', grain)}, project_id, COALESCE(agent_id, 0), kind,
+        SELECT {grain}, {bucket_sql('ts', grain)}, project_id, {agent}, kind,
                COUNT(*)
         FROM {e} WHERE id > %s AND id <= %s
         GROUP BY 2, 3, 4, 5
@@ -120,31 +125,39 @@ def _events_sql(grain: int) -> str:
         DO UPDATE SET count = {r}.count + excluded.count"""
 
 
-def _histogram_sql(column: str) -> list[str]:
-    cases = [f"SUM(CASE WHEN {column} < {LATENCY_EDGES[0]} THEN 1 ELSE 0 END)"]
-    for lo, hi in zip(LATENCY_EDGES, LATENCY_EDGES[1:], strict=False):
-        cases.append(f"SUM(CASE WHEN {column} >= {lo} AND {column} < {hi} THEN 1 ELSE 0 END)")
-    cases.append(f"SUM(CASE WHEN {column} >= {LATENCY_EDGES[-1]} THEN 1 ELSE 0 END)")
-    return cases
+def _bucket_index_sql(column: str) -> str:
+    """Which LATENCY_EDGES bucket `column` falls in (0 … len(LATENCY_EDGES)), or NULL."""
+    whens = " ".join(f"WHEN {column} < {edge} THEN {i}" for i, edge in enumerate(LATENCY_EDGES))
+    return f"CASE WHEN {column} IS NULL THEN NULL {whens} ELSE {len(LATENCY_EDGES)} END"
 
 
-def _spans_sql(grain: int) -> str:
+def _fence() -> str:
+    """Keeps the planner from inlining a subquery's expressions into every use of them (the
+    JSON is read once per row, not once per histogram column)."""
+    return "OFFSET 0" if _pg() else "LIMIT -1 OFFSET 0"
+
+
+def _spans_sql(grain: int, every: bool = False) -> str:
     e, r, a = _t(AgentEvent), _t(SpanRollup), connection.ops.quote_name("agents_agent")
     measures = ("calls", "errors", "latency_count", "latency_sum_ms", *HISTOGRAM)
     errors = ", ".join(f"'{o}'" for o in ERROR_OUTCOMES)
+    histogram = ", ".join(f"COUNT(*) FILTER (WHERE s.b = {i})" for i in range(len(HISTOGRAM)))
     return f"""
         INSERT INTO {r} (grain, start, project_id, agent_id, model, tool, {", ".join(measures)})
-        SELECT {grain}, {bucket_sql('s.ts', grain)}, s.project_id, s.agent_id,
-               COALESCE(a.model, ''), s.tool,
-               COUNT(*), SUM(CASE WHEN s.outcome IN ({errors}) THEN 1 ELSE 0 END),
-               COUNT(s.latency), COALESCE(SUM(s.latency), 0),
-               {", ".join(_histogram_sql("s.latency"))}
+        SELECT {grain}, {bucket_sql('s.ts', grain)}, s.project_id,
+               {EVERY_AGENT if every else "s.agent_id"}, COALESCE(a.model, ''), s.tool,
+               COUNT(*), COUNT(*) FILTER (WHERE s.outcome IN ({errors})),
+               COUNT(s.latency), COALESCE(SUM(s.latency), 0), {histogram}
         FROM (
-            SELECT ts, project_id, COALESCE(agent_id, 0) AS agent_id,
-                   COALESCE(SUBSTR({_json_text('data', 'tool_name')}, 1, 200), '') AS tool,
-                   {_json_text('data', 'outcome')} AS outcome,
-                   {_json_int('data', 'latency_ms')} AS latency
-            FROM {e} WHERE id > %s AND id <= %s AND kind = 'span.finished'
+            SELECT ts, project_id, agent_id, tool, outcome, latency,
+                   {_bucket_index_sql('latency')} AS b
+            FROM (
+                SELECT ts, project_id, COALESCE(agent_id, 0) AS agent_id,
+                       COALESCE(SUBSTR({_json_text('data', 'tool_name')}, 1, 200), '') AS tool,
+                       {_json_text('data', 'outcome')} AS outcome,
+                       {_json_int('data', 'latency_ms')} AS latency
+                FROM {e} WHERE id > %s AND id <= %s AND kind = 'span.finished' {_fence()}
+            ) raw {_fence()}
         ) s LEFT JOIN {a} a ON a.id = s.agent_id
         WHERE 1 = 1
         GROUP BY 2, 3, 4, 5, 6
@@ -174,15 +187,16 @@ def _status_rows(lo: int, hi: int) -> list[tuple[Any, ...]]:
             continue
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        if old in COUNTED_STATUSES:
-            for grain in GRAINS:
-                for start, part in _split(since, ts, grain):
-                    seconds[(grain, start, project_id, agent_id, old)] += part
-        if old == AgentStatus.BLOCKED and data.get("to") != AgentStatus.BLOCKED:
-            for grain in GRAINS:
-                cell = unblocks[(grain, floor_to(ts, grain), project_id, agent_id, old)]
-                cell[0] += 1
-                cell[1] += (ts - since).total_seconds()
+        for who in (agent_id, int(EVERY_AGENT)):
+            if old in COUNTED_STATUSES:
+                for grain in GRAINS:
+                    for start, part in _split(since, ts, grain):
+                        seconds[(grain, start, project_id, who, old)] += part
+            if old == AgentStatus.BLOCKED and data.get("to") != AgentStatus.BLOCKED:
+                for grain in GRAINS:
+                    cell = unblocks[(grain, floor_to(ts, grain), project_id, who, old)]
+                    cell[0] += 1
+                    cell[1] += (ts - since).total_seconds()
     keys = set(seconds) | set(unblocks)
     return [(*k[:1], _dt(k[1]), *k[2:], seconds.get(k, 0.0), *unblocks.get(k, (0, 0.0)))
             for k in keys]
@@ -204,9 +218,12 @@ def roll_event_range(lo: int, hi: int) -> None:
     """Add events (lo, hi] to every rollup. Call inside the transaction that moves the
     watermark from lo to hi."""
     with connection.cursor() as cursor:
+        if _pg():  # a chunk's groups fit in memory instead of spilling to disk
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         for grain in GRAINS:
-            cursor.execute(_events_sql(grain), [lo, hi])
-            cursor.execute(_spans_sql(grain), [lo, hi])
+            for every in (False, True):
+                cursor.execute(_events_sql(grain, every), [lo, hi])
+                cursor.execute(_spans_sql(grain, every), [lo, hi])
         rows = _status_rows(lo, hi)
         if rows:
             cursor.executemany(_status_sql(), rows)
@@ -258,12 +275,13 @@ USAGE_MEASURES = ("calls", "unknown", "tokens_input", "tokens_output", "tokens_c
                   "tokens_cache_write", "tokens_reasoning", "cost_usd")
 
 
-def _usage_sql(grain: int) -> str:
+def _usage_sql(grain: int, every: bool = False) -> str:
     u, r, t = _t(TokenUsage), _t(UsageRollup), _t(AgentTask)
     return f"""
         INSERT INTO {r} (grain, start, project_id, agent_id, model, issue, person,
                          {", ".join(USAGE_MEASURES)})
-        SELECT {grain}, {bucket_sql('u.ts', grain)}, u.project_id, u.agent_id, u.model,
+        SELECT {grain}, {bucket_sql('u.ts', grain)}, u.project_id,
+               {EVERY_AGENT if every else "u.agent_id"}, u.model,
                COALESCE(t.linear_issue_id, ''), COALESCE(t.assigned_by, ''),
                COUNT(*), SUM(CASE WHEN u.cost_source = 'unknown' THEN 1 ELSE 0 END),
                SUM(u.tokens_input), SUM(u.tokens_output), SUM(u.tokens_cache_read),
@@ -282,7 +300,8 @@ def rebuild_usage(*, project_id: int, start: datetime, grain: int) -> None:
     UsageRollup.objects.filter(grain=grain, project_id=project_id, start__gte=start,
                                start__lt=end).delete()
     with connection.cursor() as cursor:
-        cursor.execute(_usage_sql(grain), [project_id, _dt(start), _dt(end)])
+        for every in (False, True):
+            cursor.execute(_usage_sql(grain, every), [project_id, _dt(start), _dt(end)])
 
 
 def rebuild_usage_hour(*, project_id: int, hour: datetime) -> None:
@@ -292,7 +311,9 @@ def rebuild_usage_hour(*, project_id: int, hour: datetime) -> None:
         UsageRollup.objects.filter(grain=Grain.FIVE_MINUTES, project_id=project_id,
                                    start__gte=hour, start__lt=end).delete()
         with connection.cursor() as cursor:
-            cursor.execute(_usage_sql(Grain.FIVE_MINUTES), [project_id, _dt(hour), _dt(end)])
+            for every in (False, True):
+                cursor.execute(_usage_sql(Grain.FIVE_MINUTES, every),
+                               [project_id, _dt(hour), _dt(end)])
         rebuild_usage(project_id=project_id, start=hour, grain=Grain.HOUR)
 
 

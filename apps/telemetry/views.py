@@ -86,9 +86,12 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
     query, errors = _page_query(request)
     result = analytics.series(window=query.window, filters=query.filters,
                               group_by=query.group_by)
-    rows = analytics.totals(window=query.window, filters=query.filters, group_by=query.group_by)
-    total = analytics.grand_total(rows)
+    rows = analytics.totals(window=query.window, filters=query.filters, group_by=query.group_by,
+                            spans_later=True)
+    total = analytics.overall(window=query.window, filters=query.filters)
     page = Paginator(rows, TABLE_PAGE).get_page(request.GET.get("page"))
+    analytics.add_span_totals(page.object_list, window=query.window, filters=query.filters,
+                              group_by=query.group_by)
     keep = request.GET.copy()
     keep.pop("page", None)
     return render(request, "telemetry/analytics.html", {

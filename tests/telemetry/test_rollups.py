@@ -48,11 +48,15 @@ def _histogram_index(ms):
     return sum(1 for edge in LATENCY_EDGES if ms >= edge)
 
 
-def _rows(model, grain, *fields):
+def _fine_or_every(qs, every):
+    return qs.filter(agent_id=-1) if every else qs.filter(agent_id__gte=0)
+
+
+def _rows(model, grain, *fields, every=False):
+    rows = _fine_or_every(model.objects.filter(grain=grain), every)
     return {
         tuple(r[f] for f in ("start", "project_id", "agent_id", *fields[:-1])): r[fields[-1]]
-        for r in model.objects.filter(grain=grain).values("start", "project_id", "agent_id",
-                                                          *fields)
+        for r in rows.values("start", "project_id", "agent_id", *fields)
     }
 
 
@@ -70,14 +74,15 @@ def _random_events(agents, n, rng):
     AgentEvent.objects.bulk_create(events)
 
 
-def _expected(grain):
+def _expected(grain, every=False):
     kinds, calls, errors, hist, lat = Counter(), Counter(), Counter(), Counter(), Counter()
     for e in AgentEvent.objects.all():
         start = floor_to(e.ts, grain)
-        kinds[(start, e.project_id, e.agent_id, e.kind)] += 1
+        agent = -1 if every else (e.agent_id or 0)
+        kinds[(start, e.project_id, agent, e.kind)] += 1
         if e.kind != "span.finished":
             continue
-        key = (start, e.project_id, e.agent_id, e.data.get("tool_name") or "")
+        key = (start, e.project_id, agent, e.data.get("tool_name") or "")
         calls[key] += 1
         errors[key] += e.data.get("outcome") == "error"
         if e.data.get("latency_ms") is not None:
@@ -87,16 +92,28 @@ def _expected(grain):
 
 
 def _assert_equal_to_raw():
+    """Per agent, and summed over every agent of a project (agent_id -1)."""
     for grain in Grain.values:
-        kinds, calls, errors, hist, lat = _expected(grain)
-        assert _rows(EventRollup, grain, "kind", "count") == dict(kinds)
-        got = SpanRollup.objects.filter(grain=grain)
-        assert {(r.start, r.project_id, r.agent_id, r.tool): r.calls for r in got} == dict(calls)
-        assert {(r.start, r.project_id, r.agent_id, r.tool): r.errors for r in got} == dict(errors)
-        assert {(r.start, r.project_id, r.agent_id, r.tool): r.latency_sum_ms
-                for r in got} == {k: lat.get(k, 0) for k in calls}
-        assert {(r.start, r.project_id, r.agent_id, r.tool, i): getattr(r, h)
-                for r in got for i, h in enumerate(HISTOGRAM) if getattr(r, h)} == dict(hist)
+        for every in (False, True):
+            _assert_grain_equal_to_raw(grain, every)
+
+
+def _assert_grain_equal_to_raw(grain, every):
+    kinds, calls, errors, hist, lat = _expected(grain, every)
+    assert _rows(EventRollup, grain, "kind", "count", every=every) == dict(kinds)
+    got = _fine_or_every(SpanRollup.objects.filter(grain=grain), every)
+    sums = {name: Counter() for name in ("calls", "errors", "latency_sum_ms")}
+    got_hist = Counter()
+    for r in got:  # summed over models: the rows summed over every agent split by model
+        key = (r.start, r.project_id, r.agent_id, r.tool)
+        for name, counter in sums.items():
+            counter[key] += getattr(r, name)
+        for i, h in enumerate(HISTOGRAM):
+            got_hist[(*key, i)] += getattr(r, h)
+    assert dict(sums["calls"]) == dict(calls)
+    assert +sums["errors"] == +errors
+    assert +sums["latency_sum_ms"] == +lat
+    assert +got_hist == +hist
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -130,7 +147,8 @@ def test_a_late_event_reopens_its_old_bucket(agent):
     AgentEvent.objects.bulk_create([_event(agent, "note", old)])  # arrives late (new id)
     roll_up()
     for grain in Grain.values:
-        assert EventRollup.objects.get(grain=grain, start=floor_to(old, grain)).count == 1
+        assert EventRollup.objects.get(grain=grain, start=floor_to(old, grain),
+                                       agent_id=agent.pk).count == 1
     _assert_equal_to_raw()
 
 
@@ -160,7 +178,8 @@ def test_events_younger_than_the_lag_wait_for_the_next_run(agent, settings):
     roll_up()
     assert not EventRollup.objects.filter(kind="note").exists()
     roll_up(now=timezone.now() + timedelta(seconds=61))
-    assert EventRollup.objects.filter(grain=Grain.FIVE_MINUTES, kind="note").get().count == 1
+    assert EventRollup.objects.filter(grain=Grain.FIVE_MINUTES, kind="note",
+                                      agent_id__gte=0).get().count == 1
 
 
 def test_latency_lands_in_the_right_histogram_bucket(agent):
@@ -172,7 +191,8 @@ def test_latency_lands_in_the_right_histogram_bucket(agent):
            _event(agent, "span.finished", T0, tool_name="Bash", latency_ms=12.7)]
     )
     roll_up()
-    row = SpanRollup.objects.get(grain=Grain.FIVE_MINUTES)
+    row = SpanRollup.objects.get(grain=Grain.FIVE_MINUTES, agent_id=agent.pk)
+    assert SpanRollup.objects.get(grain=Grain.FIVE_MINUTES, agent_id=-1).calls == row.calls
     assert row.calls == len(times) + 2
     assert row.latency_count == len(times) + 1  # a text latency is no latency
     counts = Counter(_histogram_index(ms) for ms in [*times, 12])
@@ -193,19 +213,23 @@ def test_status_time_and_time_to_unblock(agent):
     lifecycle.set_status(agent, AgentStatus.WORKING, now=T0 + timedelta(hours=5))
     roll_up()
 
-    def seconds(grain, status):
-        rows = StatusRollup.objects.filter(grain=grain, status=status)
+    def seconds(grain, status, agent_id=agent.pk):
+        rows = StatusRollup.objects.filter(grain=grain, status=status, agent_id=agent_id)
         return sum(r.seconds for r in rows)
 
     for grain in Grain.values:
         assert seconds(grain, "working") == 12 * 60 + 100 * 60
+        assert seconds(grain, "working", -1) == seconds(grain, "working")
         assert seconds(grain, "blocked") == 8 * 60
         assert seconds(grain, "offline") == 0  # not counted
-        blocked = StatusRollup.objects.get(grain=grain, status="blocked", unblocks=1)
+        blocked = StatusRollup.objects.get(grain=grain, status="blocked", unblocks=1,
+                                           agent_id=agent.pk)
         assert blocked.unblock_seconds == 8 * 60
-    first = StatusRollup.objects.get(grain=Grain.FIVE_MINUTES, status="working", start=T0)
+    first = StatusRollup.objects.get(grain=Grain.FIVE_MINUTES, status="working", start=T0,
+                                     agent_id=agent.pk)
     assert first.seconds == 300
-    assert StatusRollup.objects.filter(grain=Grain.FIVE_MINUTES, status="working").count() == 3 + 20
+    assert StatusRollup.objects.filter(grain=Grain.FIVE_MINUTES, status="working",
+                                       agent_id=agent.pk).count() == 3 + 20
 
 
 def _usage(agent, key, ts, **tokens):
@@ -224,19 +248,20 @@ def test_usage_is_rebuilt_per_project_hour_and_a_re_report_replaces_not_adds(age
     _usage(agent, "m2", T0 + timedelta(minutes=2), tokens_cache_read=1000)
     _usage(agent, "m3", T0 + timedelta(hours=26))
     roll_up()
-    hour = UsageRollup.objects.get(grain=Grain.HOUR, start=T0)
+    hour = UsageRollup.objects.get(grain=Grain.HOUR, start=T0, agent_id=agent.pk)
     assert (hour.calls, hour.tokens_input, hour.tokens_cache_read) == (2, 200, 1000)
     assert hour.issue == "lin-1" and hour.person == "ana" and hour.cost_usd > 0
-    assert UsageRollup.objects.get(grain=Grain.FIVE_MINUTES, start=T0).calls == 2
-    day = UsageRollup.objects.get(grain=Grain.DAY, start=floor_to(T0, Grain.DAY))
+    assert UsageRollup.objects.get(grain=Grain.FIVE_MINUTES, start=T0, agent_id=-1).calls == 2
+    day = UsageRollup.objects.get(grain=Grain.DAY, start=floor_to(T0, Grain.DAY),
+                                  agent_id=agent.pk)
     assert day.calls == 2 and day.cost_usd == hour.cost_usd
 
     # The same call reported again with bigger figures: merged in place, counted once.
     _usage(agent, "m1", T0 + timedelta(minutes=1), tokens_input=500)
     roll_up()
-    hour = UsageRollup.objects.get(grain=Grain.HOUR, start=T0)
+    hour = UsageRollup.objects.get(grain=Grain.HOUR, start=T0, agent_id=agent.pk)
     assert (hour.calls, hour.tokens_input) == (2, 600)
-    assert UsageRollup.objects.filter(grain=Grain.DAY).count() == 2
+    assert UsageRollup.objects.filter(grain=Grain.DAY).count() == 2 * 2  # per agent and all
 
     before = sorted(UsageRollup.objects.values_list("grain", "start", "calls", "tokens_input",
                                                     "cost_usd"))
@@ -259,7 +284,8 @@ def test_usage_totals_match_the_raw_rows(agent, make_sub):
     for u in TokenUsage.objects.all():
         raw[(floor_to(u.ts, Grain.HOUR), u.agent_id)] += u.cost_usd
     for grain in Grain.values:
-        rows = UsageRollup.objects.filter(grain=grain)
+        rows = UsageRollup.objects.filter(grain=grain, agent_id__gte=0)
+        assert sum(r.calls for r in UsageRollup.objects.filter(grain=grain, agent_id=-1)) == 120
         assert sum(r.calls for r in rows) == 120
         assert sum(r.tokens_input for r in rows) == sum(
             TokenUsage.objects.values_list("tokens_input", flat=True))

@@ -152,4 +152,21 @@ class Migration(migrations.Migration):
             model_name='usagerollup',
             constraint=models.UniqueConstraint(fields=('grain', 'start', 'project', 'agent_id', 'model', 'issue', 'person'), name='usage_rollup_key'),
         ),
+
+        migrations.AddIndex(
+            model_name='eventrollup',
+            index=models.Index(fields=['agent_id', 'grain', 'start'], name='event_rollup_agent'),
+        ),
+        migrations.AddIndex(
+            model_name='spanrollup',
+            index=models.Index(fields=['agent_id', 'grain', 'start'], name='span_rollup_agent'),
+        ),
+        migrations.AddIndex(
+            model_name='statusrollup',
+            index=models.Index(fields=['agent_id', 'grain', 'start'], name='status_rollup_agent'),
+        ),
+        migrations.AddIndex(
+            model_name='usagerollup',
+            index=models.Index(fields=['agent_id', 'grain', 'start'], name='usage_rollup_agent'),
+        ),
     ]
