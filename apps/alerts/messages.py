@@ -3,6 +3,7 @@ renders (plain text, HTML, a JSON payload)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +60,25 @@ class Message:
     severity: str
     event_type: str
     payload: dict[str, Any] = field(default_factory=dict)
+    # A complete Slack incoming-webhook body, for messages that are not about one alert (the
+    # scheduled reports); None: the Slack transport builds its usual blocks.
+    slack: dict[str, Any] | None = None
+
+
+# Other apps send their own kinds of message through the same deliveries, retries and
+# transports: a Notification whose subject is "<kind>:<id>" is rendered by the builder
+# registered for that kind (telemetry registers "report" from its AppConfig.ready()).
+BUILDERS: dict[str, Callable[[Notification], Message]] = {}
+
+
+def register_builder(kind: str, builder: Callable[[Notification], Message]) -> None:
+    BUILDERS[kind] = builder
 
 
 def build_message(notification: Notification) -> Message:
+    builder = BUILDERS.get(notification.subject.partition(":")[0])
+    if builder is not None:
+        return builder(notification)
     alert = notification.alert
     path = reverse("alerts-detail", args=[alert.pk]) if alert else reverse("alerts-inbox")
     url = site_url() + path

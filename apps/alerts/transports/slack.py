@@ -10,6 +10,8 @@ ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": 
 
 
 def payload(message) -> dict:  # noqa: ANN001
+    if getattr(message, "slack", None):
+        return message.slack
     icon = ICON.get(message.severity, "")
     blocks: list[dict] = [
         {"type": "section",
