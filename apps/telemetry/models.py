@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -249,3 +250,79 @@ class Watermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position or self.at}"
+
+
+# --- scheduled reports ----------------------------------------------------------------------
+class Cadence(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
+class Report(models.Model):
+    """The digest of one period (a local day or a Monday–Sunday week) for one project or all of
+    them, built once and shared by everyone who wants it. `content` holds the figures as they
+    were computed (labels included), so a report reads the same after retention has removed the
+    rows it came from, or an agent was deleted."""
+
+    cadence = models.CharField(max_length=8, choices=Cadence.choices)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="+", help_text="Empty: all projects.")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    title = models.CharField(max_length=200)
+    content = models.JSONField(default=dict)
+    slack_posted = models.JSONField(
+        default=list, blank=True,
+        help_text="Team Slack channels (ids) this report went to: each gets it once.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period_end", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cadence", "project", "period_start"],
+                                    condition=models.Q(project__isnull=False),
+                                    name="report_one_per_project_period"),
+            models.UniqueConstraint(fields=["cadence", "period_start"],
+                                    condition=models.Q(project__isnull=True),
+                                    name="report_one_per_period"),
+        ]
+        indexes = [models.Index(fields=["-period_end", "-id"], name="report_newest")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DigestCadence(models.TextChoices):
+    OFF = "off", "Off"
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
+REPORT_CHANNELS = (("email", "Email"), ("slack", "Team Slack channels"))
+
+
+def default_report_channels() -> list[str]:
+    return ["email"]
+
+
+class ReportSubscription(models.Model):
+    """A person's digest: how often, for which project (or all), and where it goes.
+    `last_period_end` is the end of the latest period sent (or skipped) for them; the beat task
+    claims a period by moving it forward with a conditional UPDATE, so a period goes out once
+    however many workers look at it."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="report_subscription")
+    cadence = models.CharField(max_length=8, choices=DigestCadence.choices,
+                               default=DigestCadence.OFF)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="+", help_text="Empty: all projects.")
+    channels = models.JSONField(default=default_report_channels, blank=True)
+    last_period_end = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["cadence", "last_period_end"], name="report_sub_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_cadence_display()} digest of {self.user}"
