@@ -487,3 +487,5 @@ SWITCHBOARD_MODEL_PRICES = env_model_prices("SWITCHBOARD_MODEL_PRICES")
 # never skipped; beat rolls up every TELEMETRY_ROLLUP_SECONDS.
 TELEMETRY_ROLLUP_LAG_SECONDS = env_int("TELEMETRY_ROLLUP_LAG_SECONDS", 5, minimum=0)
 TELEMETRY_ROLLUP_SECONDS = env_int("TELEMETRY_ROLLUP_SECONDS", 30, minimum=5)
+# How often beat looks for scheduled reports (digests) whose period is complete and unsent.
+TELEMETRY_REPORTS_SECONDS = env_int("TELEMETRY_REPORTS_SECONDS", 300, minimum=10)

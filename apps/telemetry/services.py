@@ -224,3 +224,165 @@ def _forget_prices() -> None:
     report priced in between from the old rows does not leave them cached."""
     prices.forget_overrides()
     transaction.on_commit(prices.forget_overrides)
+
+
+# --- scheduled reports ----------------------------------------------------------------------
+def report_for(*, period: Any, project: Any = None, now: datetime | None = None,
+               content: dict[str, Any] | None = None) -> Any:
+    """The report of one period and scope, shared by everyone who wants it: built the first
+    time it is asked for, read back afterwards (two workers building it at once keep one)."""
+    from django.db import IntegrityError
+
+    from apps.telemetry.models import Report
+    from apps.telemetry.reports import build_content
+
+    key = {"cadence": period.cadence, "project": project, "period_start": period.start}
+    existing = Report.objects.filter(**key).first()
+    if existing is not None:
+        return existing
+    content = content or build_content(period=period, project=project, now=now)
+    try:
+        with transaction.atomic():
+            return Report.objects.create(**key, period_end=period.end, title=content["title"],
+                                         content=content)
+    except IntegrityError:
+        return Report.objects.get(**key)
+
+
+def _email_address(user: Any) -> str:
+    """Where a person's mail goes: the address on "My notifications", else the account's."""
+    from apps.alerts.models import PersonalSettings
+
+    prefs = PersonalSettings.objects.filter(user=user).first()
+    return (prefs.email if prefs else "") or user.email
+
+
+def _report_deliveries(*, report: Any, subscription: Any, user: Any, slack: bool) -> list[Any]:
+    """Where one person's copy goes: their email (the address of "My notifications", else the
+    account's), and the team's Slack channels that have not had this report yet. Call inside
+    the transaction that claims the period: the report row is locked while Slack is decided."""
+    from apps.alerts.models import SEVERITY_RANK, Delivery, Severity, TeamChannel
+    from apps.telemetry.models import Report
+
+    out = []
+    channels = subscription.channels if subscription is not None else ["email"]
+    if "email" in channels and (address := _email_address(user)):
+        out.append(Delivery(channel="email", target=address, user=user))
+    if slack and "slack" in channels:
+        locked = Report.objects.select_for_update().get(pk=report.pk)
+        posted = list(locked.slack_posted or [])
+        for channel in TeamChannel.objects.filter(enabled=True, kind="slack"):
+            # A digest is news, not an alarm: channels kept for warnings or worse skip it.
+            if channel.pk in posted or SEVERITY_RANK[channel.min_severity] > SEVERITY_RANK[
+                    Severity.INFO]:
+                continue
+            out.append(Delivery(channel="slack", target=channel.name, team_channel=channel,
+                                user=user))
+            posted.append(channel.pk)
+        if posted != locked.slack_posted:
+            Report.objects.filter(pk=report.pk).update(slack_posted=posted)
+    return out
+
+
+def _report_send(*, report: Any, deliveries: list[Any], title: str) -> Any:
+    """One notification through the alerts' deliveries: their transports, retries, attempt log
+    and the sweep that re-sends a delivery whose task was lost."""
+    from apps.alerts import dispatch
+    from apps.alerts.models import Notification, NotificationState, Severity
+
+    if not deliveries:
+        return None
+    note = Notification.objects.create(
+        subject=f"report:{report.pk}", state=NotificationState.SENT, severity=Severity.INFO,
+        channels=sorted({d.channel for d in deliveries}), title=title[:300],
+        project=report.project,
+    )
+    dispatch.fan_out(notification=note, deliveries=deliveries)
+    return note
+
+
+def reports_send_due(*, now: datetime | None = None) -> int:
+    """Send every subscription its latest complete period, once. Run by beat every few
+    minutes: a period is taken when the rollups have reached its end; a worker that was off
+    sends the latest period when it is back, and only that one (the ones it missed are
+    skipped). Each person's period is claimed by moving `last_period_end` with a conditional
+    UPDATE in the transaction that queues their deliveries, so two workers never both send it.
+    A period without any activity is skipped, not sent. Returns the people sent to."""
+    from django.db.models import Q
+
+    from apps.telemetry.models import Cadence, ReportSubscription
+    from apps.telemetry.reports import build_content, is_empty, is_ready, latest_period
+
+    now = now or timezone.now()
+    sent = 0
+    for cadence in Cadence.values:
+        period = latest_period(cadence, now)
+        if not is_ready(period, now):
+            continue  # the rollups are still catching up with the period's end
+        due = (ReportSubscription.objects.filter(cadence=cadence, user__is_active=True)
+               .exclude(user__role="")
+               .filter(Q(last_period_end__isnull=True) | Q(last_period_end__lt=period.end))
+               .select_related("user", "project").order_by("pk"))
+        built: dict[int | None, Any] = {}
+        for sub in due:
+            if sub.project_id not in built:
+                content = build_content(period=period, project=sub.project, now=now)
+                built[sub.project_id] = (None if is_empty(content) else
+                                         report_for(period=period, project=sub.project,
+                                                    content=content))
+            report = built[sub.project_id]
+            claim = ReportSubscription.objects.filter(pk=sub.pk, cadence=cadence,
+                                                      project_id=sub.project_id)
+            claim = (claim.filter(last_period_end__isnull=True) if sub.last_period_end is None
+                     else claim.filter(last_period_end=sub.last_period_end))
+            with transaction.atomic():
+                if not claim.update(last_period_end=period.end):
+                    continue  # another worker has it, or the person changed their digest
+                if report is None:
+                    continue
+                deliveries = _report_deliveries(report=report, subscription=sub, user=sub.user,
+                                                slack=True)
+                if _report_send(report=report, deliveries=deliveries, title=report.title):
+                    sent += 1
+    return sent
+
+
+def report_send_test(*, user: Any, now: datetime | None = None) -> Any:
+    """"Send me a test digest now": the latest complete period of the person's digest (weekly
+    for all projects while it is off) to their email only, so a test never posts to a team
+    channel. Sent even when the period was quiet, and it moves no schedule."""
+    from apps.telemetry.models import Cadence, ReportSubscription
+    from apps.telemetry.reports import ready_period
+
+    if not _email_address(user):
+        raise ValidationError("Add an email address on My notifications first.")
+    sub = ReportSubscription.objects.filter(user=user).select_related("project").first()
+    cadence = sub.cadence if sub is not None and sub.cadence in Cadence.values else Cadence.WEEKLY
+    project = sub.project if sub is not None else None
+    report = report_for(period=ready_period(cadence, now), project=project, now=now)
+    with transaction.atomic():
+        deliveries = _report_deliveries(report=report, subscription=None, user=user, slack=False)
+        _report_send(report=report, deliveries=deliveries, title=f"Test: {report.title}")
+    return report
+
+
+@transaction.atomic
+def report_subscription_update(*, user: Any, cadence: str, project: Any, channels: list[str],
+                               now: datetime | None = None) -> Any:
+    """Save a person's digest. A new cadence or scope starts with the next period to complete
+    (the latest complete one counts as seen), so saving never sends a stale digest at once."""
+    from apps.telemetry.models import REPORT_CHANNELS, DigestCadence, ReportSubscription
+    from apps.telemetry.reports import latest_period
+
+    sub, _ = ReportSubscription.objects.get_or_create(user=user)
+    changed = (sub.cadence, sub.project_id) != (cadence, project.pk if project else None)
+    sub.cadence = cadence
+    sub.project = project
+    sub.channels = [c for c, _ in REPORT_CHANNELS if c in channels]
+    if cadence == DigestCadence.OFF:
+        sub.last_period_end = None
+    elif changed or sub.last_period_end is None:
+        sub.last_period_end = latest_period(cadence, now).end
+    sub.full_clean()
+    sub.save()
+    return sub

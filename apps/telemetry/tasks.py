@@ -15,3 +15,11 @@ def rollup() -> None:
 
     if roll_up(budget=ROLLUP_BUDGET_SECONDS).behind:
         rollup.apply_async(countdown=1)  # more to catch up: go on soon, not at the next beat
+
+
+@shared_task(name="telemetry.reports", ignore_result=True)
+def send_reports() -> None:
+    """Scheduled reports whose period is complete and not sent yet (idempotent)."""
+    from apps.telemetry.services import reports_send_due
+
+    reports_send_due()
