@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.permissions import member_required
 
@@ -147,3 +147,134 @@ def _csv(value: Any) -> Any:
     if value is None:
         return ""
     return value
+
+
+# --- scheduled reports ------------------------------------------------------------------------
+REPORTS_PAGE = 20
+
+
+def _digest_context(request: HttpRequest, form: Any = None) -> dict[str, Any]:
+    """The "Your digest" card: the form, when the next one goes out, the latest deliveries."""
+    from apps.alerts.models import Delivery, PersonalSettings, TeamChannel
+    from apps.telemetry.forms import DigestForm
+    from apps.telemetry.models import DigestCadence, ReportSubscription
+    from apps.telemetry.reports import latest_period
+
+    sub = (ReportSubscription.objects.filter(user=request.user).select_related("project")
+           .first())
+    if form is None:
+        form = DigestForm(initial={
+            "cadence": sub.cadence if sub else DigestCadence.OFF,
+            "project": sub.project if sub else None,
+            "channels": sub.channels if sub else ["email"],
+        })
+    upcoming = None
+    if sub is not None and sub.cadence != DigestCadence.OFF:
+        upcoming = latest_period(sub.cadence).earlier(-1)
+    prefs = PersonalSettings.objects.filter(user=request.user).first()
+    recent = (Delivery.objects.filter(user=request.user, notification__subject__startswith="report:")
+              .select_related("notification").order_by("-id")[:4])
+    return {
+        "digest_form": form,
+        "subscription": sub,
+        "upcoming": upcoming,
+        "email_address": (prefs.email if prefs else "") or request.user.email,
+        "slack_channels": TeamChannel.objects.filter(enabled=True, kind="slack").count(),
+        "recent_deliveries": recent,
+    }
+
+
+@require_GET
+@member_required
+def reports_page(request: HttpRequest) -> HttpResponse:
+    return _reports_response(request)
+
+
+def _reports_response(request: HttpRequest, form: Any = None, status: int = 200) -> HttpResponse:
+    from django.core.paginator import Paginator
+    from django.db.models import Q
+
+    from apps.projects.selectors import current_project
+    from apps.telemetry.digest import Digest
+    from apps.telemetry.models import Report
+
+    project = current_project(request)
+    qs = Report.objects.select_related("project").order_by("-period_end", "-id")
+    if project is not None:  # its own reports and those of all projects, which include it
+        qs = qs.filter(Q(project=project) | Q(project__isnull=True))
+    page = Paginator(qs, REPORTS_PAGE).get_page(request.GET.get("page"))
+    rows = [(report, Digest(report.content)) for report in page]
+    return render(request, "telemetry/reports.html", {
+        "page": page, "rows": rows, "project": project, **_digest_context(request, form),
+    }, status=status)
+
+
+def _report(pk: int) -> Any:
+    from django.shortcuts import get_object_or_404
+
+    from apps.telemetry.models import Report
+
+    return get_object_or_404(Report.objects.select_related("project"), pk=pk)
+
+
+@require_GET
+@member_required
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.telemetry.digest import Digest
+
+    report = _report(pk)
+    return render(request, "telemetry/report_detail.html",
+                  {"report": report, "d": Digest(report.content)})
+
+
+@require_GET
+@member_required
+def report_markdown(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.telemetry.digest import Digest, markdown, report_url
+
+    report = _report(pk)
+    response = HttpResponse(markdown(Digest(report.content, url=report_url(report.pk))),
+                            content_type="text/markdown; charset=utf-8")
+    scope = report.project.slug if report.project else "all"
+    day = timezone.localtime(report.period_start).date()
+    response["Content-Disposition"] = (
+        f'attachment; filename="switchboard-{report.cadence}-{scope}-{day:%Y-%m-%d}.md"')
+    return response
+
+
+@require_POST
+@member_required
+def digest_save(request: HttpRequest) -> HttpResponse:
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from apps.telemetry.forms import DigestForm
+    from apps.telemetry.services import report_subscription_update
+
+    form = DigestForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Your digest was not saved: see below.")
+        return _reports_response(request, form, status=400)
+    sub = report_subscription_update(user=request.user, **form.cleaned_data)
+    messages.success(request, "Your digest is off." if sub.cadence == "off"
+                     else f"Your {sub.get_cadence_display().lower()} digest is saved.")
+    return redirect("reports")
+
+
+@require_POST
+@member_required
+def digest_test(request: HttpRequest) -> HttpResponse:
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import redirect
+
+    from apps.telemetry.services import report_send_test
+
+    try:
+        report = report_send_test(user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, f"Test digest sent: “{report.title}”. It arrives in a moment; "
+                               "its result shows below.")
+    return redirect("reports")
