@@ -147,7 +147,11 @@ class Digest:
     @property
     def range_text(self) -> str:
         start, end = self._moment("start"), self._moment("end")
-        return f"{start:%a %d %b %Y %H:%M} – {end:%a %d %b %Y %H:%M} ({self.tz})"
+
+        def moment(at: datetime) -> str:
+            return f"{at:%a} {at.day} {at:%b %Y, %H:%M}"
+
+        return f"{moment(start)} – {moment(end)} {self.tz}"
 
     # headline
     def _h(self, key: str) -> dict[str, Any]:
@@ -198,7 +202,8 @@ class Digest:
                 cost = Decimal(row["cost_usd"])
                 rows.append({
                     **row, "cost_text": usd(cost), "tokens_text": fmt_tokens(row["tokens"]),
-                    "previous_text": usd(row["previous_cost_usd"]),
+                    "previous_text": usd(row["previous_cost_usd"])
+                    if Decimal(row["previous_cost_usd"]) else "",
                     "delta": Delta(pct_change(cost, row["previous_cost_usd"]), cost),
                     "share": max(min(float(100 * cost / total), 100.0), 0.0),
                 })
@@ -218,6 +223,7 @@ class Digest:
                 "change_text": Delta(check["change_pct"], check["current"]).text
                 if check["baseline"] is not None and check["current"] is not None
                 else "not enough data",
+                "rise_text": Delta(check["change_pct"], check["current"]).text.lstrip("+"),
                 "tone": "bad" if check["flagged"] else "flat",
             })
         return out
@@ -271,7 +277,7 @@ def markdown(digest: Digest) -> str:
     lines += ["", f"## Anomalies (against {d.baseline_text})", ""]
     if d.flagged:
         for c in d.flagged:
-            lines.append(f"- **{c['label']}** up {c['change_text'].lstrip('+')}: "
+            lines.append(f"- **{c['label']}** up {c['rise_text']}: "
                          f"{c['current_text']} against {c['baseline_text']}")
     else:
         lines.append("Nothing unusual.")
@@ -323,7 +329,7 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{title}\n{headline}"}},
     ]
     if d.flagged:
-        lines = [f":warning: *{c['label']}* up {c['change_text'].lstrip('+')} "
+        lines = [f":warning: *{c['label']}* up {c['rise_text']} "
                  f"({c['current_text']} vs {c['baseline_text']})" for c in d.flagged]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
     leaders = []
