@@ -22,9 +22,24 @@ def missing(reason: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1: any, or one of TEST_PORTS ("18700-18799") on a machine where
+    tests may listen only there."""
+    span = os.environ.get("TEST_PORTS", "")
+    low, _, high = span.partition("-")
+    candidates = range(int(low), int(high or low) + 1) if span else [0]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError(f"no free port in TEST_PORTS={span}")
+
+
+def listen_port() -> int:
+    """What a test server binds: 0 (the system picks, no race), or a free port of TEST_PORTS."""
+    return free_port() if os.environ.get("TEST_PORTS") else 0
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from apps.alerts import rules, throttle
+from tests.support import listen_port
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +78,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", listen_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
