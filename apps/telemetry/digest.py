@@ -37,6 +37,7 @@ class Delta:
     pct: float | None
     current: Any
     higher_is_better: bool = False
+    neutral: bool = False  # neither direction is news (how busy the agents were)
 
     @property
     def text(self) -> str:
@@ -51,7 +52,7 @@ class Delta:
     @property
     def tone(self) -> str:
         """good, bad or flat: the page colours by it, the text says the direction."""
-        if self.pct is None or abs(self.pct) < 1:
+        if self.neutral or self.pct is None or abs(self.pct) < 1:
             return "flat"
         rising = self.pct > 0
         return "good" if rising == self.higher_is_better else "bad"
@@ -174,7 +175,7 @@ class Digest:
                 f"{count(h('model_calls')['current'])} model calls"),
             Kpi("tool_calls", "Tool calls", count(tools["current"]), count(tools["previous"]),
                 Delta(pct_change(tools["current"], tools["previous"]), tools["current"],
-                      higher_is_better=True)),
+                      neutral=True)),
             Kpi("error_rate", "Tool error rate", pct(errors["current"]), pct(errors["previous"]),
                 Delta(pct_change(errors["current"], errors["previous"]), errors["current"])),
             Kpi("p95", "Tool latency p95", metric_text(p95["current"], "ms"),
