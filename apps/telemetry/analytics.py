@@ -108,11 +108,15 @@ def _rows(model: Any, family: str, window: Window, filters: Filters, *,
     the rows summed over every agent of a project (a few per bucket, whatever the fleet)."""
     qs = model.objects.filter(grain=window.grain, start__gte=window.first,
                               start__lt=window.until).order_by()
+    return filters.apply(scope(qs, filters, by_agent=by_agent), family)
+
+
+def scope(qs: Any, filters: Filters, *, by_agent: bool = False) -> Any:
+    """Rollup rows per agent (when split or filtered by agent), or the rows summed over every
+    agent of a project: never both, which would count everything twice."""
     if by_agent or filters.agents is not None:
-        qs = qs.filter(agent_id__gte=0)
-    else:
-        qs = qs.filter(agent_id=EVERY_AGENT)
-    return filters.apply(qs, family)
+        return qs.filter(agent_id__gte=0)
+    return qs.filter(agent_id=EVERY_AGENT)
 
 
 # --- percentiles -----------------------------------------------------------------------------

@@ -191,9 +191,9 @@ def _pair(current: Any, previous: Any) -> dict[str, Any]:
 
 
 def _event_counts(window: Window, filters: Filters, kinds: tuple[str, ...]) -> dict[str, int]:
-    qs = filters.apply(EventRollup.objects.filter(
+    qs = filters.apply(analytics.scope(EventRollup.objects.filter(
         grain=window.grain, start__gte=window.first, start__lt=window.until, kind__in=kinds,
-    ).order_by(), "events")
+    ).order_by(), filters), "events")
     counts = {kind: 0 for kind in kinds}
     for kind, n in qs.values("kind").annotate(n=Sum("count")).values_list("kind", "n"):
         counts[kind] = int(n or 0)
@@ -239,9 +239,9 @@ def _blocked(period: Period, filters: Filters, now: datetime) -> list[dict[str, 
     """Agents by time spent blocked in the period: the rollups, plus the block still open
     (not rolled up until it ends), which is often the longest of all."""
     window = period.window
-    qs = filters.apply(StatusRollup.objects.filter(
+    qs = filters.apply(analytics.scope(StatusRollup.objects.filter(
         grain=window.grain, start__gte=window.first, start__lt=window.until,
-        status=AgentStatus.BLOCKED).order_by(), "status")
+        status=AgentStatus.BLOCKED).order_by(), filters, by_agent=True), "status")
     seconds: dict[int, float] = defaultdict(float)
     blocks: dict[int, int] = defaultdict(int)
     for agent_id, s, n in (qs.values("agent_id").annotate(s=Sum("seconds"), n=Sum("unblocks"))
@@ -314,7 +314,7 @@ def _period_figures(periods: list[Period], filters: Filters) -> list[_Figures]:
 
     def rows(model: Any, family: str) -> Any:
         qs = model.objects.filter(grain=grain, start__gte=lo, start__lt=hi).order_by()
-        return filters.apply(qs, family).values("start")
+        return filters.apply(analytics.scope(qs, filters), family).values("start")
 
     for row in rows(UsageRollup, "usage").annotate(c=Sum("cost_usd"), n=Sum("calls")):
         if (f := which(row["start"])) is not None:
