@@ -46,7 +46,8 @@ from apps.telemetry.models import (
     Watermark,
 )
 
-CHUNK = 50_000  # event ids per transaction
+CHUNK = 50_000  # event ids per transaction on PostgreSQL
+SQLITE_CHUNK = 5_000  # SQLite has one writer: hold its lock for tens of milliseconds at most
 # Each bucket is written twice: per agent, and summed over every agent of the project under
 # agent_id EVERY_AGENT, so that pages not split by agent read a few rows per bucket instead of
 # one per agent (apps.telemetry.analytics picks which).
@@ -263,7 +264,7 @@ def roll_events(*, now: datetime | None = None, budget: float | None = None) -> 
             lo = mark.position
             if lo >= upper:
                 return read, False
-            hi = min(lo + CHUNK, upper)
+            hi = min(lo + (CHUNK if _pg() else min(CHUNK, SQLITE_CHUNK)), upper)
             roll_event_range(lo, hi)
             mark.position = hi
             mark.save(update_fields=["position", "updated_at"])
