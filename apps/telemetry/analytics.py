@@ -166,7 +166,11 @@ def _payload(window: Window, title: str, unit: str, kind: str, stacked: bool,
     return {
         "title": title, "unit": unit, "kind": kind, "stacked": stacked,
         "x": [int((b - EPOCH).total_seconds()) for b in buckets],
-        "series": [{"label": name, "values": [_num(series[name].get(b)) for b in buckets]}
+        # Stacked areas and bars are sums: an empty bucket is 0. Lines (rates, latencies)
+        # leave a gap where there was nothing to measure.
+        "series": [{"label": name,
+                    "values": [_num(series[name].get(b, None if kind == "line" else 0))
+                               for b in buckets]}
                    for name in order if name in series],
     }
 
