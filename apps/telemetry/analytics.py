@@ -1,7 +1,7 @@
 """Analytics reads: series and totals over any range, from the rollups alone, so their cost
 does not grow with the range (a query per measure family, whatever the range or grouping).
 
-The range picks its grain: up to 36 hours in 5-minute buckets, up to 10 days hourly, longer
+The range picks its grain: up to 8 hours in 5-minute buckets, up to 10 days hourly, longer
 daily (UTC days). Percentiles come from the summed latency histograms, within one histogram
 bucket of the exact value. Time an agent is in its current status has no rollup yet (the
 interval is still open): it is added from the agents' rows at read time."""
@@ -61,7 +61,7 @@ class Window:
     @property
     def grain(self) -> int:
         length = self.until - self.since
-        if length <= timedelta(hours=36):
+        if length <= timedelta(hours=8):
             return Grain.FIVE_MINUTES
         if length <= timedelta(days=10):
             return Grain.HOUR
