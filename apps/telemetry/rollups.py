@@ -113,6 +113,9 @@ def floor_to(ts: datetime, grain: int) -> datetime:
 
 
 # --- events: counts by kind, tool calls, status time ---------------------------------------
+# The single-statement aggregations of a range of events, straight from the raw rows: what the
+# engine's result must equal (tests/telemetry/test_rollups.py) and what benchmarks/rollups.py
+# compares its speed with. The engine itself reads the raw rows once per chunk (_delta_sql).
 def _events_sql(grain: int, every: bool = False) -> str:
     e, r = _t(AgentEvent), _t(EventRollup)
     agent = EVERY_AGENT if every else "COALESCE(agent_id, 0)"
@@ -215,16 +218,83 @@ def _status_sql() -> str:
                       unblock_seconds = {r}.unblock_seconds + excluded.unblock_seconds"""
 
 
+SPAN_MEASURES = ("calls", "errors", "latency_count", "latency_sum_ms", *HISTOGRAM)
+
+
+def _delta_sql() -> list[str]:
+    """Read the chunk's raw events once, into 5-minute groups per agent in two temporary
+    tables; every grain and the sums over every agent are then derived from these few rows
+    (parsing the events' JSON is the costly part, so it is done once, not six times)."""
+    e, a = _t(AgentEvent), connection.ops.quote_name("agents_agent")
+    errors = ", ".join(f"'{o}'" for o in ERROR_OUTCOMES)
+    histogram = ", ".join(f"COUNT(*) FILTER (WHERE s.b = {i}) AS {h}"
+                          for i, h in enumerate(HISTOGRAM))
+    five = Grain.FIVE_MINUTES
+    return [
+        f"""CREATE TEMPORARY TABLE sb_delta_events AS
+            SELECT {bucket_sql('ts', five)} AS start, project_id,
+                   COALESCE(agent_id, 0) AS agent_id, kind, COUNT(*) AS n
+            FROM {e} WHERE id > %s AND id <= %s
+            GROUP BY 1, 2, 3, 4""",
+        f"""CREATE TEMPORARY TABLE sb_delta_spans AS
+            SELECT {bucket_sql('s.ts', five)} AS start, s.project_id, s.agent_id,
+                   COALESCE(a.model, '') AS model, s.tool,
+                   COUNT(*) AS calls, COUNT(*) FILTER (WHERE s.outcome IN ({errors})) AS errors,
+                   COUNT(s.latency) AS latency_count,
+                   COALESCE(SUM(s.latency), 0) AS latency_sum_ms, {histogram}
+            FROM (
+                SELECT ts, project_id, agent_id, tool, outcome, latency,
+                       {_bucket_index_sql('latency')} AS b
+                FROM (
+                    SELECT ts, project_id, COALESCE(agent_id, 0) AS agent_id,
+                           COALESCE(SUBSTR({_json_text('data', 'tool_name')}, 1, 200), '')
+                               AS tool,
+                           {_json_text('data', 'outcome')} AS outcome,
+                           {_json_int('data', 'latency_ms')} AS latency
+                    FROM {e} WHERE id > %s AND id <= %s AND kind = 'span.finished' {_fence()}
+                ) raw {_fence()}
+            ) s LEFT JOIN {a} a ON a.id = s.agent_id
+            GROUP BY 1, 2, 3, 4, 5""",
+    ]
+
+
+def _from_delta_sql(grain: int, every: bool) -> list[str]:
+    """Add the chunk's 5-minute groups to the rollups of `grain`, per agent or summed."""
+    er, sr = _t(EventRollup), _t(SpanRollup)
+    agent = EVERY_AGENT if every else "agent_id"
+    start = "start" if grain == Grain.FIVE_MINUTES else bucket_sql("start", grain)
+    sums = ", ".join(f"SUM({m})" for m in SPAN_MEASURES)
+    return [
+        f"""INSERT INTO {er} (grain, start, project_id, agent_id, kind, count)
+            SELECT {grain}, {start}, project_id, {agent}, kind, SUM(n)
+            FROM sb_delta_events WHERE 1 = 1 GROUP BY 2, 3, 4, 5
+            ON CONFLICT (grain, start, project_id, agent_id, kind)
+            DO UPDATE SET count = {er}.count + excluded.count""",
+        f"""INSERT INTO {sr} (grain, start, project_id, agent_id, model, tool,
+                              {", ".join(SPAN_MEASURES)})
+            SELECT {grain}, {start}, project_id, {agent}, model, tool, {sums}
+            FROM sb_delta_spans WHERE 1 = 1 GROUP BY 2, 3, 4, 5, 6
+            ON CONFLICT (grain, start, project_id, agent_id, model, tool)
+            DO UPDATE SET {", ".join(f"{m} = {sr}.{m} + excluded.{m}" for m in SPAN_MEASURES)}""",
+    ]
+
+
 def roll_event_range(lo: int, hi: int) -> None:
     """Add events (lo, hi] to every rollup. Call inside the transaction that moves the
     watermark from lo to hi."""
     with connection.cursor() as cursor:
         if _pg():  # a chunk's groups fit in memory instead of spilling to disk
             cursor.execute("SET LOCAL work_mem = '64MB'")
+        for table in ("sb_delta_events", "sb_delta_spans"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in _delta_sql():
+            cursor.execute(statement, [lo, hi])
         for grain in GRAINS:
             for every in (False, True):
-                cursor.execute(_events_sql(grain, every), [lo, hi])
-                cursor.execute(_spans_sql(grain, every), [lo, hi])
+                for statement in _from_delta_sql(grain, every):
+                    cursor.execute(statement, [])
+        for table in ("sb_delta_events", "sb_delta_spans"):
+            cursor.execute(f"DROP TABLE {table}")
         rows = _status_rows(lo, hi)
         if rows:
             cursor.executemany(_status_sql(), rows)

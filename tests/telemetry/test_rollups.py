@@ -341,3 +341,24 @@ def test_the_beat_task_rolls_up_in_a_real_worker(celery_worker, agent):
             break
         time.sleep(0.2)
     _assert_equal_to_raw()
+
+
+def test_the_engine_equals_the_single_statement_aggregation(agent, make_sub):
+    """What beat writes (the chunk read once, every grain derived) equals one GROUP BY over
+    the raw rows, the reference benchmarks/rollups.py measures the engine against."""
+    _random_events([agent, make_sub("a")], 300, random.Random(21))
+    roll_up()
+    last = AgentEvent.objects.latest("id").id
+    with connection.cursor() as cursor:
+        for sql, model, fields in (
+            (rollups._events_sql(3600), EventRollup, ("kind", "count")),
+            (rollups._spans_sql(3600), SpanRollup, ("model", "tool", "calls", "errors",
+                                                    "latency_count", "latency_sum_ms",
+                                                    *HISTOGRAM)),
+        ):
+            select = sql.split("ON CONFLICT")[0]
+            cursor.execute(select[select.index("SELECT"):], [0, last])
+            expected = sorted(tuple(row[3:]) for row in cursor.fetchall())
+            got = sorted(model.objects.filter(grain=3600, agent_id__gte=0)
+                         .values_list("agent_id", *fields))
+            assert got == expected
