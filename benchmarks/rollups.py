@@ -9,7 +9,8 @@ Runs on a throwaway test database next to DATABASE_URL (PostgreSQL), never on re
    outcome), spread over 2 days, 10 projects, 200 agents (about 9 events per agent per
    5 minutes: a busy fleet). Interleaved rounds of
    - raw:    the equivalent single SQL statements, `INSERT … SELECT … GROUP BY` into empty
-             5-minute rollup tables (events by kind; tool calls with the latency histogram);
+             5-minute rollup tables (events by kind; tool calls with the latency histogram;
+             each per agent and summed over every agent, the rows the engine writes);
    - engine: apps.telemetry.rollups.roll_events() into 5-minute buckets only, behind its
              watermark in chunks of CHUNK ids with ON CONFLICT upserts;
    - engine, all grains: the same into 5-minute, hourly and daily buckets (what beat runs).
@@ -90,8 +91,9 @@ def raw_rollup() -> float:
     began = time.perf_counter()
     with connection.cursor() as cursor:
         upper = rollups.readable_event_id(django.utils.timezone.now())
-        cursor.execute(rollups._events_sql(300).split("ON CONFLICT")[0], [0, upper])
-        cursor.execute(rollups._spans_sql(300).split("ON CONFLICT")[0], [0, upper])
+        for every in (False, True):  # the same rows the engine writes: per agent and summed
+            cursor.execute(rollups._events_sql(300, every).split("ON CONFLICT")[0], [0, upper])
+            cursor.execute(rollups._spans_sql(300, every).split("ON CONFLICT")[0], [0, upper])
     return time.perf_counter() - began
 
 
@@ -237,6 +239,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--chunk", type=int, default=None, help="event ids per transaction")
     parser.add_argument("--skip-rollup", action="store_true")
     parser.add_argument("--skip-page", action="store_true")
     args = parser.parse_args()
@@ -247,6 +250,10 @@ def main() -> None:
     from django.conf import settings
 
     settings.TELEMETRY_ROLLUP_LAG_SECONDS = 0
+    if args.chunk:
+        from apps.telemetry import rollups
+
+        rollups.CHUNK = args.chunk
     settings.ALLOWED_HOSTS = ["*"]
     settings.DEBUG = False
     try:
