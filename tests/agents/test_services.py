@@ -30,13 +30,17 @@ def test_register_is_idempotent_and_bumps_versions(project):
 def test_every_status_change_records_one_event_and_bumps_the_version(make_agent):
     agent = make_agent()
     version = Agent.objects.get(pk=agent.pk).version
+    agent_since = Agent.objects.get(pk=agent.pk).status_since.isoformat()
     agent_set_status(agent=agent, status="blocked", reason="needs a key")
     agent_set_status(agent=agent, status="idle")
     agent.refresh_from_db()
     assert agent.version == version + 2
     events = list(AgentEvent.objects.filter(agent=agent).order_by("id"))[-2:]
     assert [e.kind for e in events] == ["agent.blocked", "agent.unblocked"]
-    assert events[0].data == {"from": "idle", "to": "blocked", "reason": "needs a key"}
+    assert events[0].data == {"from": "idle", "to": "blocked", "reason": "needs a key",
+                              "since": agent_since}
+    # The unblock says since when it was blocked: the rollups count the time spent there.
+    assert events[1].data["since"] == events[0].ts.isoformat()
 
 
 def test_task_assign_links_a_linear_issue(make_agent):
