@@ -39,6 +39,29 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+MAX_RETENTION_DAYS = 36_500  # a hundred years; beyond it "forever" (0) says it better
+
+
+def env_days(name: str, default: int) -> int:
+    """A retention window in whole days: unset is `default`; 0 or empty keeps rows forever."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip() == "":
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a whole number of days (0 or empty: keep forever)."
+        ) from None
+    if not 0 <= value <= MAX_RETENTION_DAYS:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} must be between 0 (keep forever) and {MAX_RETENTION_DAYS} days."
+        )
+    return value
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

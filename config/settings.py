@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_model_prices, env_str
+from config.env import env_bool, env_days, env_int, env_list, env_model_prices, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SWITCHBOARD_DATA_DIR") or BASE_DIR / "var").resolve()
@@ -489,3 +489,17 @@ TELEMETRY_ROLLUP_LAG_SECONDS = env_int("TELEMETRY_ROLLUP_LAG_SECONDS", 5, minimu
 TELEMETRY_ROLLUP_SECONDS = env_int("TELEMETRY_ROLLUP_SECONDS", 30, minimum=5)
 # How often beat looks for scheduled reports (digests) whose period is complete and unsent.
 TELEMETRY_REPORTS_SECONDS = env_int("TELEMETRY_REPORTS_SECONDS", 300, minimum=10)
+# Retention: how many days raw rows and rollups are kept (0 or empty: forever). An owner's
+# values on the System page win over these (telemetry.RetentionPolicy). Beat deletes what is
+# older every RETENTION_RUN_SECONDS, in small chunks (apps/telemetry/retention.py).
+RETENTION_EVENTS_DAYS = env_days("RETENTION_EVENTS_DAYS", 30)
+RETENTION_SPANS_DAYS = env_days("RETENTION_SPANS_DAYS", 14)
+RETENTION_SPAN_PAYLOADS_DAYS = env_days("RETENTION_SPAN_PAYLOADS_DAYS", 3)
+RETENTION_USAGE_DAYS = env_days("RETENTION_USAGE_DAYS", 90)
+RETENTION_NOTIFICATIONS_DAYS = env_days("RETENTION_NOTIFICATIONS_DAYS", 30)
+RETENTION_WEBHOOKS_DAYS = env_days("RETENTION_WEBHOOKS_DAYS", 30)
+RETENTION_SYNC_RUNS_DAYS = env_days("RETENTION_SYNC_RUNS_DAYS", 30)
+RETENTION_ROLLUPS_5M_DAYS = env_days("RETENTION_ROLLUPS_5M_DAYS", 14)
+RETENTION_ROLLUPS_1H_DAYS = env_days("RETENTION_ROLLUPS_1H_DAYS", 90)
+RETENTION_ROLLUPS_1D_DAYS = env_days("RETENTION_ROLLUPS_1D_DAYS", 0)
+RETENTION_RUN_SECONDS = env_int("RETENTION_RUN_SECONDS", 600, minimum=10)

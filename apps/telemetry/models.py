@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
 from apps.agents.models import Agent, AgentTask
 from apps.projects.models import Project
+from config.env import MAX_RETENTION_DAYS
 
 TOKEN_FIELDS = (
     "tokens_input",
@@ -326,3 +330,77 @@ class ReportSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_cadence_display()} digest of {self.user}"
+
+
+# --- retention ----------------------------------------------------------------------------
+class RetentionKind(NamedTuple):
+    key: str
+    label: str
+    setting: str  # the server's default, from the environment (config/settings.py)
+    about: str
+
+
+RETENTION_KINDS = (
+    RetentionKind("events", "Raw events", "RETENTION_EVENTS_DAYS",
+                  "The activity log. Never before the rollups have counted them."),
+    RetentionKind("spans", "Tool spans", "RETENTION_SPANS_DAYS", "The trace viewer's tool calls."),
+    RetentionKind("span_payloads", "Span input and output", "RETENTION_SPAN_PAYLOADS_DAYS",
+                  "Emptied after this; the span and its sizes stay."),
+    RetentionKind("usage", "Token usage records", "RETENTION_USAGE_DAYS",
+                  "One per model call. Never before the usage rollup has read them."),
+    RetentionKind("notifications", "Notifications", "RETENTION_NOTIFICATIONS_DAYS",
+                  "Alert messages with their deliveries (email, push, Slack, webhooks)."),
+    RetentionKind("webhooks", "Linear webhook deliveries", "RETENTION_WEBHOOKS_DAYS",
+                  "Payloads Linear sent; applied ones only."),
+    RetentionKind("sync_runs", "Linear sync runs", "RETENTION_SYNC_RUNS_DAYS",
+                  "The sync log; the newest run of each kind stays."),
+    RetentionKind("rollups_5m", "5-minute rollups", "RETENTION_ROLLUPS_5M_DAYS",
+                  "Charts of the last hours and days."),
+    RetentionKind("rollups_1h", "Hourly rollups", "RETENTION_ROLLUPS_1H_DAYS",
+                  "Charts of the last weeks."),
+    RetentionKind("rollups_1d", "Daily rollups", "RETENTION_ROLLUPS_1D_DAYS", "History."),
+)
+RETENTION_KEYS = tuple(kind.key for kind in RETENTION_KINDS)
+
+
+class RetentionPolicy(models.Model):
+    """How many days each kind of row is kept, as an owner set it on the System page (one row,
+    pk 1). An empty field means the server's setting (RETENTION_<KIND>_DAYS); 0 keeps rows
+    forever."""
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "retention policy"
+
+    def __str__(self) -> str:
+        return "Retention policy"
+
+    @staticmethod
+    def field_name(key: str) -> str:
+        return f"{key}_days"
+
+    @classmethod
+    def windows(cls) -> dict[str, int]:
+        """Days kept per kind (0: forever), read now."""
+        return cls.windows_of(cls.objects.filter(pk=1).first())
+
+    @classmethod
+    def windows_of(cls, policy: RetentionPolicy | None) -> dict[str, int]:
+        """Days kept per kind (0: forever): the owner's value where set, else the setting."""
+        from django.conf import settings
+
+        windows = {}
+        for kind in RETENTION_KINDS:
+            own = getattr(policy, cls.field_name(kind.key)) if policy is not None else None
+            windows[kind.key] = own if own is not None else getattr(settings, kind.setting)
+        return windows
+
+for _kind in RETENTION_KINDS:
+    RetentionPolicy.add_to_class(
+        RetentionPolicy.field_name(_kind.key),
+        models.PositiveIntegerField(
+            null=True, blank=True, validators=[MaxValueValidator(MAX_RETENTION_DAYS)],
+            help_text=f"Days; empty: the {_kind.setting} setting; 0: forever.",
+        ),
+    )

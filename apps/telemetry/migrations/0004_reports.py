@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('projects', '0001_initial'),
-        ('telemetry', '0002_rollups'),
+        ('telemetry', '0003_retention_policy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
