@@ -39,6 +39,7 @@ from apps.telemetry.models import (
     LATENCY_EDGES,
     EventRollup,
     Grain,
+    RetentionPolicy,
     SpanRollup,
     StatusRollup,
     TokenUsage,
@@ -406,13 +407,30 @@ def _as_datetime(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def usage_rebuild_floor(now: datetime) -> datetime | None:
+    """The oldest hour the usage rollup may rebuild: the first UTC midnight at least an hour
+    after the token-usage retention cutoff. Retention deletes raw rows older than the cutoff,
+    and rebuilding an hour, or its day (also summed from raw rows), with some of them gone
+    would shrink its totals. The hour covers a retention run starting up to an hour after this
+    rollup run read the cutoff. None when usage is kept forever."""
+    days = RetentionPolicy.windows()["usage"]
+    if not days:
+        return None
+    edge = now - timedelta(days=days) + timedelta(hours=1)
+    day = floor_to(edge, Grain.DAY)
+    return day if day == edge else day + timedelta(days=1)
+
+
 def roll_usage(*, now: datetime | None = None, budget: float | None = None) -> tuple[int, bool]:
-    """Rebuild every project-hour (and its day) whose usage changed since the last run.
-    Returns (project-hours rebuilt, whether the budget ran out first)."""
+    """Rebuild every project-hour (and its day) whose usage changed since the last run; a
+    change in an hour older than `usage_rebuild_floor` stays out of the rollups (its raw rows
+    may be going). Returns (project-hours rebuilt, whether the budget ran out first)."""
     now = now or timezone.now()
     until = now - _lag()
     mark, _ = Watermark.objects.get_or_create(name="usage")
-    hours = _changed_usage_hours(mark.at, until)
+    floor = usage_rebuild_floor(now)
+    hours = [(project_id, hour) for project_id, hour in _changed_usage_hours(mark.at, until)
+             if floor is None or hour >= floor]
     began = time.monotonic()
     days: set[tuple[int, datetime]] = set()
     for done, (project_id, hour) in enumerate(hours):
