@@ -20,6 +20,7 @@ class TelemetryConfig(AppConfig):
         register_nav("Reports", "reports", order=36)
 
         add_periodic("telemetry-rollup", "telemetry.rollup", settings.TELEMETRY_ROLLUP_SECONDS)
+        add_periodic("telemetry-retention", "telemetry.retention", settings.RETENTION_RUN_SECONDS)
         add_periodic("telemetry-reports", "telemetry.reports", settings.TELEMETRY_REPORTS_SECONDS)
         # Reports go out as "report:<id>" notifications through the alerts' transports.
         register_builder("report", _report_message)

@@ -1,6 +1,8 @@
 """`manage.py telemetry rollup`: bring every rollup up to now, once (safe while beat runs it).
 `manage.py telemetry report --cadence daily|weekly [--project slug]`: the report of the latest
-complete day or week, built (once; later runs print the stored one) and printed as Markdown."""
+complete day or week, built (once; later runs print the stored one) and printed as Markdown.
+`manage.py telemetry retention`: apply the retention windows once, printing what went per kind
+(safe while beat runs it: the two take turns chunk by chunk)."""
 
 from __future__ import annotations
 
@@ -20,12 +22,21 @@ class Command(BaseCommand):
                            "Markdown.")
         report.add_argument("--cadence", choices=("daily", "weekly"), required=True)
         report.add_argument("--project", default="", help="A project's slug; default: all.")
+        retention = sub.add_parser(
+            "retention", help="Delete what is older than each kind's retention window, once."
+        )
+        retention.add_argument("--budget", type=float, default=None,
+                               help="Stop after this many seconds (default: when done).")
+        retention.add_argument("--pause", type=float, default=0.0,
+                               help="Seconds to sleep between chunks (beat sleeps 0.05).")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "rollup":
             self._rollup()
         elif action == "report":
             self._report(options["cadence"], options["project"])
+        elif action == "retention":
+            self._retention(budget=options["budget"], pause=options["pause"])
 
     def _rollup(self) -> None:
         from apps.telemetry.rollups import lag_seconds, roll_up
@@ -52,3 +63,24 @@ class Command(BaseCommand):
         roll_up()  # so the period's last minutes are counted
         report = report_for(period=latest_period(cadence), project=project)
         self.stdout.write(markdown(Digest(report.content, url=report_url(report.pk))), ending="")
+
+    def _retention(self, *, budget: float | None, pause: float) -> None:
+        from apps.telemetry.models import RETENTION_KINDS
+        from apps.telemetry.retention import apply_retention
+
+        outcome = apply_retention(budget=budget, pause=pause)
+        for kind in RETENTION_KINDS:
+            days = outcome.windows[kind.key]
+            if not days:
+                self.stdout.write(f"{kind.label}: kept forever")
+                continue
+            verb = "emptied" if kind.key == "span_payloads" else "deleted"
+            line = f"{kind.label} (older than {days} d): {verb} {outcome.changed[kind.key]:,}"
+            if kind.key == "notifications":
+                line += f" with {outcome.changed['deliveries']:,} deliveries"
+            self.stdout.write(line)
+        rate = outcome.total / outcome.seconds if outcome.seconds else 0.0
+        self.stdout.write(
+            f"{outcome.total:,} rows in {outcome.seconds:.1f} s ({rate:,.0f} rows/s)"
+            + ("; stopped at the time budget, run again for the rest." if outcome.behind else ".")
+        )
