@@ -48,14 +48,33 @@ def _may_see_details(request: HttpRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 @owner_required
 def system_status(request: HttpRequest) -> HttpResponse:
-    """Owners see whether the background worker and beat are alive, and can ping the worker."""
-    if request.method == "POST":
+    """Owners see whether the background worker and beat are alive, and can ping the worker;
+    and what retention keeps, with a form for its windows."""
+    from apps.telemetry import services as telemetry_services
+    from apps.telemetry.forms import RetentionForm
+    from apps.telemetry.models import RetentionPolicy
+    from apps.telemetry.storage import storage_overview
+
+    retention_form = None
+    if request.method == "POST" and request.POST.get("action") == "retention":
+        retention_form = RetentionForm(request.POST)
+        if retention_form.is_valid():
+            telemetry_services.retention_policy_save(
+                values=retention_form.values(), actor=request.user, request=request
+            )
+            messages.success(request, "Retention windows saved; the next run applies them.")
+            return redirect("system-status")
+    elif request.method == "POST":
         from apps.core.tasks import ping_worker
 
         user = request.user.get_username()
         transaction.on_commit(lambda: ping_worker.delay(requested_by=user))
         messages.info(request, "Worker ping sent; this page shows when it answers.")
         return redirect("system-status")
+    policy = RetentionPolicy.objects.filter(pk=1).first()
+    if retention_form is None:
+        retention_form = RetentionForm(initial=RetentionForm.initial_from(policy))
+    storage = [(row, retention_form[row.key]) for row in storage_overview(policy)]
     beats = {b.name: b for b in ServiceBeat.objects.all()}
     ok, checks = run_checks()
     return render(
@@ -68,7 +87,11 @@ def system_status(request: HttpRequest) -> HttpResponse:
             "ready": ok,
             "embedded": settings.EMBEDDED,
             "database_vendor": connection.vendor,
+            "retention_form": retention_form,
+            "storage": storage,
+            "retention_every_minutes": round(settings.RETENTION_RUN_SECONDS / 60),
         },
+        status=400 if retention_form.is_bound else 200,
     )
 
 

@@ -1,4 +1,5 @@
-"""Writes of the telemetry app: token usage records and the team's model prices.
+"""Writes of the telemetry app: token usage records, the team's model prices and retention
+windows.
 
 Imports run one way: this module reads apps.agents.models, never apps.agents' services; the
 agents app calls `usage_record` from its ingestion and span services."""
@@ -17,7 +18,14 @@ from django.utils import timezone
 from apps.agents.models import Agent
 from apps.core.audit import audit_record
 from apps.telemetry import prices
-from apps.telemetry.models import TOKEN_FIELDS, CostSource, ModelPrice, TokenUsage
+from apps.telemetry.models import (
+    RETENTION_KEYS,
+    TOKEN_FIELDS,
+    CostSource,
+    ModelPrice,
+    RetentionPolicy,
+    TokenUsage,
+)
 
 MAX_TOKENS = 10**12  # per field and call; far above any context window, far below BIGINT
 MAX_COST = Decimal("999999")  # cost_usd has 14 digits, 8 of them decimals
@@ -386,3 +394,33 @@ def report_subscription_update(*, user: Any, cadence: str, project: Any, channel
     sub.full_clean()
     sub.save()
     return sub
+
+
+# --- retention windows ----------------------------------------------------------------------
+@transaction.atomic
+def retention_policy_save(*, values: Mapping[str, int | None], actor: Any = None,
+                          request: Any = None) -> RetentionPolicy:
+    """Set the owner's retention windows (days; None: the server's setting; 0: forever). The
+    next retention run, and the usage rollup's next run, read them."""
+    unknown = set(values) - set(RETENTION_KEYS)
+    if unknown:
+        raise ValueError(f"unknown retention kinds: {sorted(unknown)}")
+    RetentionPolicy.objects.get_or_create(pk=1)
+    policy = RetentionPolicy.objects.select_for_update().get(pk=1)
+    before = {key: getattr(policy, RetentionPolicy.field_name(key)) for key in values}
+    for key, days in values.items():
+        setattr(policy, RetentionPolicy.field_name(key), days)
+    policy.full_clean()
+    policy.save()
+    audit_record(
+        "retention.policy_saved",
+        actor=actor,
+        request=request,
+        target=policy,
+        data={
+            "changed": {key: [before[key], days] for key, days in values.items()
+                        if before[key] != days},
+            "windows": RetentionPolicy.windows_of(policy),
+        },
+    )
+    return policy

@@ -1,6 +1,6 @@
 """Retention: what is older than its window goes, in chunks; nothing inside its window, nothing
-the rollups have not counted, and no rollup changes. The command and the beat task in a real
-worker. On whichever database the suite runs."""
+the rollups have not counted, and no rollup changes. The command, the beat task in a real
+worker, and the owners' form on the System page. On whichever database the suite runs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.agents.models import AgentEvent, ToolSpan
 from apps.alerts.models import Delivery, DeliveryState, Notification
+from apps.core.models import AuditEntry
 from apps.linear.models import SyncRun, WebhookDelivery
 from apps.telemetry import retention
 from apps.telemetry.models import (
@@ -35,6 +36,7 @@ from apps.telemetry.rollups import floor_to, roll_up, usage_rebuild_floor
 from apps.telemetry.services import usage_record
 
 pytestmark = pytest.mark.django_db
+URL = "/settings/system/"
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
 
@@ -395,3 +397,95 @@ def test_beat_runs_it_every_ten_minutes():
 
     entry = settings.CELERY_BEAT_SCHEDULE["telemetry-retention"]
     assert entry == {"task": "telemetry.retention", "schedule": 600.0}
+
+
+# --- the System page ----------------------------------------------------------------------------
+def form(**overrides):
+    data = {"action": "retention", **{key: "" for key in retention.STEPS}}
+    data.update(overrides)
+    return data
+
+
+def test_owners_see_windows_rows_sizes_and_the_oldest_row(client, owner, agent, now):
+    _events(agent, *[now - timedelta(days=3, seconds=i) for i in range(3)])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE agents_agentevent")
+    client.force_login(owner)
+    response = client.get(URL)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Data retention" in body and 'placeholder="30 (default)"' in body
+    assert 'placeholder="forever (default)"' in body  # daily rollups
+    row = body[body.index("Raw events"):body.index("Tool spans")]
+    assert "now: 30 days (server default)" in row
+    assert "3\xa0days</time> old" in row and " MB" in row
+    assert ("≈ 3" if connection.vendor == "postgresql" else ">3<") in row
+
+
+def test_the_page_takes_the_same_queries_whatever_the_data(client, owner, agent, now):
+    client.force_login(owner)
+    client.get(URL)
+    with CaptureQueriesContext(connection) as empty:
+        assert client.get(URL).status_code == 200
+    _events(agent, *[now - timedelta(days=i) for i in range(40)])
+    _span(agent, 1, now)
+    _notification(now, DeliveryState.SENT)
+    _rollup(Grain.HOUR, now, agent)
+    RetentionPolicy.objects.create(pk=1, spans_days=7)
+    with CaptureQueriesContext(connection) as full:
+        assert client.get(URL).status_code == 200
+    assert len(full.captured_queries) == len(empty.captured_queries) <= 10
+
+
+def test_owners_change_the_windows_and_it_is_audited(client, owner, now):
+    client.force_login(owner)
+    response = client.post(URL, form(events="7", rollups_1d="3650", spans=""))
+    assert response.status_code == 302
+    policy = RetentionPolicy.objects.get(pk=1)
+    assert (policy.events_days, policy.rollups_1d_days, policy.spans_days) == (7, 3650, None)
+    assert RetentionPolicy.windows()["events"] == 7 and RetentionPolicy.windows()["spans"] == 14
+    entry = AuditEntry.objects.get(action="retention.policy_saved")
+    assert entry.actor == owner and entry.data["changed"] == {"events": [None, 7],
+                                                            "rollups_1d": [None, 3650]}
+    body = client.get(URL).content.decode()
+    assert 'name="events" value="7"' in body and "now: 7 days<" in body
+    client.post(URL, form(events=""))  # back to the server's setting
+    assert RetentionPolicy.windows()["events"] == 30
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"events": "soon"}, "events", "Enter a whole number"),
+        ({"spans": "-1"}, "spans", "greater than or equal to 0"),
+        ({"usage": "99999999"}, "usage", "less than or equal to 36500"),
+        ({"rollups_1h": "7"}, "rollups_1h", "at least as long as 5-minute rollups (14 days)"),
+        ({"rollups_1d": "30"}, "rollups_1d", "at least as long as hourly rollups (90 days)"),
+        ({"rollups_5m": "0", "rollups_1h": "400"}, "rollups_1h", "(forever)"),
+    ],
+)
+def test_bad_input_is_a_form_error_and_saves_nothing(client, owner, overrides, field, message):
+    client.force_login(owner)
+    response = client.post(URL, form(**overrides))
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert f'id="id_{field}-errors"' in body and message in body
+    assert not RetentionPolicy.objects.exists()
+    assert not AuditEntry.objects.filter(action="retention.policy_saved").exists()
+
+
+@pytest.mark.parametrize("who", ["admin", "viewer", "outsider"])
+def test_only_owners_see_or_change_it(client, team, who):
+    client.force_login(team[who])
+    assert client.get(URL).status_code == 403
+    assert client.post(URL, form(events="1")).status_code == 403
+    assert not RetentionPolicy.objects.exists()
+
+
+def test_the_ping_button_still_pings(client, owner, django_capture_on_commit_callbacks):
+    client.force_login(owner)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(URL, {"action": "ping"})
+    assert response.status_code == 302 and len(callbacks) == 1
+    assert not RetentionPolicy.objects.exists()
