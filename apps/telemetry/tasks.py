@@ -25,16 +25,15 @@ def send_reports() -> None:
     reports_send_due()
 
 
-# A retention run deletes for at most this long, sleeping RETENTION_PAUSE_SECONDS between
-# chunks so writers (SQLite has one at a time) get the database between them.
+# A retention run deletes for at most this long, pausing between chunks (retention.PAUSE) so
+# writers (SQLite has one at a time) get the database between them.
 RETENTION_BUDGET_SECONDS = 60.0
-RETENTION_PAUSE_SECONDS = 0.05
 
 
 @shared_task(name="telemetry.retention", ignore_result=True)
 def retention() -> None:
-    from apps.telemetry.retention import apply_retention
+    from apps.telemetry.retention import PAUSE, apply_retention
 
-    outcome = apply_retention(budget=RETENTION_BUDGET_SECONDS, pause=RETENTION_PAUSE_SECONDS)
+    outcome = apply_retention(budget=RETENTION_BUDGET_SECONDS, pause=PAUSE)
     if outcome.behind:
         retention.apply_async(countdown=5)  # a backlog: go on soon, not at the next beat

@@ -27,8 +27,9 @@ class Command(BaseCommand):
         )
         retention.add_argument("--budget", type=float, default=None,
                                help="Stop after this many seconds (default: when done).")
-        retention.add_argument("--pause", type=float, default=0.0,
-                               help="Seconds to sleep between chunks (beat sleeps 0.05).")
+        retention.add_argument("--pause", type=float, default=None,
+                               help="Seconds between chunks (default 0.05, as beat; 0: back to "
+                                    "back, about three times faster, harder on ingestion).")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "rollup":
@@ -64,11 +65,11 @@ class Command(BaseCommand):
         report = report_for(period=latest_period(cadence), project=project)
         self.stdout.write(markdown(Digest(report.content, url=report_url(report.pk))), ending="")
 
-    def _retention(self, *, budget: float | None, pause: float) -> None:
+    def _retention(self, *, budget: float | None, pause: float | None) -> None:
         from apps.telemetry.models import RETENTION_KINDS
-        from apps.telemetry.retention import apply_retention
+        from apps.telemetry.retention import PAUSE, apply_retention
 
-        outcome = apply_retention(budget=budget, pause=pause)
+        outcome = apply_retention(budget=budget, pause=PAUSE if pause is None else pause)
         for kind in RETENTION_KINDS:
             days = outcome.windows[kind.key]
             if not days:
