@@ -269,7 +269,7 @@ def test_the_usage_rollup_never_rebuilds_an_hour_retention_may_have_cut(agent, n
     _usage(agent, "left", after_cut)
     settings.RETENTION_USAGE_DAYS = 90
     roll_up(now=now)  # counted while both were young enough
-    day_row = UsageRollup.objects.get(grain=Grain.DAY, start=day)
+    day_row = UsageRollup.objects.get(grain=Grain.DAY, start=day, agent_id=-1)
     assert day_row.calls == 2
 
     settings.RETENTION_USAGE_DAYS = 60
@@ -280,12 +280,14 @@ def test_the_usage_rollup_never_rebuilds_an_hour_retention_may_have_cut(agent, n
     usage_record(agent=agent, key="left", model="claude-sonnet-4-5", ts=after_cut,
                  tokens={"tokens_input": 5000, "tokens_output": 10})  # re-reported, bigger
     roll_up(now=timezone.now())
-    assert UsageRollup.objects.get(grain=Grain.DAY, start=day).calls == 2  # not shrunk to 1
+    # Not shrunk to 1 (the row summed over every agent of the project).
+    assert UsageRollup.objects.get(grain=Grain.DAY, start=day, agent_id=-1).calls == 2
     # A younger day is rebuilt as before.
     _usage(agent, "young", now - DAY)
     TokenUsage.objects.filter(key="young").update(updated_at=timezone.now())
     roll_up(now=timezone.now() + timedelta(seconds=1))
-    assert UsageRollup.objects.get(grain=Grain.DAY, start=floor_to(now - DAY, Grain.DAY)).calls
+    assert UsageRollup.objects.get(grain=Grain.DAY, agent_id=-1,
+                                   start=floor_to(now - DAY, Grain.DAY)).calls
 
 
 # --- chunks, budget, two runs --------------------------------------------------------------------
