@@ -129,3 +129,32 @@ def call(app: Any, path: str, body: Any = None, *, raw: bytes | None = None, **h
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
     return Answer(answer["status"], answer["headers"], body_bytes, seen)
+
+
+def in_threads(work: Callable[[], Any], n: int, *, timeout: float = 60) -> list[Any]:
+    """Run `work` in `n` threads at once, each on its own database connection (closed after),
+    and return their results; the first exception any of them raised is raised here."""
+    import threading
+
+    from django.db import connections
+
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(work())
+        except BaseException as exc:  # noqa: BLE001 - raised below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    if errors:
+        raise errors[0]
+    assert len(results) == n, "a thread did not finish in time"
+    return results

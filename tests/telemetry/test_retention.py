@@ -5,7 +5,6 @@ worker, and the owners' form on the System page. On whichever database the suite
 from __future__ import annotations
 
 import math
-import threading
 import time
 from datetime import timedelta
 from io import StringIO
@@ -34,6 +33,7 @@ from apps.telemetry.models import (
 from apps.telemetry.retention import apply_retention
 from apps.telemetry.rollups import floor_to, roll_up, usage_rebuild_floor
 from apps.telemetry.services import usage_record
+from tests.support import in_threads
 
 pytestmark = pytest.mark.django_db
 URL = "/settings/system/"
@@ -341,22 +341,7 @@ def test_two_runs_at_once_delete_everything_once(agent, monkeypatch):
     for i in range(60):
         _span(agent, 100 + i, now - timedelta(days=5, seconds=i))
     _all_counted()
-    errors, outcomes = [], []
-
-    def work():
-        try:
-            outcomes.append(apply_retention(now=now))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    outcomes = in_threads(lambda: apply_retention(now=now), 2)
     assert not AgentEvent.objects.exists()
     assert ToolSpan.objects.count() == 60 and not ToolSpan.objects.exclude(input="").exists()
     assert sum(o.changed["events"] for o in outcomes) == 120

@@ -4,7 +4,6 @@ catch-up after a gap, two workers), on whichever database the suite runs."""
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +27,7 @@ from apps.telemetry.models import (
 )
 from apps.telemetry.rollups import floor_to, roll_up
 from apps.telemetry.services import usage_record
+from tests.support import in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -299,22 +299,7 @@ def test_usage_totals_match_the_raw_rows(agent, make_sub):
 def test_two_workers_at_once_count_everything_exactly_once(agent, monkeypatch):
     monkeypatch.setattr(rollups, "CHUNK", 25)
     _random_events([agent], 400, random.Random(12))
-    errors = []
-
-    def work():
-        try:
-            roll_up()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    in_threads(roll_up, 3)
     _assert_equal_to_raw()
 
 
