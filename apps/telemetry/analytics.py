@@ -408,16 +408,19 @@ def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _totals(window: Window, filters: Filters, group_by: str, *, usage: bool = True,
+def _totals(window: Window, filters: Filters, group_by: str, *,
+            usage_of: Collection[Any] | None = None,
             spans_of: Collection[Any] | None = None) -> dict[Any, Totals]:
-    """Per group: usage figures (unless not `usage`) and tool-call figures (of the groups in
-    `spans_of` only, when given)."""
+    """Per group: usage and tool-call figures; of the groups in `usage_of` / `spans_of` only,
+    when given (an empty collection: none, without a query)."""
     out: dict[Any, Totals] = {}
     col = COLUMNS["usage"].get(group_by)
-    if col and usage:
+    if col and (usage_of is None or usage_of):
         sums = {f: Sum(f) for f in TOKEN_FIELDS}
-        for row in (_rows(UsageRollup, "usage", window, filters, by_agent=group_by == "agent")
-                    .values(col)
+        qs = _rows(UsageRollup, "usage", window, filters, by_agent=group_by == "agent")
+        if usage_of is not None:
+            qs = qs.filter(**{f"{col}__in": list(usage_of)})
+        for row in (qs.values(col)
                     .annotate(cost=Sum("cost_usd"), n=Sum("calls"), unknown=Sum("unknown"),
                               **sums)):
             t = out.setdefault(row[col], Totals(key=row[col]))
@@ -476,15 +479,16 @@ def fmt_ms(value: float | None) -> str:
 
 
 def totals(*, window: Window, filters: Filters, group_by: str,
-           spans_later: bool = False) -> list[Row]:
+           page_later: bool = False) -> list[Row]:
     """Totals per group for the window and the same length just before it, costliest first.
 
-    With `spans_later`, groups that have usage are ranked by it alone and their tool-call
-    figures are left for add_span_totals() to fill in for the groups a page shows: summing the
-    latency histograms of every agent over months is the costliest read there is."""
-    later = spans_later and group_by in COLUMNS["usage"]
+    With `page_later`, groups that have usage are ranked by this window's usage alone, and
+    their tool-call figures and the previous period are left for add_page_totals() to fill in
+    for the groups a page shows (summing every agent's latency histograms over months is the
+    costliest read there is); groups with no usage in the window are then not listed."""
+    later = page_later and group_by in COLUMNS["usage"]
     now_rows = _totals(window, filters, group_by, spans_of=() if later else None)
-    before = _totals(window.previous, filters, group_by, spans_of=() if later else None)
+    before = ({} if later else _totals(window.previous, filters, group_by))
     names = labels(group_by, set(now_rows) | set(before))
     rows = []
     for key in set(now_rows) | set(before):
@@ -496,18 +500,24 @@ def totals(*, window: Window, filters: Filters, group_by: str,
     return rows
 
 
-def add_span_totals(rows: Sequence[Row], *, window: Window, filters: Filters,
+def add_page_totals(rows: Sequence[Row], *, window: Window, filters: Filters,
                     group_by: str) -> None:
-    """Tool-call figures for these rows only (see totals(spans_later=True))."""
+    """The figures totals(page_later=True) left out, for these rows only: this window's tool
+    calls and the previous window's everything."""
+    if group_by not in COLUMNS["usage"]:
+        return  # nothing was left out
     keys = [row.current.key for row in rows]
-    for period, attr in ((window, "current"), (window.previous, "previous")):
-        found = _totals(period, filters, group_by, usage=False, spans_of=keys)
-        for row in rows:
-            got = found.get(row.current.key)
-            if got is not None:
-                mine = getattr(row, attr)
-                mine.tool_calls, mine.errors, mine.histogram = (got.tool_calls, got.errors,
-                                                                got.histogram)
+    current = _totals(window, filters, group_by, usage_of=(), spans_of=keys)
+    previous = _totals(window.previous, filters, group_by, usage_of=keys, spans_of=keys)
+    for row in rows:
+        got = current.get(row.current.key)
+        if got is not None:
+            row.current.tool_calls, row.current.errors = got.tool_calls, got.errors
+            row.current.histogram = got.histogram
+        before = previous.get(row.current.key)
+        if before is not None:
+            before.label = row.current.label
+            row.previous = before
 
 
 def overall(*, window: Window, filters: Filters) -> Row:

@@ -87,10 +87,10 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
     result = analytics.series(window=query.window, filters=query.filters,
                               group_by=query.group_by)
     rows = analytics.totals(window=query.window, filters=query.filters, group_by=query.group_by,
-                            spans_later=True)
+                            page_later=True)
     total = analytics.overall(window=query.window, filters=query.filters)
     page = Paginator(rows, TABLE_PAGE).get_page(request.GET.get("page"))
-    analytics.add_span_totals(page.object_list, window=query.window, filters=query.filters,
+    analytics.add_page_totals(page.object_list, window=query.window, filters=query.filters,
                               group_by=query.group_by)
     keep = request.GET.copy()
     keep.pop("page", None)

@@ -139,3 +139,20 @@ def test_agent_and_project_pages_show_the_last_24_hours_as_sparklines(client, vi
         body = client.get("/projects/").content.decode()
     assert len(six) == len(one)
     assert body.count('class="sparks"') == 6
+
+
+def test_the_table_has_the_previous_period_of_the_groups_it_shows(client, viewer, project):
+    import re
+
+    client.force_login(viewer)
+    crew = seed(project, agents=2, days=2, per_hour=3)
+    roll_up()
+    api = client.get("/api/v1/analytics/totals?range=24h&group_by=agent").json()["groups"]
+    body = client.get("/analytics/?range=24h&group_by=agent").content.decode()
+    for group in api:
+        assert group["previous"]["calls"] > 0 and group["previous"]["tool_calls"] > 0
+        row = re.search(rf'title="{group["label"]}".*?</tr>', body, re.S).group(0)
+        cells = re.sub(r"\s+", " ", row)
+        current, previous = group["tool_calls"], group["previous"]["tool_calls"]
+        assert f'{current}<div class="faint small">{previous}</div>' in cells
+    assert {g["label"] for g in api} == {a.name for a in crew}
