@@ -53,4 +53,12 @@ def test_a_team_lead_reads_a_week_of_cost_and_tool_calls(live, page, owner, proj
     page.goto(f"{live.url}/agents/{crew[0].pk}/")
     page.wait_for_selector(".agent-sparks .sparkline canvas")
     screenshot(page, "analytics-5-agent-sparklines")
+
+    # Owners see and set the retention windows, with what each table holds, on the System page.
+    page.goto(f"{live.url}/settings/system/")
+    retention = page.locator("section.retention")
+    assert "Data retention" in retention.inner_text()
+    assert "Raw events" in retention.inner_text() or "events" in retention.inner_text().lower()
+    retention.scroll_into_view_if_needed()
+    screenshot(page, "analytics-6-system-retention")
     assert not errors, errors
