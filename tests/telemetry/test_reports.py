@@ -292,10 +292,6 @@ def test_a_missed_monday_report_goes_out_later_that_week_once(db, project, crew,
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_at_once_send_once(project, crew, viewer, admin_user):
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite has one writer at a time anyway")
     import apps.telemetry.reports as reports
 
     weekly_history(crew[0], ["0.1"] * 5)
