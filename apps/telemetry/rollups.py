@@ -222,7 +222,7 @@ def _status_sql() -> str:
 SPAN_MEASURES = ("calls", "errors", "latency_count", "latency_sum_ms", *HISTOGRAM)
 
 
-def _delta_sql() -> list[str]:
+def _delta_sql() -> list[tuple[str, str]]:
     """Read the chunk's raw events once, into 5-minute groups per agent in two temporary
     tables; every grain and the sums over every agent are then derived from these few rows
     (parsing the events' JSON is the costly part, so it is done once, not six times)."""
@@ -232,12 +232,12 @@ def _delta_sql() -> list[str]:
                           for i, h in enumerate(HISTOGRAM))
     five = Grain.FIVE_MINUTES
     return [
-        f"""CREATE TEMPORARY TABLE sb_delta_events AS
+        ("sb_delta_events", f"""
             SELECT {bucket_sql('ts', five)} AS start, project_id,
                    COALESCE(agent_id, 0) AS agent_id, kind, COUNT(*) AS n
             FROM {e} WHERE id > %s AND id <= %s
-            GROUP BY 1, 2, 3, 4""",
-        f"""CREATE TEMPORARY TABLE sb_delta_spans AS
+            GROUP BY 1, 2, 3, 4"""),
+        ("sb_delta_spans", f"""
             SELECT {bucket_sql('s.ts', five)} AS start, s.project_id, s.agent_id,
                    COALESCE(a.model, '') AS model, s.tool,
                    COUNT(*) AS calls, COUNT(*) FILTER (WHERE s.outcome IN ({errors})) AS errors,
@@ -255,7 +255,7 @@ def _delta_sql() -> list[str]:
                     FROM {e} WHERE id > %s AND id <= %s AND kind = 'span.finished' {_fence()}
                 ) raw {_fence()}
             ) s LEFT JOIN {a} a ON a.id = s.agent_id
-            GROUP BY 1, 2, 3, 4, 5""",
+            GROUP BY 1, 2, 3, 4, 5"""),
     ]
 
 
@@ -286,16 +286,20 @@ def roll_event_range(lo: int, hi: int) -> None:
     with connection.cursor() as cursor:
         if _pg():  # a chunk's groups fit in memory instead of spilling to disk
             cursor.execute("SET LOCAL work_mem = '64MB'")
-        for table in ("sb_delta_events", "sb_delta_spans"):
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        for statement in _delta_sql():
-            cursor.execute(statement, [lo, hi])
+        # The temporary tables live as long as the connection and are emptied after each
+        # chunk: creating and dropping them per chunk takes catalog locks that add up when
+        # many chunks run in one transaction (PostgreSQL: "out of shared memory").
+        for table, select in _delta_sql():
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} AS {select} LIMIT 0",
+                           [0, 0])
+            cursor.execute(f"DELETE FROM {table}", [])
+            cursor.execute(f"INSERT INTO {table} {select}", [lo, hi])
         for grain in GRAINS:
             for every in (False, True):
                 for statement in _from_delta_sql(grain, every):
                     cursor.execute(statement, [])
-        for table in ("sb_delta_events", "sb_delta_spans"):
-            cursor.execute(f"DROP TABLE {table}")
+        for table, _ in _delta_sql():
+            cursor.execute(f"DELETE FROM {table}", [])
         rows = _status_rows(lo, hi)
         if rows:
             cursor.executemany(_status_sql(), rows)
