@@ -280,6 +280,13 @@ def _from_delta_sql(grain: int, every: bool) -> list[str]:
     ]
 
 
+def _empty(table: str) -> str:
+    """TRUNCATE on PostgreSQL: a DELETE leaves dead rows no autovacuum ever visits in a
+    temporary table, and each chunk was slower than the one before. SQLite's DELETE without
+    WHERE truncates."""
+    return f"TRUNCATE {table}" if _pg() else f"DELETE FROM {table}"
+
+
 def roll_event_range(lo: int, hi: int) -> None:
     """Add events (lo, hi] to every rollup. Call inside the transaction that moves the
     watermark from lo to hi."""
@@ -292,14 +299,14 @@ def roll_event_range(lo: int, hi: int) -> None:
         for table, select in _delta_sql():
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} AS {select} LIMIT 0",
                            [0, 0])
-            cursor.execute(f"DELETE FROM {table}", [])
+            cursor.execute(_empty(table), [])
             cursor.execute(f"INSERT INTO {table} {select}", [lo, hi])
         for grain in GRAINS:
             for every in (False, True):
                 for statement in _from_delta_sql(grain, every):
                     cursor.execute(statement, [])
         for table, _ in _delta_sql():
-            cursor.execute(f"DELETE FROM {table}", [])
+            cursor.execute(_empty(table), [])
         rows = _status_rows(lo, hi)
         if rows:
             cursor.executemany(_status_sql(), rows)
