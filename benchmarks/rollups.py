@@ -57,17 +57,23 @@ def sql(statement: str) -> None:
         cursor.execute(statement)
 
 
-def seed_raw(n: int) -> None:
+def seed_fleet() -> tuple[int, int]:
+    """10 projects and 1,000 agents on 20 models (once); their first ids."""
     from apps.agents.models import Agent
     from apps.projects.models import Project
 
-    projects = Project.objects.bulk_create(
-        [Project(name=f"Project {i}", slug=f"p{i}") for i in range(PROJECTS)])
-    Agent.objects.bulk_create([
-        Agent(project=projects[i % PROJECTS], name=f"agent-{i}", external_id=f"a{i}",
-              model=f"model-{i % MODELS}") for i in range(AGENTS)])
-    first_agent = Agent.objects.order_by("id").values_list("id", flat=True).first()
-    first_project = projects[0].pk
+    if not Project.objects.exists():
+        projects = Project.objects.bulk_create(
+            [Project(name=f"Project {i}", slug=f"p{i}") for i in range(PROJECTS)])
+        Agent.objects.bulk_create([
+            Agent(project=projects[i % PROJECTS], name=f"agent-{i}", external_id=f"a{i}",
+                  model=f"model-{i % MODELS}") for i in range(AGENTS)])
+    return (Project.objects.order_by("id").values_list("id", flat=True).first(),
+            Agent.objects.order_by("id").values_list("id", flat=True).first())
+
+
+def seed_raw(n: int) -> None:
+    first_project, first_agent = seed_fleet()
     common = f"""
         INSERT INTO agents_agentevent (project_id, agent_id, kind, data, actor_label, ts,
                                        created_at)
@@ -142,6 +148,7 @@ def seed_rollups() -> None:
     """90 days of rollup rows for 1,000 agents on 20 models (SQL, set-based)."""
     from apps.telemetry.models import HISTOGRAM
 
+    seed_fleet()
     reset()
     sql("TRUNCATE telemetry_usagerollup")
     hist = ", ".join(HISTOGRAM)

@@ -209,7 +209,9 @@ class Series:
 
 
 def series(*, window: Window, filters: Filters, group_by: str,
-           now: datetime | None = None) -> Series:
+           now: datetime | None = None, rows: Sequence[Row] | None = None) -> Series:
+    """Every chart of the window. `rows`: this window's totals() when the caller has them
+    already, so the groups are not ranked a second time."""
     now = now or timezone.now()
     result = Series(window=window, group_by=group_by)
     usage_col = COLUMNS["usage"].get(group_by)
@@ -227,8 +229,13 @@ def series(*, window: Window, filters: Filters, group_by: str,
     cost: dict[Any, dict[datetime, Any]] = defaultdict(dict)
     tokens: dict[Any, dict[datetime, Any]] = defaultdict(dict)
     if usage_col:
-        ranked = list(_rows(UsageRollup, "usage", window, filters, by_agent=by_agent)
-                      .values(usage_col).annotate(cost=Sum("cost_usd"), tokens=Sum(tokens_sum)))
+        if rows is not None:
+            ranked = [{usage_col: r.current.key, "cost": r.current.cost_usd,
+                       "tokens": r.current.total_tokens} for r in rows]
+        else:
+            ranked = list(_rows(UsageRollup, "usage", window, filters, by_agent=by_agent)
+                          .values(usage_col)
+                          .annotate(cost=Sum("cost_usd"), tokens=Sum(tokens_sum)))
         top_keys = ({r[usage_col] for r in sorted(ranked, key=lambda r: -(r["cost"] or 0))[:TOP]}
                     | {r[usage_col] for r in sorted(ranked, key=lambda r: -(r["tokens"] or 0))[:TOP]})
         for row in (_rows(UsageRollup, "usage", window, filters, by_agent=by_agent)

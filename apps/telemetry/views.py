@@ -84,10 +84,10 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
     from apps.telemetry import analytics
 
     query, errors = _page_query(request)
-    result = analytics.series(window=query.window, filters=query.filters,
-                              group_by=query.group_by)
     rows = analytics.totals(window=query.window, filters=query.filters, group_by=query.group_by,
                             page_later=True)
+    result = analytics.series(window=query.window, filters=query.filters,
+                              group_by=query.group_by, rows=rows)
     total = analytics.overall(window=query.window, filters=query.filters)
     page = Paginator(rows, TABLE_PAGE).get_page(request.GET.get("page"))
     analytics.add_page_totals(page.object_list, window=query.window, filters=query.filters,

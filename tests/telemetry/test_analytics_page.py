@@ -156,3 +156,16 @@ def test_the_table_has_the_previous_period_of_the_groups_it_shows(client, viewer
         current, previous = group["tool_calls"], group["previous"]["tool_calls"]
         assert f'{current}<div class="faint small">{previous}</div>' in cells
     assert {g["label"] for g in api} == {a.name for a in crew}
+
+
+def test_the_page_draws_the_same_series_as_the_api(client, viewer, week):
+    import json
+    import re
+
+    client.force_login(viewer)
+    body = client.get("/analytics/?range=7d&group_by=agent").content.decode()
+    api = client.get("/api/v1/analytics/series?range=7d&group_by=agent").json()["charts"]
+    for name in ("cost", "tokens", "calls"):
+        found = re.search(rf'<script id="chart-{name}" type="application/json">(.*?)</script>',
+                          body, re.S)
+        assert json.loads(found.group(1))["series"] == api[name]["series"]
