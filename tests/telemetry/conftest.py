@@ -14,6 +14,20 @@ def _fresh_price_cache():
     forget_overrides()
 
 
+@pytest.fixture(autouse=True)
+def _no_lag(settings):
+    """Rollups read rows the moment they are written (a test's rows are committed or visible
+    at once; the lag is for concurrent writers in production)."""
+    settings.TELEMETRY_ROLLUP_LAG_SECONDS = 0
+
+
+@pytest.fixture
+def now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
 @pytest.fixture
 def agent(project):
     from apps.agents.services import agent_register

@@ -23,16 +23,6 @@ from tests.conftest import make_key
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_lag(settings):
-    settings.TELEMETRY_ROLLUP_LAG_SECONDS = 0
-
-
-@pytest.fixture
-def now():
-    return timezone.now()
-
-
 @pytest.fixture
 def data(agent, make_sub, other_project, now):
     """Two hours of usage and tool calls in two projects."""

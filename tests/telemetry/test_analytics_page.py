@@ -18,11 +18,6 @@ from tests.telemetry.seed import seed
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_lag(settings):
-    settings.TELEMETRY_ROLLUP_LAG_SECONDS = 0
-
-
 @pytest.fixture
 def week(project):
     crew = seed(project, agents=3, days=7, per_hour=2)

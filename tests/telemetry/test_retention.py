@@ -41,16 +41,6 @@ DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
 
 
-@pytest.fixture(autouse=True)
-def _no_lag(settings):
-    settings.TELEMETRY_ROLLUP_LAG_SECONDS = 0
-
-
-@pytest.fixture
-def now():
-    return timezone.now()
-
-
 @pytest.fixture
 def agent(agent):
     """The agent, without its registration event: each test lays out the event log it needs."""
