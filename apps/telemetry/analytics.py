@@ -31,7 +31,7 @@ from apps.telemetry.models import (
     StatusRollup,
     UsageRollup,
 )
-from apps.telemetry.rollups import COUNTED_STATUSES, EPOCH, floor_to
+from apps.telemetry.rollups import COUNTED_STATUSES, EPOCH, floor_to, split
 from apps.telemetry.rollups import EVERY_AGENT as _EVERY
 from apps.telemetry.selectors import fmt_tokens, fmt_usd
 
@@ -315,21 +315,15 @@ def open_status_hours(*, window: Window, filters: Filters,
         qs = qs.filter(project_id__in=filters.projects)
     if filters.agents is not None:
         qs = qs.filter(pk__in=filters.agents)
-    grain, first = window.grain, window.first
-    buckets = window.buckets()
     out: dict[str, dict[datetime, float]] = {}
     end = min(now, window.until)
     for status, since in qs.values_list("status", "status_since"):
-        begin = max(since, first)
+        begin = max(since, window.first)
         if begin >= end:
             continue
         per = out.setdefault(status, defaultdict(float))
-        i = int((begin - first).total_seconds()) // grain
-        while i < len(buckets) and buckets[i] < end:
-            b = buckets[i]
-            part = (min(b + timedelta(seconds=grain), end) - max(b, begin)).total_seconds()
-            per[b] += part / 3600
-            i += 1
+        for start, seconds in split(begin, end, window.grain):
+            per[start] += seconds / 3600
     return out
 
 

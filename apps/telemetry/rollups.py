@@ -62,6 +62,7 @@ STATUS_KINDS = ("agent.status_changed", "agent.idle", "agent.blocked", "agent.sl
 COUNTED_STATUSES = (AgentStatus.IDLE, AgentStatus.WORKING, AgentStatus.BLOCKED,
                     AgentStatus.SLEEPING, AgentStatus.ERROR)
 ERROR_OUTCOMES = ("error",)
+SPAN_MEASURES = ("calls", "errors", "latency_count", "latency_sum_ms", *HISTOGRAM)
 
 
 @dataclass
@@ -142,17 +143,21 @@ def _fence() -> str:
     return "OFFSET 0" if _pg() else "LIMIT -1 OFFSET 0"
 
 
-def _spans_sql(grain: int, every: bool = False) -> str:
-    e, r, a = _t(AgentEvent), _t(SpanRollup), connection.ops.quote_name("agents_agent")
-    measures = ("calls", "errors", "latency_count", "latency_sum_ms", *HISTOGRAM)
+def _span_measures_sql() -> str:
+    """SPAN_MEASURES of the rows of _finished_spans_sql(), in that order."""
     errors = ", ".join(f"'{o}'" for o in ERROR_OUTCOMES)
-    histogram = ", ".join(f"COUNT(*) FILTER (WHERE s.b = {i})" for i in range(len(HISTOGRAM)))
+    histogram = ", ".join(f"COUNT(*) FILTER (WHERE s.b = {i}) AS {h}"
+                          for i, h in enumerate(HISTOGRAM))
+    return (f"COUNT(*) AS calls, COUNT(*) FILTER (WHERE s.outcome IN ({errors})) AS errors, "
+            f"COUNT(s.latency) AS latency_count, COALESCE(SUM(s.latency), 0) AS latency_sum_ms, "
+            f"{histogram}")
+
+
+def _finished_spans_sql() -> str:
+    """FROM the `span.finished` events with ids in (%s, %s], one row `s` each (ts, project_id,
+    agent_id, tool, outcome, latency, b = its histogram bucket), joined to its agent `a`."""
+    e, a = _t(AgentEvent), connection.ops.quote_name("agents_agent")
     return f"""
-        INSERT INTO {r} (grain, start, project_id, agent_id, model, tool, {", ".join(measures)})
-        SELECT {grain}, {bucket_sql('s.ts', grain)}, s.project_id,
-               {EVERY_AGENT if every else "s.agent_id"}, COALESCE(a.model, ''), s.tool,
-               COUNT(*), COUNT(*) FILTER (WHERE s.outcome IN ({errors})),
-               COUNT(s.latency), COALESCE(SUM(s.latency), 0), {histogram}
         FROM (
             SELECT ts, project_id, agent_id, tool, outcome, latency,
                    {_bucket_index_sql('latency')} AS b
@@ -163,14 +168,25 @@ def _spans_sql(grain: int, every: bool = False) -> str:
                        {_json_int('data', 'latency_ms')} AS latency
                 FROM {e} WHERE id > %s AND id <= %s AND kind = 'span.finished' {_fence()}
             ) raw {_fence()}
-        ) s LEFT JOIN {a} a ON a.id = s.agent_id
+        ) s LEFT JOIN {a} a ON a.id = s.agent_id"""
+
+
+def _spans_sql(grain: int, every: bool = False) -> str:
+    r = _t(SpanRollup)
+    return f"""
+        INSERT INTO {r} (grain, start, project_id, agent_id, model, tool,
+                         {", ".join(SPAN_MEASURES)})
+        SELECT {grain}, {bucket_sql('s.ts', grain)}, s.project_id,
+               {EVERY_AGENT if every else "s.agent_id"}, COALESCE(a.model, ''), s.tool,
+               {_span_measures_sql()}
+        {_finished_spans_sql()}
         WHERE 1 = 1
         GROUP BY 2, 3, 4, 5, 6
         ON CONFLICT (grain, start, project_id, agent_id, model, tool)
-        DO UPDATE SET {", ".join(f"{m} = {r}.{m} + excluded.{m}" for m in measures)}"""
+        DO UPDATE SET {", ".join(f"{m} = {r}.{m} + excluded.{m}" for m in SPAN_MEASURES)}"""
 
 
-def _split(since: datetime, until: datetime, grain: int) -> Iterable[tuple[datetime, float]]:
+def split(since: datetime, until: datetime, grain: int) -> Iterable[tuple[datetime, float]]:
     """(bucket start, seconds of [since, until) inside it)."""
     start = floor_to(since, grain)
     while start < until:
@@ -195,7 +211,7 @@ def _status_rows(lo: int, hi: int) -> list[tuple[Any, ...]]:
         for who in (agent_id, int(EVERY_AGENT)):
             if old in COUNTED_STATUSES:
                 for grain in GRAINS:
-                    for start, part in _split(since, ts, grain):
+                    for start, part in split(since, ts, grain):
                         seconds[(grain, start, project_id, who, old)] += part
             if old == AgentStatus.BLOCKED and data.get("to") != AgentStatus.BLOCKED:
                 for grain in GRAINS:
@@ -219,42 +235,21 @@ def _status_sql() -> str:
                       unblock_seconds = {r}.unblock_seconds + excluded.unblock_seconds"""
 
 
-SPAN_MEASURES = ("calls", "errors", "latency_count", "latency_sum_ms", *HISTOGRAM)
-
-
 def _delta_sql() -> list[tuple[str, str]]:
     """Read the chunk's raw events once, into 5-minute groups per agent in two temporary
     tables; every grain and the sums over every agent are then derived from these few rows
     (parsing the events' JSON is the costly part, so it is done once, not six times)."""
-    e, a = _t(AgentEvent), connection.ops.quote_name("agents_agent")
-    errors = ", ".join(f"'{o}'" for o in ERROR_OUTCOMES)
-    histogram = ", ".join(f"COUNT(*) FILTER (WHERE s.b = {i}) AS {h}"
-                          for i, h in enumerate(HISTOGRAM))
     five = Grain.FIVE_MINUTES
     return [
         ("sb_delta_events", f"""
             SELECT {bucket_sql('ts', five)} AS start, project_id,
                    COALESCE(agent_id, 0) AS agent_id, kind, COUNT(*) AS n
-            FROM {e} WHERE id > %s AND id <= %s
+            FROM {_t(AgentEvent)} WHERE id > %s AND id <= %s
             GROUP BY 1, 2, 3, 4"""),
         ("sb_delta_spans", f"""
             SELECT {bucket_sql('s.ts', five)} AS start, s.project_id, s.agent_id,
-                   COALESCE(a.model, '') AS model, s.tool,
-                   COUNT(*) AS calls, COUNT(*) FILTER (WHERE s.outcome IN ({errors})) AS errors,
-                   COUNT(s.latency) AS latency_count,
-                   COALESCE(SUM(s.latency), 0) AS latency_sum_ms, {histogram}
-            FROM (
-                SELECT ts, project_id, agent_id, tool, outcome, latency,
-                       {_bucket_index_sql('latency')} AS b
-                FROM (
-                    SELECT ts, project_id, COALESCE(agent_id, 0) AS agent_id,
-                           COALESCE(SUBSTR({_json_text('data', 'tool_name')}, 1, 200), '')
-                               AS tool,
-                           {_json_text('data', 'outcome')} AS outcome,
-                           {_json_int('data', 'latency_ms')} AS latency
-                    FROM {e} WHERE id > %s AND id <= %s AND kind = 'span.finished' {_fence()}
-                ) raw {_fence()}
-            ) s LEFT JOIN {a} a ON a.id = s.agent_id
+                   COALESCE(a.model, '') AS model, s.tool, {_span_measures_sql()}
+            {_finished_spans_sql()}
             GROUP BY 1, 2, 3, 4, 5"""),
     ]
 
