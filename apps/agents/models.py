@@ -7,15 +7,24 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.agents.kinds import kind_label, kind_monogram, validate_kind
 from apps.core.models import VersionedModel
 from apps.projects.models import Project
 
 
 class AgentKind(models.TextChoices):
+    """The kinds Switchboard knows (a label and an icon each). The field itself is an open
+    slug (apps.agents.kinds): an agent of a kind not listed here is stored as it says."""
+
     CLAUDE_CODE = "claude-code", "Claude Code"
     OPENCODE = "opencode", "OpenCode"
     CODEX = "codex", "Codex"
+    GEMINI_CLI = "gemini-cli", "Gemini CLI"
     CURSOR = "cursor", "Cursor"
+    COPILOT = "copilot", "GitHub Copilot"
+    AIDER = "aider", "Aider"
+    AMP = "amp", "Amp"
+    GOOSE = "goose", "Goose"
     CUSTOM = "custom", "Custom"
 
 
@@ -37,7 +46,8 @@ FINISHED_STATUSES = (AgentStatus.STOPPED, AgentStatus.OFFLINE)
 class Agent(VersionedModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=150)
-    kind = models.CharField(max_length=20, choices=AgentKind.choices, default=AgentKind.CUSTOM)
+    kind = models.CharField(max_length=40, default=AgentKind.CUSTOM, validators=[validate_kind],
+                            help_text="A slug: a known kind (claude-code, codex, ...) or your own.")
     model = models.CharField(max_length=150, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
@@ -88,6 +98,14 @@ class Agent(VersionedModel):
     @property
     def needs_attention(self) -> bool:
         return self.status in ATTENTION_STATUSES
+
+    @property
+    def kind_label(self) -> str:
+        return kind_label(self.kind)
+
+    @property
+    def kind_monogram(self) -> str:
+        return kind_monogram(self.kind)
 
 
 class TaskStatus(models.TextChoices):

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
 from apps.agents.approvals import MAX_WAIT_SECONDS
+from apps.agents.kinds import ALIASES, validate_kind
 from apps.agents.models import (
     Agent,
     AgentCommand,
@@ -104,11 +106,33 @@ class UsageSerializer(serializers.Serializer):
         help_text="Calls whose model has no known price; they count as 0 in cost_usd.")
 
 
+class KindField(serializers.CharField):
+    """An agent kind: a known slug, an alias of one ("claude" → claude-code) or any other
+    lowercase slug."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("help_text", "claude-code, opencode, codex, gemini-cli, cursor, "
+                          "copilot, aider, amp, goose, custom, or your own slug.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data).strip().lower()
+        value = ALIASES.get(value, value)
+        try:
+            validate_kind(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0]) from None
+        return value
+
+
 class AgentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.IntegerField()
     name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=AgentKind.choices)
+    kind = serializers.CharField(help_text="A kind slug: claude-code, opencode, codex, "
+                                 "gemini-cli, cursor, copilot, aider, amp, goose, custom, or "
+                                 "another.")
     model = serializers.CharField()
     external_id = serializers.CharField()
     parent = serializers.IntegerField(allow_null=True)
@@ -172,7 +196,7 @@ class _ParentMixin(serializers.Serializer):
 
 class AgentRegisterSerializer(_ParentMixin):
     name = serializers.CharField(max_length=150)
-    kind = serializers.ChoiceField(choices=AgentKind.choices, default=AgentKind.CUSTOM)
+    kind = KindField(default=AgentKind.CUSTOM)
     model = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     external_id = serializers.CharField(max_length=200, required=False, allow_blank=True,
                                         default="")
@@ -189,7 +213,7 @@ class AgentRegisterSerializer(_ParentMixin):
 
 class AgentPatchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150, required=False)
-    kind = serializers.ChoiceField(choices=AgentKind.choices, required=False)
+    kind = KindField(required=False)
     model = serializers.CharField(max_length=150, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False)
     status = serializers.ChoiceField(choices=REPORTABLE_STATUSES, required=False)

@@ -20,7 +20,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.agents import selectors
-from apps.agents.models import Agent, AgentKind, AgentStatus, Priority
+from apps.agents.kinds import KNOWN, kind_choices
+from apps.agents.models import Agent, AgentStatus, Priority
 from apps.core.permissions import admin_required, member_required
 from apps.core.redirects import local_next
 from apps.projects.selectors import current_project
@@ -108,7 +109,8 @@ def agents_list(request: HttpRequest) -> HttpResponse:
     ctx.update(
         {
             "statuses": AgentStatus.choices,
-            "kinds": AgentKind.choices,
+            "kinds": kind_choices() + ([(filters.kind, filters.kind)]
+                                       if filters.kind and filters.kind not in KNOWN else []),
             "sorts": list(selectors.LIST_SORT_LABELS.items()),
             "live_query": urlencode({**base, "page": page.number}),
             "page_prev_query": urlencode({**base, "page": page.number - 1})

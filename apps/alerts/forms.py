@@ -19,9 +19,9 @@ KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
 def agent_kind_choices() -> list[tuple[str, str]]:
-    from apps.agents.models import AgentKind
+    from apps.agents.kinds import kind_choices
 
-    return [("", "Any kind of agent"), *AgentKind.choices]
+    return [("", "Any kind of agent"), *kind_choices()]
 
 
 class AlertRuleForm(forms.ModelForm):

@@ -73,7 +73,7 @@ class AlertRule(VersionedModel):
     event_kind = models.CharField(
         max_length=64, help_text="The event kind watched, e.g. agent.blocked or hook.notification."
     )
-    agent_kind = models.CharField(max_length=20, blank=True, help_text="Empty: any kind of agent.")
+    agent_kind = models.CharField(max_length=40, blank=True, help_text="Empty: any kind of agent.")
     threshold = models.PositiveIntegerField(
         default=1, help_text="How many matching events within the window open the alert."
     )

@@ -53,10 +53,16 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         return value
 
     def validate_agent_kind(self, value: str) -> str:
-        from apps.agents.models import AgentKind
+        from django.core.exceptions import ValidationError
 
-        if value and value not in AgentKind.values:
-            raise serializers.ValidationError(f"One of: {', '.join(AgentKind.values)}.")
+        from apps.agents.kinds import validate_kind
+
+        value = (value or "").strip().lower()
+        if value:
+            try:
+                validate_kind(value)
+            except ValidationError as exc:
+                raise serializers.ValidationError(exc.messages[0]) from None
         return value
 
 

@@ -45,10 +45,22 @@ def test_it_registers_sub_agents_by_parent_external_id(api, agent):
 
 
 def test_it_rejects_bad_registration(api):
-    r = api.post(URL, {"kind": "robot", "metadata": "nope"}, format="json")
+    r = api.post(URL, {"kind": "Robot 9000!", "metadata": "nope"}, format="json")
     assert r.status_code == 400
     details = r.json()["details"]
     assert set(details) >= {"name", "kind", "metadata"}
+    assert "slug" in details["kind"][0]
+
+
+def test_kind_is_an_open_slug_with_aliases(api):
+    """Known kinds, their aliases and any other slug are accepted; a known one gets its label."""
+    for sent, stored, label in (("gemini-cli", "gemini-cli", "Gemini CLI"),
+                                ("claude", "claude-code", "Claude Code"),
+                                ("my-bot", "my-bot", "my-bot")):
+        r = api.post(URL, {"name": sent, "kind": sent, "external_id": sent}, format="json")
+        assert r.status_code == 201, r.content
+        assert r.json()["kind"] == stored
+        assert Agent.objects.get(external_id=sent).kind_label == label
 
 
 def test_it_rejects_a_parent_of_another_project(api, foreign_agent):

@@ -25,13 +25,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.agents.kinds import KIND_RE
 from apps.agents.models import (
     ATTENTION_STATUSES,
     FINISHED_STATUSES,
     Agent,
     AgentCommand,
     AgentEvent,
-    AgentKind,
     AgentStatus,
     AgentTask,
     ApprovalRequest,
@@ -280,7 +280,7 @@ class ListFilters:
             page = 1
         return cls(
             status=status if status in AgentStatus.values or status == "attention" else "",
-            kind=kind if kind in AgentKind.values else "",
+            kind=kind if KIND_RE.match(kind or "") and len(kind) <= 40 else "",
             q=(query.get("q", "") or "").strip()[:100],
             sort=sort if sort in LIST_SORTS else "status",
             page=page,
