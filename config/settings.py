@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.alerts",
     "apps.benches",
     "apps.telemetry",
+    "apps.otlp",
 ]
 
 MIDDLEWARE = [
@@ -328,6 +329,8 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # request bodies over 1 MB get 413
+# OTLP/HTTP intake (apps/otlp): the largest body accepted, compressed or once decompressed.
+OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=64 * 1024)
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 

@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("apps.alerts.urls")),
     path("", include("apps.telemetry.urls")),
     path("api/v1/", include("config.api_urls")),
+    path("", include("apps.otlp.urls")),  # OTLP/HTTP: /v1/logs, /v1/metrics, /v1/traces
+    path("api/v1/otlp/", include(("apps.otlp.urls", "otlp"), namespace="otlp-api")),
     path("accounts/", include("allauth.urls")),
     # Before the admin's own: sign-in (and its lockout) is the site's, see admin_login.
     path("admin/login/", admin_login, name="admin-login"),

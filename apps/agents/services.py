@@ -406,8 +406,9 @@ def agent_unblock(*, agent: Agent, actor: Any = None, actor_label: str = "",
 @transaction.atomic
 def agent_error(*, agent: Agent, message: str, data: dict[str, Any] | None = None,
                 actor_label: str = "", now: datetime | None = None,
-                ts: datetime | None = None) -> AgentEvent:
-    """Record an error; 3 in the window block the agent, 5 put it to sleep (per-project)."""
+                ts: datetime | None = None, idempotency_key: str = "") -> AgentEvent:
+    """Record an error; 3 in the window block the agent, 5 put it to sleep (per-project). A
+    repeated `idempotency_key` raises IntegrityError (the caller's savepoint undoes it)."""
     now = now or timezone.now()
     agent = _lock(agent)
     agent.last_heartbeat_at = now
@@ -415,7 +416,7 @@ def agent_error(*, agent: Agent, message: str, data: dict[str, Any] | None = Non
     event = record_event("agent.error", project=project_of(agent), agent=agent,
                          task=agent.current_task, actor_label=actor_label,
                          data={**(data or {}), "message": message[:2000]}, changed=agent,
-                         ts=ts or now)
+                         ts=ts or now, idempotency_key=idempotency_key)
     policy = LifecyclePolicy.for_project(agent.project_id)
     count = lifecycle.note_error(agent, at=ts or now, policy=policy)
     lifecycle.apply_error_rules(agent, count, now=now, policy=policy)

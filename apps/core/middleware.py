@@ -73,7 +73,9 @@ class ApiBodyLimitMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
-            if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            # The OTLP intake has its own, larger limit and answers in OTLP's format.
+            if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE and \
+                    not request.path.startswith("/api/v1/otlp/"):
                 return JsonResponse(
                     {"error": "Request body is larger than 1 MB.", "details": {}}, status=413
                 )

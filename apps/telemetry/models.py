@@ -53,6 +53,10 @@ class TokenUsage(models.Model):
     cost_source = models.CharField(
         max_length=12, choices=CostSource.choices, default=CostSource.UNKNOWN
     )
+    cost_list_usd = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True,
+        help_text="The price table's figure, kept beside a cost the client reported.",
+    )
     ts = models.DateTimeField(default=timezone.now, help_text="When the call happened.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -40,11 +40,12 @@ _COLUMNS = (
     *TOKEN_FIELDS,
     "cost_usd",
     "cost_source",
+    "cost_list_usd",
     "ts",
     "created_at",
     "updated_at",
 )
-_ADAPTED = {"cost_usd", "ts", "created_at", "updated_at"}  # need the backend's own adaptation
+_ADAPTED = {"cost_usd", "cost_list_usd", "ts", "created_at", "updated_at"}  # need the backend's own adaptation
 _RETURNING = ("id", "turn", "model", "task_id", *TOKEN_FIELDS, "cost_usd", "cost_source")
 
 
@@ -66,6 +67,8 @@ def _upsert_sql() -> str:
         f"{qn('model')} = CASE WHEN excluded.{qn('model')} <> '' THEN excluded.{qn('model')} "
         f"ELSE {table}.{qn('model')} END",
         f"{qn('task_id')} = COALESCE({table}.{qn('task_id')}, excluded.{qn('task_id')})",
+        f"{qn('cost_list_usd')} = COALESCE(excluded.{qn('cost_list_usd')}, "
+        f"{table}.{qn('cost_list_usd')})",
         f"{qn('updated_at')} = excluded.{qn('updated_at')}",
     ]
     return (
@@ -88,6 +91,15 @@ def _clean_tokens(tokens: Mapping[str, int]) -> dict[str, int]:
             raise ValidationError({name: [f"a non-negative integer up to {MAX_TOKENS}."]})
         clean[name] = value
     return clean
+
+
+def list_cost(*, model: str, tokens: Mapping[str, int], cost: prices.Cost,
+              ts: datetime) -> Decimal | None:
+    """The price table's figure beside a client's own cost (both are kept); None otherwise."""
+    if cost.source != CostSource.CLIENT:
+        return None
+    listed = prices.usage_cost(model=model, tokens=tokens, ts=ts)
+    return listed.usd if listed.source == CostSource.PRICE_TABLE else None
 
 
 def _cost(
@@ -138,6 +150,7 @@ def usage_record(
         **figures,
         "cost_usd": cost.usd,
         "cost_source": cost.source,
+        "cost_list_usd": list_cost(model=model, tokens=figures, cost=cost, ts=ts),
         "ts": ts,
         "created_at": now,
         "updated_at": now,

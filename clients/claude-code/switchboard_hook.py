@@ -23,7 +23,8 @@ What it reports, through the batch endpoint `POST /api/v1/events` (docs/CONTRACT
   Notification       -> idle_prompt is idle; permission_prompt / elicitation_dialog blocked
   Stop               -> idle; StopFailure or an API error in the transcript -> error;
                         SessionEnd -> stopped; open spans end denied or cancelled
-  transcripts        -> `usage` events, one per API message id, with the turn and the model
+  transcripts        -> `usage` events, one per API request (requestId, else the message
+                        id), with the turn and the model
 
 And it obeys: the answer to each batch carries the session's waiting commands. PreToolUse and
 UserPromptSubmit answer stop/sleep with `continue: false`; Stop answers a task with
@@ -50,7 +51,8 @@ SessionEnd `reason` (clear|logout|prompt_input_exit|other). Exit code 0 with std
 context for UserPromptSubmit and SessionStart is from the reference's "Simple: Exit Code" section.
 Transcript lines carry `message.usage` {input_tokens, output_tokens, cache_read_input_tokens,
 cache_creation_input_tokens}; one API response may be written as several lines with the same
-`message.id`, so usage is counted once per message id (the largest figures win).
+`message.id` and `requestId`, so usage is counted once per request (the largest figures win),
+under the request id Claude Code's own OpenTelemetry export uses too.
 """
 
 from __future__ import annotations
@@ -289,7 +291,9 @@ def read_usage(path: str, session: dict[str, Any]) -> tuple[dict[str, dict[str, 
         if not isinstance(usage, dict) or message.get("model") == "<synthetic>":
             continue
         session["api_error"] = None  # a real answer came after it
-        key = str(message.get("id") or line.get("requestId") or line.get("uuid") or "")
+        # The API request id first: Claude Code's own telemetry (OTLP api_request) names the
+        # call by it, so both reports of one call merge into one usage row on the server.
+        key = str(line.get("requestId") or message.get("id") or line.get("uuid") or "")
         if not key:
             continue
         figures = []

@@ -96,7 +96,7 @@ def test_it_reports_a_whole_session(hook: Hook, cc_session: Session, project) ->
     usage = list(AgentEvent.objects.filter(agent=agent, kind="agent.usage").order_by("id")
                  .values_list("data", flat=True))
     # One usage report per API message (its id is the key the server dedupes on).
-    assert [u["key"] for u in usage] == ["msg_01", "msg_02"]
+    assert [u["key"] for u in usage] == ["req_msg_01", "req_msg_02"]
     totals = {k: sum(u.get(k, 0) for u in usage) for k in
               ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_cache_write")}
     assert totals == {"tokens_input": 1230, "tokens_output": 330, "tokens_cache_read": 31000,
@@ -162,7 +162,7 @@ def test_it_reports_sub_agents_under_their_parent(hook: Hook, cc_session: Sessio
                                      path=sub_transcript)
     quiet(hook(cc_session.stop()))
     keys = {e.data["key"] for e in AgentEvent.objects.filter(agent=child, kind="agent.usage")}
-    assert keys == {"msg_sub", "msg_sub2"}
+    assert keys == {"req_msg_sub", "req_msg_sub2"}
 
 
 def test_it_spools_while_the_server_is_down_and_drains_in_order_later(

@@ -96,7 +96,7 @@ def test_it_counts_transcript_tokens_once_and_only_new_lines(hook: Hook,
     cc_session.add_user_line("thanks")
     quiet(hook(cc_session.stop()))
     usage = [e["data"] for e in hook.spooled() if e["type"] == "usage"]
-    assert usage == [{"key": "msg_01", "turn": 0, "tokens_input": 12, "tokens_output": 300,
+    assert usage == [{"key": "req_msg_01", "turn": 0, "tokens_input": 12, "tokens_output": 300,
                       "tokens_cache_read": 9000, "tokens_cache_write": 450,
                       "tokens_reasoning": 0, "model": "claude-sonnet-4-5-20250929"}]
 
