@@ -373,13 +373,17 @@ def _write_sqlite(w: Writer, spans: list[dict[str, Any]], usage: list[dict[str, 
         if spans:
             cursor.execute(*_span_sql(spans, pid, now))
             finished = sorted(cursor.fetchall())
-            for row in _event_values(finished):
+            if finished:
+                rows = _event_values(finished)
+                one = "(%s, %s, 'span.finished', %s, %s, %s, %s)"
+                params: list[Any] = []
+                for row in rows:
+                    params += [pid, row["agent_id"], row["data"], w.label, _dt(row["ts"]), now]
                 cursor.execute(
                     f"INSERT INTO {AgentEvent._meta.db_table} (project_id, agent_id, kind, data,"
-                    " actor_label, ts, created_at) VALUES (%s, %s, 'span.finished', %s, %s, %s,"
-                    " %s) RETURNING id", [pid, row["agent_id"], row["data"], w.label,
-                                         _dt(row["ts"]), now])
-                made.append((cursor.fetchone()[0], row["agent_id"]))
+                    f" actor_label, ts, created_at) VALUES {', '.join([one] * len(rows))}"
+                    " RETURNING id, agent_id", params)
+                made = sorted(cursor.fetchall())
         if usage:
             cursor.execute(*_usage_sql(usage, pid, now))
         if counters:

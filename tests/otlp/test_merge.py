@@ -1,0 +1,122 @@
+"""One session reported by the hooks and by OTLP is one agent, and each tool call and API
+request in it is counted once, whichever report comes first — also for a sub-agent's calls,
+which the hooks put on the sub-agent and OTLP on the session."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.agents.models import Agent, AgentEvent, ToolSpan
+from apps.telemetry.models import TokenUsage
+from tests.otlp.emitters import claude_code_logs, otlp_json
+
+pytestmark = pytest.mark.django_db
+SID = "5f0c2c1e-session"
+
+
+def hook(api, *events) -> None:
+    r = api.post("/api/v1/events", {"events": list(events)}, format="json")
+    assert r.status_code == 200 and all(x["status"] == "created" for x in r.json()["results"]), \
+        r.json()
+
+
+def register(api, ext: str, parent: str | None = None) -> None:
+    data = {"name": ext, "kind": "claude-code", "external_id": ext,
+            "metadata": {"client": "switchboard-claude-code-hook/test"}}
+    if parent:
+        data["parent_external_id"] = parent
+    hook(api, {"type": "agent.register", "data": data})
+
+
+def finished_events(span_id: str) -> int:
+    return AgentEvent.objects.filter(kind="span.finished", data__span_id=span_id).count()
+
+
+def test_a_tool_call_reported_by_both_is_one_span_and_one_finish(api, otlp) -> None:
+    register(api, SID)
+    hook(api, {"type": "span.start", "agent_external_id": SID,
+               "data": {"span_id": "toolu_1", "tool_name": "Bash"}},
+         {"type": "span.finish", "agent_external_id": SID,
+          "data": {"span_id": "toolu_1", "latency_ms": 2400, "outcome": "ok"}})
+    # Started by the hooks, never finished by them (PostToolUse lost): OTLP finishes it.
+    hook(api, {"type": "span.start", "agent_external_id": SID,
+               "data": {"span_id": "toolu_2", "tool_name": "Read"}})
+    body = otlp_json(claude_code_logs(SID, events=[
+        ("tool_result", {"tool_use_id": "toolu_1", "tool_name": "Bash", "success": "true",
+                         "duration_ms": "2390"}),
+        ("tool_result", {"tool_use_id": "toolu_2", "tool_name": "Read", "success": "true",
+                         "duration_ms": "15"}),
+    ]))
+    for _ in range(2):  # and an exporter's retry
+        assert otlp.post("logs", body).status_code == 200
+    assert Agent.objects.count() == 1
+    spans = {s.span_id: s for s in ToolSpan.objects.all()}
+    assert set(spans) == {"toolu_1", "toolu_2"}
+    assert spans["toolu_1"].latency_ms == 2400  # the hook's own figure stands
+    assert (spans["toolu_2"].outcome, spans["toolu_2"].latency_ms) == ("ok", 15)
+    assert finished_events("toolu_1") == 1 and finished_events("toolu_2") == 1
+
+
+def test_an_api_request_reported_by_both_is_one_usage_row_with_the_clients_cost(api,
+                                                                             otlp) -> None:
+    register(api, SID)
+    hook(api, {"type": "usage", "agent_external_id": SID, "data": {
+        "key": "req_1", "model": "claude-sonnet-4-5", "tokens_input": 1200,
+        "tokens_output": 40, "tokens_cache_read": 15000, "tokens_cache_write": 900}})
+    before = TokenUsage.objects.get()
+    assert before.cost_source == "price_table"
+    body = otlp_json(claude_code_logs(SID, events=[("api_request", {
+        "request_id": "req_1", "model": "claude-sonnet-4-5", "input_tokens": 1200,
+        "output_tokens": 80, "cache_read_tokens": 15000, "cache_creation_tokens": 900,
+        "cost_usd": 0.0301})]))
+    assert otlp.post("logs", body).status_code == 200
+    row = TokenUsage.objects.get()
+    assert row.tokens_output == 80  # the larger, final figure
+    assert (row.cost_source, float(row.cost_usd)) == ("client", 0.0301)
+    # The price table's figure is kept beside it, priced from the merged figures.
+    assert row.cost_list_usd > before.cost_usd > 0
+    # And the other order: OTLP first, then the hook's report of the same request.
+    assert otlp.post("logs", otlp_json(claude_code_logs(SID, events=[("api_request", {
+        "request_id": "req_2", "model": "claude-sonnet-4-5", "input_tokens": 5,
+        "output_tokens": 7, "cost_usd": 0.002})]))).status_code == 200
+    hook(api, {"type": "usage", "agent_external_id": SID, "data": {
+        "key": "req_2", "model": "claude-sonnet-4-5", "tokens_input": 5, "tokens_output": 7}})
+    row = TokenUsage.objects.get(key="req_2")
+    assert TokenUsage.objects.count() == 2
+    assert (row.cost_source, float(row.cost_usd)) == ("client", 0.002)
+
+
+def test_a_sub_agents_calls_merge_into_the_sub_agents_rows(api, otlp) -> None:
+    register(api, SID)
+    sub = f"{SID}:a1b2"
+    register(api, sub, parent=SID)
+    hook(api, {"type": "span.start", "agent_external_id": sub,
+               "data": {"span_id": "toolu_sub", "tool_name": "Grep"}},
+         {"type": "usage", "agent_external_id": sub, "data": {
+             "key": "req_sub", "model": "claude-haiku-4-5", "tokens_input": 300,
+             "tokens_output": 20}})
+    body = otlp_json(claude_code_logs(SID, events=[
+        ("tool_result", {"tool_use_id": "toolu_sub", "tool_name": "Grep", "success": "true",
+                         "duration_ms": "31"}),
+        ("api_request", {"request_id": "req_sub", "model": "claude-haiku-4-5",
+                         "input_tokens": 300, "output_tokens": 20, "cost_usd": 0.0004}),
+    ]))
+    assert otlp.post("logs", body).status_code == 200
+    sub_agent = Agent.objects.get(external_id=sub)
+    assert list(ToolSpan.objects.values_list("agent", "outcome")) == [(sub_agent.pk, "ok")]
+    assert list(TokenUsage.objects.values_list("agent", "cost_source")) == [
+        (sub_agent.pk, "client")]
+    assert finished_events("toolu_sub") == 1
+
+
+def test_otlp_does_not_take_over_a_hooked_sessions_status_or_errors(api, otlp) -> None:
+    register(api, SID)
+    hook(api, {"type": "agent.status", "agent_external_id": SID,
+               "data": {"status": "blocked", "reason": "waiting for permission"}})
+    body = otlp_json(claude_code_logs(SID, events=[
+        ("user_prompt", {"prompt_length": "3"}),
+        ("api_error", {"error": "overloaded", "status_code": "529"})]))
+    assert otlp.post("logs", body).status_code == 200
+    agent = Agent.objects.get()
+    assert agent.status == "blocked"
+    assert not AgentEvent.objects.filter(kind="agent.error").exists()
