@@ -327,7 +327,10 @@ def waiting_for(data: dict[str, Any]) -> str:
 
 # --- turning one hook call into events -------------------------------------------------------
 class Reporter:
-    """Builds the events for one hook call from its input and the session's saved state."""
+    """Builds the events for one hook call from its input and the session's saved state.
+    Other agents whose hooks speak Claude Code's format (clients/hooks) subclass it."""
+
+    kind = KIND
 
     def __init__(self, data: dict[str, Any], session: dict[str, Any],
                  commands: dict[str, dict[str, Any]] | None = None) -> None:
@@ -370,7 +373,7 @@ class Reporter:
                 "permission_mode": self.data.get("permission_mode") or "",
                 "client": USER_AGENT,
             }
-            body: dict[str, Any] = {"name": self.main_name(), "kind": KIND,
+            body: dict[str, Any] = {"name": self.main_name(), "kind": self.kind,
                                     "external_id": self.sid, "metadata": metadata}
             if self.session.get("model"):
                 body["model"] = self.session["model"]
@@ -400,7 +403,7 @@ class Reporter:
         label = sub["label"] or sub["agent_type"] or "sub-agent"
         self.ensure_main()
         self.emit("agent.register", sub["external_id"], {
-            "name": f"{self.main_name()} › {label}"[:150], "kind": KIND,
+            "name": f"{self.main_name()} › {label}"[:150], "kind": self.kind,
             "external_id": sub["external_id"], "parent_external_id": sub["parent"],
             "metadata": {k: v for k, v in (("subagent_type", sub["agent_type"]),
                                            ("tool_use_id", sub.get("tool_use_id", "")),
@@ -1019,7 +1022,8 @@ class Commands:
 
 
 def step(root: Path, spool: Spool, data: dict[str, Any], deadline: Deadline,
-         received: list[dict[str, Any]] | None) -> tuple[bool, dict[str, Any] | None]:
+         received: list[dict[str, Any]] | None, reporter_class: type[Reporter] = Reporter,
+         ) -> tuple[bool, dict[str, Any] | None]:
     """One locked pass over the session's state: report the hook call (first pass) or only
     act on commands that just arrived (second pass). (events spooled?, answer)."""
     lock = Lock(root / "state.lock")
@@ -1033,7 +1037,8 @@ def step(root: Path, spool: Spool, data: dict[str, Any], deadline: Deadline,
             commands.merge(received)
             if not commands.waiting:
                 return False, None
-        reporter = Reporter(data, session if isinstance(session, dict) else {}, commands.waiting)
+        reporter = reporter_class(data, session if isinstance(session, dict) else {},
+                                  commands.waiting)
         if received is None:
             reporter.handle()
         answer = reporter.decide() if data["hook_event_name"] in ANSWERING_HOOKS else None
@@ -1048,12 +1053,15 @@ def step(root: Path, spool: Spool, data: dict[str, Any], deadline: Deadline,
         lock.release()
 
 
-def run(deadline: Deadline, flush_only: bool = False) -> dict[str, Any] | None:
+def run(deadline: Deadline, flush_only: bool = False, read: Any = None,
+        reporter_class: type[Reporter] = Reporter) -> dict[str, Any] | None:
+    """One hook call: report it, send the spool, answer. `read` (deadline -> the hook input in
+    Claude Code's shape, or None) and `reporter_class` let other agents' adapters reuse it."""
     root = state_dir()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "sessions").mkdir(exist_ok=True)
     spool = Spool(root)
-    data = None if flush_only else read_stdin(deadline)
+    data = None if flush_only else (read or read_stdin)(deadline)
     if data is None or not os.environ.get("SWITCHBOARD_URL", "").strip():
         drain(root, spool, deadline)
         return None
@@ -1063,12 +1071,12 @@ def run(deadline: Deadline, flush_only: bool = False) -> dict[str, Any] | None:
         stop_keepalive(root, data["session_id"])
     elif event in ("SessionStart", "UserPromptSubmit") and not data.get("agent_id"):
         start_keepalive(root, data["session_id"])
-    _, answer = step(root, spool, data, deadline, None)
+    _, answer = step(root, spool, data, deadline, None, reporter_class)
     received = drain(root, spool, deadline)
     if answer is None and event in ANSWERING_HOOKS and (received or Commands(root).waiting):
         # A command arrived with this very answer, or with the answer to a hook running beside
         # this one (async hooks run in parallel): act on it now rather than at the next hook.
-        spooled, answer = step(root, spool, data, deadline, received)
+        spooled, answer = step(root, spool, data, deadline, received, reporter_class)
         if spooled:
             drain(root, spool, deadline)  # the ack, so the page shows "done" at once
     approval_wait = env_float("SWITCHBOARD_APPROVAL_WAIT", 60)
@@ -1076,7 +1084,7 @@ def run(deadline: Deadline, flush_only: bool = False) -> dict[str, Any] | None:
         answer = ask_for_approval(root, data, Deadline(approval_wait))
     wait = env_float("SWITCHBOARD_WAIT_FOR_TASK", 0)
     if answer is None and wait > 0 and data["hook_event_name"] == "Stop":
-        answer = wait_for_work(root, spool, data, Deadline(wait))
+        answer = wait_for_work(root, spool, data, Deadline(wait), reporter_class)
     return answer
 
 
@@ -1130,8 +1138,8 @@ def ask_for_approval(root: Path, data: dict[str, Any],
     return None
 
 
-def wait_for_work(root: Path, spool: Spool, data: dict[str, Any],
-                  deadline: Deadline) -> dict[str, Any] | None:
+def wait_for_work(root: Path, spool: Spool, data: dict[str, Any], deadline: Deadline,
+                  reporter_class: type[Reporter] = Reporter) -> dict[str, Any] | None:
     """A headless worker's Stop hook: ask for commands every POLL_EVERY seconds until a task
     (answered as the next turn) or a stop arrives, or the wait is over."""
     body = {"events": [{"type": "agent.heartbeat", "agent_external_id": data["session_id"],
@@ -1145,7 +1153,7 @@ def wait_for_work(root: Path, spool: Spool, data: dict[str, Any],
             status, reply = 0, None
         received = reply.get("commands") if status == 200 and isinstance(reply, dict) else None
         if received:
-            spooled, answer = step(root, spool, data, Deadline(5), received)
+            spooled, answer = step(root, spool, data, Deadline(5), received, reporter_class)
             if spooled:
                 drain(root, spool, Deadline(5))
             if answer is not None:
@@ -1289,18 +1297,19 @@ HOOKS = (
 )
 
 
-def hook_command() -> str:
-    """How Claude Code should run this file: by this Python, with -S (the hook needs only the
-    standard library; skipping site-packages saves 5-40 ms), and imported as a module rather
-    than run as a script, so Python keeps its compiled bytecode in __pycache__ instead of
-    compiling 1,000+ lines on every run (~18 ms)."""
+def hook_command(path: str = __file__, args: str = "") -> str:
+    """How an agent should run the file at `path` (this one by default) with `args`: by this
+    Python, with -S (the hook needs only the standard library; skipping site-packages saves
+    5-40 ms), and imported as a module rather than run as a script, so Python keeps its compiled
+    bytecode in __pycache__ instead of compiling 1,000+ lines on every run (~18 ms)."""
     python = sys.executable.replace("\\", "/")
-    here = os.path.dirname(os.path.abspath(__file__)).replace("\\", "/")
+    here = os.path.dirname(os.path.abspath(path)).replace("\\", "/")
+    tail = f" {args}" if args else ""
     if any(c in here + python for c in "'\"$`\\"):
-        return f'"{python}" -S "{here}/{os.path.basename(__file__)}"'  # plain, to be safe
-    module = os.path.splitext(os.path.basename(__file__))[0]
+        return f'"{python}" -S "{here}/{os.path.basename(path)}"{tail}'  # plain, to be safe
+    module = os.path.splitext(os.path.basename(path))[0]
     return (f'"{python}" -S -c "import sys; sys.dont_write_bytecode = False; '
-            f"sys.path.insert(0, '{here}'); import {module}; {module}.main()\"")
+            f"sys.path.insert(0, '{here}'); import {module}; {module}.main()\"{tail}")
 
 
 def hook_settings() -> dict[str, Any]:
@@ -1315,19 +1324,27 @@ def hook_settings() -> dict[str, Any]:
     return {"hooks": hooks}
 
 
-def install(path: Path) -> None:
-    """Merge our hooks into a settings.json, keeping everything else (an earlier install of this
-    hook is replaced, other hooks stay)."""
+def merge_hooks(path: Path, hooks: dict[str, list[Any]], top: dict[str, Any] | None = None,
+                key: str = "hooks") -> None:
+    """Merge `hooks` (event -> entries) into the JSON file at `path`, keeping everything else:
+    an earlier install of a Switchboard hook is replaced, other hooks stay. `top`: keys the file
+    must have (e.g. a format version)."""
     settings = read_json(path, {}) if path.exists() else {}
     if not isinstance(settings, dict):
         raise SystemExit(f"{path} is not a JSON object; not touching it")
-    hooks = settings.setdefault("hooks", {})
-    for event, entries in hook_settings()["hooks"].items():
-        kept = [e for e in hooks.get(event, []) if "switchboard_hook" not in json.dumps(e)]
-        hooks[event] = kept + entries
+    for name, value in (top or {}).items():
+        settings.setdefault(name, value)
+    existing = settings.setdefault(key, {})
+    for event, entries in hooks.items():
+        kept = [e for e in existing.get(event, []) if "switchboard_hook" not in json.dumps(e)]
+        existing[event] = kept + entries
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(settings, indent=2) + "\n")
     print(f"Switchboard hooks written to {path}")
+
+
+def install(path: Path) -> None:
+    merge_hooks(path, hook_settings()["hooks"])
 
 
 def main() -> None:
