@@ -532,15 +532,21 @@ def hook(kind: str) -> None:
 
 
 # --- any CLI agent: run -- <command> ----------------------------------------------------------
+# apps/agents/kinds.py's known kinds; a command named otherwise (python3, make) is "custom".
+KNOWN_KINDS = ("claude-code", "opencode", "codex", "gemini-cli", "cursor", "copilot", "aider",
+               "amp", "goose")
+
+
 def kind_of(command: str) -> str:
-    """The agent kind a command's name suggests (aider -> aider, gemini -> gemini-cli)."""
+    """The agent kind a command's name suggests (aider -> aider, gemini -> gemini-cli), else
+    "custom"."""
     import re
 
     name = os.path.basename(command).lower()
     name = re.sub(r"\.(exe|cmd|bat|py|sh|js)$", "", name)
     slug = re.sub(r"[^a-z0-9]+", "-", name).strip("-")[:40]
     slug = ALIASES.get(slug, slug)
-    return slug if re.match(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", slug) else "custom"
+    return slug if slug in KNOWN_KINDS else "custom"
 
 
 class Runner:

@@ -19,6 +19,7 @@ from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "clients" / "claude-code" / "switchboard_hook.py"
+HOOKS = ROOT / "clients" / "hooks" / "switchboard_hooks.py"
 
 
 class Hook:
@@ -75,6 +76,22 @@ class Hook:
         with open(path, "rb") as fh:
             fh.seek(offset)
             return [json.loads(line) for line in fh.read().splitlines() if line.strip()]
+
+
+class Hooks(Hook):
+    """`python3 switchboard_hooks.py <args>` (the other agents' adapters, run, notify)."""
+
+    def __call__(self, *args: str, payload: dict[str, Any] | None = None, timeout: float = 30,
+                 **extra: str) -> subprocess.CompletedProcess[bytes]:
+        data = json.dumps(payload).encode() if payload is not None else b""
+        return subprocess.run([sys.executable, "-I", str(HOOKS), *args], input=data,
+                              capture_output=True, env=self.env(**extra), timeout=timeout)
+
+    def answer(self, kind: str, payload: dict[str, Any], **extra: str) -> Any:
+        """The hook's JSON answer on stdout (None for none); it must exit 0 quietly."""
+        result = self("hook", kind, payload=payload, **extra)
+        assert result.returncode == 0 and result.stderr == b"", result.stderr
+        return json.loads(result.stdout) if result.stdout else None
 
 
 def warm_up(url: str, key: str) -> None:
