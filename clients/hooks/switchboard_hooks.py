@@ -99,6 +99,10 @@ class Adapter:
     reporter: type[sh.Reporter] = PairingReporter
     events: dict[str, str] = {}  # the agent's hook event -> Claude Code's
 
+    def __init_subclass__(cls) -> None:
+        if cls.reporter.kind != cls.kind:  # the agents report under their own kind
+            cls.reporter = type(f"{cls.__name__}Reporter", (cls.reporter,), {"kind": cls.kind})
+
     def __init__(self) -> None:
         self.native: dict[str, Any] = {}
 
