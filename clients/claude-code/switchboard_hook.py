@@ -98,6 +98,13 @@ def new_key(prefix: str) -> str:
     return f"{prefix}-{os.urandom(16).hex()}"
 
 
+def event(type_: str, external_id: str, data: dict[str, Any] | None = None, ts: str = "",
+          prefix: str = "cc") -> dict[str, Any]:
+    """One event of a POST /events batch, with its idempotency key."""
+    return {"type": type_, "agent_external_id": external_id, "ts": ts or now_iso(),
+            "data": data or {}, "idempotency_key": new_key(prefix)}
+
+
 def env_float(name: str, default: float) -> float:
     try:
         return float(os.environ.get(name, "") or default)
@@ -248,6 +255,28 @@ USAGE_FIELDS = (
 )
 
 
+def new_lines(path: str, session: dict[str, Any]) -> list[bytes]:
+    """The whole lines a JSONL transcript gained since the last read (the session keeps the
+    offset); a line still being written is read next time. A file that shrank was replaced:
+    it is read again from the start, and the callers' natural keys keep that from counting
+    twice."""
+    offsets = session.setdefault("transcript_offsets", {})
+    try:
+        with open(os.path.expanduser(path), "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            end = fh.tell()
+            start = int(offsets.get(path, 0))
+            if start > end:
+                start = 0
+            fh.seek(start)
+            blob = fh.read(min(end - start, MAX_TRANSCRIPT_READ))
+    except (OSError, ValueError):
+        return []
+    complete = blob.rfind(b"\n") + 1
+    offsets[path] = start + complete
+    return blob[:complete].splitlines()
+
+
 def read_usage(path: str, session: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], str]:
     """Token usage of the API responses in the transcript lines added since the last read, per
     message id: ({message id: {tokens..., model}}, last model). One response may be written as
@@ -256,22 +285,8 @@ def read_usage(path: str, session: dict[str, Any]) -> tuple[dict[str, dict[str, 
     model = ""
     if not path:
         return changed, model
-    offsets = session.setdefault("transcript_offsets", {})
     seen: dict[str, list[int]] = session.setdefault("seen_messages", {})
-    try:
-        with open(os.path.expanduser(path), "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            end = fh.tell()
-            start = int(offsets.get(path, 0))
-            if start > end:  # the file was replaced; message ids keep us from counting twice
-                start = 0
-            fh.seek(start)
-            blob = fh.read(min(end - start, MAX_TRANSCRIPT_READ))
-    except (OSError, ValueError):
-        return changed, model
-    complete = blob.rfind(b"\n") + 1  # a line still being written is read next time
-    offsets[path] = start + complete
-    for raw in blob[:complete].splitlines():
+    for raw in new_lines(path, session):
         if b'"usage"' not in raw:
             continue  # most lines are prompts, attachments and request blobs: skip the parse
         try:
@@ -343,13 +358,7 @@ class Reporter:
         self.clock = time.time()
 
     def emit(self, type_: str, external_id: str, data: dict[str, Any] | None = None) -> None:
-        self.events.append({
-            "type": type_,
-            "agent_external_id": external_id,
-            "ts": self.ts,
-            "data": data or {},
-            "idempotency_key": new_key("cc"),
-        })
+        self.events.append(event(type_, external_id, data, self.ts))
 
     # agents
     def folder(self) -> str:

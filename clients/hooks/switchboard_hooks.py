@@ -153,20 +153,7 @@ def read_rollout_usage(path: str, session: dict[str, Any]) -> tuple[list[dict[st
     model = str(session.get("rollout_model") or "")
     if not path:
         return calls, model
-    offsets = session.setdefault("transcript_offsets", {})
-    try:
-        with open(os.path.expanduser(path), "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            end = fh.tell()
-            start = int(offsets.get(path, 0))
-            start = 0 if start > end else start
-            fh.seek(start)
-            blob = fh.read(min(end - start, sh.MAX_TRANSCRIPT_READ))
-    except (OSError, ValueError):
-        return calls, model
-    complete = blob.rfind(b"\n") + 1
-    offsets[path] = start + complete
-    for raw in blob[:complete].splitlines():
+    for raw in sh.new_lines(path, session):
         if b'"token_count"' not in raw and b'"turn_context"' not in raw:
             continue
         try:
@@ -570,8 +557,7 @@ class Runner:
         self.stopped_by = ""
 
     def event(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
-        return {"type": type_, "agent_external_id": self.external_id, "ts": sh.now_iso(),
-                "data": data, "idempotency_key": sh.new_key("run")}
+        return sh.event(type_, self.external_id, data, prefix="run")
 
     def send(self, *events: dict[str, Any]) -> list[dict[str, Any]]:
         if not os.environ.get("SWITCHBOARD_URL", "").strip():
@@ -686,8 +672,7 @@ def notify(kind: str, payload: str) -> None:
     events = []
 
     def event(type_: str, agent: str, data: dict[str, Any]) -> None:
-        events.append({"type": type_, "agent_external_id": agent, "ts": sh.now_iso(),
-                       "data": data, "idempotency_key": sh.new_key("notify")})
+        events.append(sh.event(type_, agent, data, prefix="notify"))
 
     if kind == "codex" and info.get("thread-id"):
         agent = str(info["thread-id"])
