@@ -9,6 +9,9 @@ model would have to drive Codex's multi-agent tools)."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from apps.agents.models import Agent, AgentCommand, AgentEvent, AgentStatus, CommandStatus, ToolSpan
-from tests.clients.codex_cli import Codex
+from tests.clients.codex_cli import HOOKS, Codex
 from tests.clients.conftest import status_trail as trail
 from tests.clients.conftest import warm_up
 from tests.clients.fake_responses import FakeResponses
@@ -97,6 +100,21 @@ def test_it_reports_a_real_session(codex: Codex, api: FakeResponses) -> None:
     assert sum(r.tokens_output for r in rows) == 3 * 100
     assert sum(r.tokens_reasoning for r in rows) == 3 * 20
     assert codex.log() == "(no hook log)" or "send failed" not in codex.log()
+
+    # The hook's state is lost and the whole rollout is read again: the same keys, no new rows.
+    shutil.rmtree(codex.state / "sessions")
+    rollout = next(codex.codex_home.glob("sessions/**/rollout-*.jsonl"))
+    replay = subprocess.run(
+        [sys.executable, str(HOOKS), "hook", "codex"], env=codex.env(), timeout=30,
+        capture_output=True, input=json.dumps({
+            "session_id": agent.external_id, "turn_id": "t", "transcript_path": str(rollout),
+            "cwd": str(codex.cwd), "hook_event_name": "Stop", "model": "fake-codex-1",
+            "permission_mode": "bypassPermissions", "stop_hook_active": False,
+            "last_assistant_message": "again"}).encode())
+    assert replay.returncode == 0 and replay.stdout == b""
+    assert AgentEvent.objects.filter(agent=agent, kind="agent.usage").count() == 6, codex.log()
+    assert TokenUsage.objects.filter(agent=agent).count() == 3
+    assert sum(r.tokens_input for r in TokenUsage.objects.filter(agent=agent)) == 3 * 500
 
 
 def test_a_stop_from_the_control_room_denies_the_next_tool(
