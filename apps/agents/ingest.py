@@ -23,7 +23,7 @@ from django.utils import timezone
 from apps.agents import services
 from apps.agents.models import Agent, AgentEvent, AgentKind, AgentStatus, AgentTask
 from apps.agents.serializers import command_json
-from apps.core.events import record_event
+from apps.core.events import publish_bulk, record_event
 from apps.core.text import bad_text
 from apps.core.times import in_window
 from apps.projects.models import Project
@@ -277,7 +277,7 @@ class Batch:
             return
         for (item, _), row in zip(kept, rows, strict=True):
             item.result = {"index": item.index, "status": "created", "event_id": row.pk}
-        self._publish_newest([(row.pk, row.kind, row.agent_id) for row in rows])
+        publish_bulk(self.project.pk, [(row.pk, row.kind, row.agent_id) for row in rows])
 
     def _insert_postgres(self, kept: list[tuple[Item, Agent]]) -> None:
         """One INSERT … SELECT FROM jsonb_to_recordset: the batch travels as one JSON parameter
@@ -312,7 +312,7 @@ class Batch:
             position += 1
             created.append((event_id, item.type, agent.pk))
             item.result = {"index": item.index, "status": "created", "event_id": event_id}
-        self._publish_newest(created)
+        publish_bulk(self.project.pk, created)
 
     def _insert_one_by_one(self, rows: list[AgentEvent], items: list[Item]) -> None:
         created = []
@@ -331,32 +331,7 @@ class Batch:
                 continue
             created.append((row.pk, row.kind, row.agent_id))
             item.result = {"index": item.index, "status": "created", "event_id": row.pk}
-        self._publish_newest(created)
-
-    def _publish_newest(self, created: list[tuple[int, str, int]]) -> None:
-        """One realtime message per agent per batch (its newest event), not one per row; and
-        the bulk recorders (the alert engine's queue) inside the batch's transaction."""
-        from apps.core.events import recorded_in_bulk
-        from apps.realtime.publish import publish_event
-
-        if created:
-            recorded_in_bulk(self.project.pk, created)
-
-        newest: dict[int, tuple[int, str]] = {}
-        for event_id, kind, agent_id in created:
-            newest[agent_id] = (event_id, kind)
-        project_id = self.project.pk
-
-        def send() -> None:
-            for agent_id, (event_id, kind) in newest.items():
-                try:
-                    publish_event(event_id=event_id, kind=kind, project_id=project_id,
-                                  agent_id=agent_id)
-                except Exception:  # a dead channel layer must not fail committed ingestion
-                    return
-
-        if newest:
-            transaction.on_commit(send)
+        publish_bulk(self.project.pk, created)
 
     def _touch_agents(self) -> None:
         """Every reported event is a sign of life for its agent (an archived one is back)."""

@@ -67,6 +67,30 @@ def recorded_in_bulk(project_id: int, created: list[tuple[int, str, int | None]]
         recorder(project_id, created)
 
 
+def publish_bulk(project_id: int, created: list[tuple[int, str, int | None]]) -> None:
+    """For writers of many events at once (the events batch, the OTLP intake): the bulk
+    recorders (the alert engine's queue) inside the transaction, and after commit one realtime
+    message per agent (its newest event), not one per row."""
+    from apps.realtime.publish import publish_event
+
+    if not created:
+        return
+    recorded_in_bulk(project_id, created)
+    newest: dict[int | None, tuple[int, str]] = {}
+    for event_id, kind, agent_id in created:
+        newest[agent_id] = (event_id, kind)
+
+    def send() -> None:
+        for agent_id, (event_id, kind) in newest.items():
+            try:
+                publish_event(event_id=event_id, kind=kind, project_id=project_id,
+                              agent_id=agent_id)
+            except Exception:  # a dead channel layer must not fail committed ingestion
+                return
+
+    transaction.on_commit(send)
+
+
 def bump_version(row: models.Model) -> None:
     """F("version") + 1 on the row, and keep the in-memory copy in step."""
     type(row)._default_manager.filter(pk=row.pk).update(version=F("version") + 1)

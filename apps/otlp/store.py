@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from apps.agents import services
 from apps.agents.models import Agent, AgentEvent, AgentStatus, ToolSpan
-from apps.core.events import after_commit, recorded_in_bulk
+from apps.core.events import publish_bulk
 from apps.otlp.facts import Facts, Point, Session, ToolCall, Usage
 from apps.otlp.mappers import digest
 from apps.projects.models import Project
@@ -186,7 +186,7 @@ class Writer:
                 row["time_ns"] = p.time_ns
                 continue
             merged[key] = {"agent_id": agent.pk, "name": p.name, "series": series,
-                           "attributes": json.dumps(attrs, default=str), "unit": p.unit,
+                           "attributes": attrs, "unit": p.unit,
                            "value": p.value, "count": p.count or 0,
                            "cumulative": p.cumulative, "start_ns": p.start_ns,
                            "time_ns": p.time_ns}
@@ -194,16 +194,45 @@ class Writer:
 
 
 # --- SQL --------------------------------------------------------------------------------------
-def _values(rows: list[dict[str, Any]], columns: list[str], adapt: dict[str, Any],
-            constants: list[Any]) -> tuple[str, list[Any]]:
-    """Multi-row VALUES: each row is `constants` then its columns (INSERT … VALUES takes the
-    target columns' types, so NULLs and numbers need no casts)."""
+def _rows(rows: list[dict[str, Any]], columns: list[tuple[str, str]],
+          constants: list[tuple[Any, str]]) -> tuple[str, list[Any]]:
+    """The rows to insert: `constants` then `columns` (name, PostgreSQL type) of each row.
+
+    PostgreSQL: `SELECT … FROM jsonb_to_recordset(%s)` — one parameter whatever the batch
+    size (a VALUES list of thousands of placeholders costs more to send and to parse than the
+    insert itself). SQLite: a multi-row VALUES (INSERT … VALUES takes the target columns'
+    types)."""
+    if connection.vendor == "postgresql":
+        head = [f"%s::{kind}" for _, kind in constants] + [f"x.{c}" for c, _ in columns]
+        unique = dict(columns)
+        shape = ", ".join(f"{c} {kind}" for c, kind in unique.items())
+        data = json.dumps([{c: _json(row[c]) for c in unique} for row in rows], default=str)
+        return (f"SELECT {', '.join(head)} FROM jsonb_to_recordset(%s::jsonb) AS x({shape})",
+                [*(v for v, _ in constants), data])
     params: list[Any] = []
     for row in rows:
-        params.extend(constants)
-        params.extend(adapt[c](row[c]) if c in adapt else row[c] for c in columns)
+        params.extend(v for v, _ in constants)
+        params.extend(_sqlite(row[c]) for c, _ in columns)
     one = "(" + ", ".join(["%s"] * (len(constants) + len(columns))) + ")"
-    return ", ".join([one] * len(rows)), params
+    return "VALUES " + ", ".join([one] * len(rows)), params
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _sqlite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    if isinstance(value, datetime):
+        return _dt(value)
+    if isinstance(value, Decimal):
+        return _dec(value)
+    return value
 
 
 def _greatest() -> str:
@@ -212,16 +241,18 @@ def _greatest() -> str:
 
 def _span_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[str, list[Any]]:
     t = ToolSpan._meta.db_table
-    adapt = {"started_at": _dt, "finished_at": _dt}
-    cols = ["agent_id", "span_id", "tool_name", "started_at", "finished_at", "latency_ms",
-            "outcome", "error", "task_id"]
-    values, params = _values(rows, cols, adapt,
-                             [project_id, now, now, 0, "", 0, "", 0, 0, 0, 0, 0, 0])
+    cols = [("agent_id", "bigint"), ("span_id", "text"), ("tool_name", "text"),
+            ("started_at", "timestamptz"), ("finished_at", "timestamptz"),
+            ("latency_ms", "integer"), ("outcome", "text"), ("error", "text"),
+            ("task_id", "bigint")]
+    source, params = _rows(rows, cols, [
+        (project_id, "bigint"), (now, "timestamptz"), (now, "timestamptz"), (0, "integer"),
+        ("", "text"), (0, "integer"), ("", "text"), *[(0, "integer")] * 6])
     sql = f"""
         INSERT INTO {t} (project_id, created_at, updated_at, turn, input, input_size, output,
             output_size, tokens_input, tokens_output, tokens_cache_read, tokens_cache_write,
-            tokens_reasoning, {", ".join(cols)})
-        VALUES {values}
+            tokens_reasoning, {", ".join(c for c, _ in cols)})
+        {source}
         ON CONFLICT (agent_id, span_id) DO UPDATE SET
             finished_at = excluded.finished_at,
             latency_ms = COALESCE({t}.latency_ms, excluded.latency_ms),
@@ -239,14 +270,17 @@ def _span_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[st
 def _usage_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[str, list[Any]]:
     t = TokenUsage._meta.db_table
     g = _greatest()
-    adapt = {"ts": _dt, "cost_usd": _dec, "cost_list_usd": _dec}
-    cols = ["agent_id", "key", "model", *TOKEN_FIELDS, "cost_usd", "cost_source",
-            "cost_list_usd", "ts", "task_id"]
-    values, params = _values(rows, cols, adapt, [project_id, now, now, 0])
+    cols = [("agent_id", "bigint"), ("key", "text"), ("model", "text"),
+            *[(f, "bigint") for f in TOKEN_FIELDS], ("cost_usd", "numeric"),
+            ("cost_source", "text"), ("cost_list_usd", "numeric"), ("ts", "timestamptz"),
+            ("task_id", "bigint")]
+    source, params = _rows(rows, cols, [(project_id, "bigint"), (now, "timestamptz"),
+                                        (now, "timestamptz"), (0, "integer")])
     larger = ", ".join(f"{f} = {g}({t}.{f}, excluded.{f})" for f in TOKEN_FIELDS)
     sql = f"""
-        INSERT INTO {t} (project_id, created_at, updated_at, turn, {", ".join(cols)})
-        VALUES {values}
+        INSERT INTO {t} (project_id, created_at, updated_at, turn,
+            {", ".join(c for c, _ in cols)})
+        {source}
         ON CONFLICT (agent_id, key) DO UPDATE SET {larger},
             model = CASE WHEN excluded.model <> '' THEN excluded.model ELSE {t}.model END,
             cost_usd = CASE
@@ -271,9 +305,11 @@ def _counter_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple
     from apps.otlp.models import Counter
 
     t = Counter._meta.db_table
-    cols = ["agent_id", "name", "series", "attributes", "unit", "value", "count", "value",
-            "count", "cumulative", "start_ns", "time_ns"]
-    values, params = _values(rows, cols, {}, [project_id, now])
+    cols = [("agent_id", "bigint"), ("name", "text"), ("series", "text"),
+            ("attributes", "jsonb"), ("unit", "text"), ("value", "double precision"),
+            ("count", "bigint"), ("value", "double precision"), ("count", "bigint"),
+            ("cumulative", "boolean"), ("start_ns", "bigint"), ("time_ns", "bigint")]
+    source, params = _rows(rows, cols, [(project_id, "bigint"), (now, "timestamptz")])
     # Growth of a cumulative series since its last point, or the whole value after a restart.
     grew = (f"CASE WHEN excluded.start_ns = {t}.start_ns AND excluded.last_value >= "
             f"{t}.last_value THEN excluded.last_value - {t}.last_value "
@@ -285,7 +321,7 @@ def _counter_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple
     sql = f"""
         INSERT INTO {t} (project_id, updated_at, agent_id, name, series, attributes, unit,
             total, observations, last_value, last_count, cumulative, start_ns, time_ns)
-        VALUES {values}
+        {source}
         ON CONFLICT (agent_id, name, series) DO UPDATE SET
             total = CASE WHEN NOT ({newer}) THEN {t}.total
                          WHEN excluded.cumulative THEN {t}.total + {grew}
@@ -432,13 +468,8 @@ def facts_store(*, project: Project, facts: Facts, label: str) -> dict[str, int]
     now = _dt(w.now)
     write = _write_postgres if connection.vendor == "postgresql" else _write_sqlite
     made = write(w, spans, usage, counters, touched, now)
-    if made:
-        recorded_in_bulk(project.pk, [(event_id, "span.finished", agent_id)
-                                      for event_id, agent_id in made])
-        parents = {a.pk: a.parent_id for a in w.agents.values()}
-        for event_id, agent_id in made:
-            transaction.on_commit(lambda e=event_id, a=agent_id: after_commit(
-                e, "span.finished", project.pk, a, parents.get(a)))
+    publish_bulk(project.pk, [(event_id, "span.finished", agent_id)
+                              for event_id, agent_id in made])
     _statuses(w, facts)
     return {"agents": len(sessions), "spans": len(made), "usage": len(usage),
             "points": len(counters)}
