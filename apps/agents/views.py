@@ -189,7 +189,10 @@ def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "agents/detail_live.html", ctx)
     from apps.telemetry.analytics import sparks
 
+    from apps.otlp.selectors import agent_figures
+
     ctx["sparks"] = sparks(agents=[agent.pk], by="agent")[agent.pk]
+    ctx["otel_figures"] = agent_figures(agent.pk)
     return render(request, "agents/detail.html", ctx)
 
 

@@ -437,7 +437,7 @@ def _statuses(w: Writer, facts: Facts) -> None:
         agent = w.agents[sid]
         if agent.status in WAKES_ON_ACTIVITY and not _hooked(agent):
             services.agent_set_status(agent=agent, status=AgentStatus.WORKING,
-                                      reason="reporting over OpenTelemetry",
+                                      reason="active (OpenTelemetry)",
                                       actor_label=w.label, now=w.now)
     for error in facts.errors:
         agent = w.agents[error.session.external_id]
