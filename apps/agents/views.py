@@ -187,9 +187,8 @@ def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ctx = agent_context(agent, can_act=is_admin(request.user), snapshot=snapshot)
     if snapshot:
         return render(request, "agents/detail_live.html", ctx)
-    from apps.telemetry.analytics import sparks
-
     from apps.otlp.selectors import agent_figures
+    from apps.telemetry.analytics import sparks
 
     ctx["sparks"] = sparks(agents=[agent.pk], by="agent")[agent.pk]
     ctx["otel_figures"] = agent_figures(agent.pk)
