@@ -29,6 +29,7 @@ from apps.telemetry.models import (
 
 MAX_TOKENS = 10**12  # per field and call; far above any context window, far below BIGINT
 MAX_COST = Decimal("999999")  # cost_usd has 14 digits, 8 of them decimals
+REQUEST_ID_PREFIX = "req_"  # Anthropic's API request ids (Claude Code's transcripts and OTLP)
 
 _COLUMNS = (
     "project_id",
@@ -137,6 +138,8 @@ def usage_record(
     figures = _clean_tokens(tokens)
     model = (model or "").strip()[:150]
     now = timezone.now()
+    if agent.parent_id and key.startswith(REQUEST_ID_PREFIX):
+        _claim_from_parent(agent, key, now)
     ts = ts or now
     task_id = task_id if task_id is not None else agent.current_task_id
     cost = _cost(model=model, tokens=figures, client_cost=cost_usd, ts=ts)
@@ -185,6 +188,18 @@ def usage_record(
     )
     row._state.adding = False
     return row
+
+
+def _claim_from_parent(agent: Agent, key: str, now: datetime) -> None:
+    """A sub-agent's call that OpenTelemetry reported first, on the session (Claude Code's
+    telemetry does not tell sub-agents apart): the row moves to the sub-agent, where the hooks
+    put it, so the call is counted once and on the right agent. Only for Anthropic request ids,
+    unique the world over; other keys may repeat between agents (a client's own numbering)."""
+    on_parent = TokenUsage.objects.filter(agent_id=agent.parent_id, key=key)
+    if TokenUsage.objects.filter(agent=agent, key=key).exists():
+        on_parent.delete()
+    else:
+        on_parent.update(agent_id=agent.pk, updated_at=now)
 
 
 def _merged_cost(

@@ -109,6 +109,21 @@ def test_a_sub_agents_calls_merge_into_the_sub_agents_rows(api, otlp) -> None:
     assert finished_events("toolu_sub") == 1
 
 
+def test_a_sub_agents_call_reported_first_by_otlp_moves_to_the_sub_agent(api, otlp) -> None:
+    register(api, SID)
+    sub = f"{SID}:c3d4"
+    register(api, sub, parent=SID)
+    assert otlp.post("logs", otlp_json(claude_code_logs(SID, events=[("api_request", {
+        "request_id": "req_early", "model": "claude-haiku-4-5", "input_tokens": 300,
+        "output_tokens": 20, "cost_usd": 0.0004})]))).status_code == 200
+    hook(api, {"type": "usage", "agent_external_id": sub, "data": {
+        "key": "req_early", "model": "claude-haiku-4-5", "tokens_input": 300,
+        "tokens_output": 20}})
+    sub_agent = Agent.objects.get(external_id=sub)
+    assert list(TokenUsage.objects.values_list("agent", "cost_source")) == [
+        (sub_agent.pk, "client")]
+
+
 def test_otlp_does_not_take_over_a_hooked_sessions_status_or_errors(api, otlp) -> None:
     register(api, SID)
     hook(api, {"type": "agent.status", "agent_external_id": SID,
