@@ -3,12 +3,13 @@
 Per request, in the steady state (every session already known):
   1. one SELECT of the sessions' agents and their sub-agents;
   2. on PostgreSQL one statement for everything else — data-modifying CTEs: the tool spans
-     upserted by (agent, span_id), a `span.finished` event for each span this request finished
-     (none for a span the hooks had already finished: a tool call is counted once), token
+     upserted by (agent, span_id) with a `span.finished` event for each span this request
+     finished (a session a hook reports keeps the hook's spans: its calls count once), token
      usage upserted by (agent, key) taking the larger of each figure, the counters, and the
      agents' last_heartbeat_at; on SQLite the same statements one by one.
-A sub-agent's call (Claude Code reports it on the sub-agent, OTLP on the session) is merged
-into the row the hooks made: one more SELECT, only for sessions that have sub-agents.
+A sub-agent's API request (Claude Code's hook reports it on the sub-agent, its telemetry on the
+session) is merged into the row the hook made: one more SELECT, only for sessions that have
+sub-agents.
 Registering a new session, an error, or a status change go through apps.agents.services
 (first sight, rare)."""
 
@@ -100,37 +101,31 @@ class Writer:
                 setattr(agent, k, v)
 
     # --- routing to sub-agents ------------------------------------------------------------
-    def owners(self, facts: Facts) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
-        """(session agent, span id or usage key) → the family member whose row already holds
-        it, for sessions with sub-agents."""
-        spans: dict[tuple[int, str], int] = {}
-        usage: dict[tuple[int, str], int] = {}
+    def usage_owners(self, usage: list[Usage]) -> dict[tuple[int, str], int]:
+        """(session agent, usage key) → the sub-agent whose row already holds the call, for
+        sessions with sub-agents (one more SELECT, only then)."""
+        owners: dict[tuple[int, str], int] = {}
         families = {pk: kids for pk, kids in self.family.items() if kids}
-        if not families:
-            return spans, usage
         member_of = {kid: pk for pk, kids in families.items() for kid in kids}
-        span_ids = {c.span_id for c in facts.tool_calls
-                    if self.agents[c.session.external_id].pk in families}
-        keys = {u.key for u in facts.usage if self.agents[u.session.external_id].pk in families}
-        if span_ids:
-            for agent_id, span_id in ToolSpan.objects.filter(
-                    agent_id__in=list(member_of), span_id__in=list(span_ids)) \
-                    .values_list("agent_id", "span_id"):
-                spans[(member_of[agent_id], span_id)] = agent_id
+        keys = {u.key for u in usage if self.agents[u.session.external_id].pk in families}
         if keys:
             for agent_id, key in TokenUsage.objects.filter(
                     agent_id__in=list(member_of), key__in=list(keys)) \
                     .values_list("agent_id", "key"):
-                usage[(member_of[agent_id], key)] = agent_id
-        return spans, usage
+                owners[(member_of[agent_id], key)] = agent_id
+        return owners
 
     # --- rows ---------------------------------------------------------------------------------
-    def span_rows(self, calls: list[ToolCall], owners: dict[tuple[int, str], int]
-                  ) -> list[dict[str, Any]]:
+    def span_rows(self, calls: list[ToolCall]) -> list[dict[str, Any]]:
+        """Tool calls of sessions only OTLP reports. A hooked session's spans are the hook's
+        (with input and output, opened and closed by it): OTLP's report of the same call is
+        left out rather than merged, so no order of arrival can finish a span twice."""
         merged: dict[tuple[int, str], dict[str, Any]] = {}
         for call in calls:
             agent = self.agents[call.session.external_id]
-            agent_id = owners.get((agent.pk, call.span_id), agent.pk)
+            if _hooked(agent):
+                continue
+            agent_id = agent.pk
             latency = call.latency_ms
             started = call.started_at
             if started is None and latency is not None:
@@ -139,7 +134,7 @@ class Writer:
                    "tool_name": call.tool_name, "started_at": started or call.finished_at,
                    "finished_at": call.finished_at, "latency_ms": latency,
                    "outcome": call.outcome, "error": call.error[:10_000],
-                   "task_id": agent.current_task_id if agent_id == agent.pk else None}
+                   "task_id": agent.current_task_id}
             merged[(agent_id, row["span_id"])] = row  # the last report of a call wins
         return list(merged.values())
 
@@ -460,9 +455,8 @@ def facts_store(*, project: Project, facts: Facts, label: str) -> dict[str, int]
         return {"agents": 0, "spans": 0, "usage": 0, "points": 0}
     w = Writer(project, label)
     w.load(sessions)
-    span_owner, usage_owner = w.owners(facts)
-    spans = w.span_rows(facts.tool_calls, span_owner)
-    usage = w.usage_rows(facts.usage, usage_owner)
+    spans = w.span_rows(facts.tool_calls)
+    usage = w.usage_rows(facts.usage, w.usage_owners(facts.usage))
     counters = w.counter_rows(facts.points)
     touched = sorted({a.pk for a in w.agents.values()})
     now = _dt(w.now)

@@ -32,13 +32,14 @@ def finished_events(span_id: str) -> int:
     return AgentEvent.objects.filter(kind="span.finished", data__span_id=span_id).count()
 
 
-def test_a_tool_call_reported_by_both_is_one_span_and_one_finish(api, otlp) -> None:
+def test_a_tool_call_reported_by_both_is_the_hooks_span_counted_once(api, otlp) -> None:
+    """The hook's span stands (with its input, output and latency); OTLP's report of the same
+    call adds nothing, whichever comes first, so no order can finish a span twice."""
     register(api, SID)
     hook(api, {"type": "span.start", "agent_external_id": SID,
                "data": {"span_id": "toolu_1", "tool_name": "Bash"}},
          {"type": "span.finish", "agent_external_id": SID,
           "data": {"span_id": "toolu_1", "latency_ms": 2400, "outcome": "ok"}})
-    # Started by the hooks, never finished by them (PostToolUse lost): OTLP finishes it.
     hook(api, {"type": "span.start", "agent_external_id": SID,
                "data": {"span_id": "toolu_2", "tool_name": "Read"}})
     body = otlp_json(claude_code_logs(SID, events=[
@@ -46,15 +47,36 @@ def test_a_tool_call_reported_by_both_is_one_span_and_one_finish(api, otlp) -> N
                          "duration_ms": "2390"}),
         ("tool_result", {"tool_use_id": "toolu_2", "tool_name": "Read", "success": "true",
                          "duration_ms": "15"}),
+        ("tool_result", {"tool_use_id": "toolu_3", "tool_name": "Grep", "success": "true",
+                         "duration_ms": "9"}),
     ]))
     for _ in range(2):  # and an exporter's retry
         assert otlp.post("logs", body).status_code == 200
+    # The hook finishes toolu_2 after OTLP reported it, and reports toolu_3 late (its spool).
+    hook(api, {"type": "span.finish", "agent_external_id": SID,
+               "data": {"span_id": "toolu_2", "latency_ms": 15, "outcome": "ok"}},
+         {"type": "span.start", "agent_external_id": SID,
+          "data": {"span_id": "toolu_3", "tool_name": "Grep"}},
+         {"type": "span.finish", "agent_external_id": SID,
+          "data": {"span_id": "toolu_3", "latency_ms": 9, "outcome": "ok"}})
     assert Agent.objects.count() == 1
     spans = {s.span_id: s for s in ToolSpan.objects.all()}
-    assert set(spans) == {"toolu_1", "toolu_2"}
+    assert set(spans) == {"toolu_1", "toolu_2", "toolu_3"}
     assert spans["toolu_1"].latency_ms == 2400  # the hook's own figure stands
-    assert (spans["toolu_2"].outcome, spans["toolu_2"].latency_ms) == ("ok", 15)
-    assert finished_events("toolu_1") == 1 and finished_events("toolu_2") == 1
+    assert all(s.outcome == "ok" for s in spans.values())
+    assert [finished_events(f"toolu_{n}") for n in (1, 2, 3)] == [1, 1, 1]
+
+
+def test_an_otlp_only_sessions_tool_calls_are_spans_counted_once(otlp) -> None:
+    body = otlp_json(claude_code_logs("otel-only", events=[
+        ("tool_result", {"tool_use_id": "toolu_9", "tool_name": "Bash", "success": "false",
+                         "duration_ms": "120", "error": "exit 2"})]))
+    for _ in range(2):
+        assert otlp.post("logs", body).status_code == 200
+    span = ToolSpan.objects.get()
+    assert (span.span_id, span.outcome, span.latency_ms, span.error) == ("toolu_9", "error",
+                                                                         120, "exit 2")
+    assert finished_events("toolu_9") == 1
 
 
 def test_an_api_request_reported_by_both_is_one_usage_row_with_the_clients_cost(api,
@@ -86,7 +108,7 @@ def test_an_api_request_reported_by_both_is_one_usage_row_with_the_clients_cost(
     assert (row.cost_source, float(row.cost_usd)) == ("client", 0.002)
 
 
-def test_a_sub_agents_calls_merge_into_the_sub_agents_rows(api, otlp) -> None:
+def test_a_sub_agents_calls_stay_on_the_sub_agent(api, otlp) -> None:
     register(api, SID)
     sub = f"{SID}:a1b2"
     register(api, sub, parent=SID)
@@ -103,10 +125,11 @@ def test_a_sub_agents_calls_merge_into_the_sub_agents_rows(api, otlp) -> None:
     ]))
     assert otlp.post("logs", body).status_code == 200
     sub_agent = Agent.objects.get(external_id=sub)
-    assert list(ToolSpan.objects.values_list("agent", "outcome")) == [(sub_agent.pk, "ok")]
+    # The span is the hook's to finish; the usage row gains Claude Code's own cost.
+    assert list(ToolSpan.objects.values_list("agent", "outcome")) == [(sub_agent.pk, "pending")]
     assert list(TokenUsage.objects.values_list("agent", "cost_source")) == [
         (sub_agent.pk, "client")]
-    assert finished_events("toolu_sub") == 1
+    assert finished_events("toolu_sub") == 0
 
 
 def test_a_sub_agents_call_reported_first_by_otlp_moves_to_the_sub_agent(api, otlp) -> None:
