@@ -153,14 +153,16 @@ def _client_process(kind: str, port: int, clients: int, warmup: float, seconds: 
 
 
 def load(kind: str, port: int, *, clients: int, procs: int, warmup: float, seconds: float,
-         args: dict) -> dict:
+         args: dict, target=None) -> dict:
+    """`target` (default _client_process) runs in each client process with the arguments of
+    _client_process; benchmarks/otlp.py passes its own."""
+    target = target or _client_process
     queue: mp.Queue = mp.Queue()
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
     workers = []
     for i, n in enumerate(per):
         proc_args = {**args, "agents": args["agents"][i::procs] or args["agents"]}
-        p = mp.Process(target=_client_process,
-                       args=(kind, port, n, warmup, seconds, proc_args, queue))
+        p = mp.Process(target=target, args=(kind, port, n, warmup, seconds, proc_args, queue))
         p.start()
         workers.append(p)
     results = [queue.get(timeout=warmup + seconds + 60) for _ in workers]

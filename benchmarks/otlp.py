@@ -129,27 +129,10 @@ def client(kind: str, port: int, clients: int, warmup: float, seconds: float, ar
 
 def load(kind: str, port: int, *, clients: int, procs: int, warmup: float, seconds: float,
          args: dict) -> dict:
-    queue: mp.Queue = mp.Queue()
-    per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    workers = [mp.Process(target=client, args=(kind, port, n, warmup, seconds, args, queue))
-               for n in per]
-    for p in workers:
-        p.start()
-    results = [queue.get(timeout=warmup + seconds + 120) for _ in workers]
-    for p in workers:
-        p.join(timeout=10)
-    latencies = sorted(x for r in results for x in r["latencies"])
-    statuses: dict[int, int] = {}
-    for r in results:
-        for code, n in r["statuses"].items():
-            statuses[code] = statuses.get(code, 0) + n
-    ok = len(latencies)
-
-    def pct(q: float) -> float:
-        return latencies[min(int(q * ok), ok - 1)] * 1000 if ok else float("nan")
-
-    return {"requests": ok / seconds, "records": ok * args["size"] / seconds,
-            "p50": pct(0.5), "p99": pct(0.99), "statuses": statuses}
+    result = ingest.load(kind, port, clients=clients, procs=procs, warmup=warmup,
+                         seconds=seconds, args=args, target=client)
+    result["records"] = result["rate"] * args["size"]
+    return result
 
 
 def queries_per_batch(key: str, session: str, sizes: tuple[int, ...]) -> dict[int, int]:
