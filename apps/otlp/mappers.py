@@ -308,25 +308,35 @@ def _event_name(record: Any, a: dict[str, Any]) -> str:
     return names[0] if names else ""
 
 
+def _each(groups: Any, scopes: str, items: str) -> Iterable[tuple[dict[str, Any], Any]]:
+    """(resource attributes, item) for every log record, span or metric of a request."""
+    for group in groups:
+        resource = attributes(group.resource.attributes)
+        for scope in getattr(group, scopes):
+            for item in getattr(scope, items):
+                yield resource, item
+
+
+def _map_log(record: Any, resource: dict[str, Any], facts: Facts) -> None:
+    a = attributes(record.attributes)
+    name = _event_name(record, a)
+    prefix, _, short = name.partition(".")
+    mapper = LOG_MAPPERS.get(prefix)
+    if mapper is None:
+        mapper, short = _genai_log, name
+    ts = moment(record.time_unix_nano, record.observed_time_unix_nano)
+    try:
+        mapper(short, a, ts, session_for(resource, a), facts,
+               digest(name, record.time_unix_nano, text(a, "event.sequence"),
+                      record.SerializeToString(deterministic=True)))
+    except Bad as exc:
+        facts.reject(f"{name or 'log record'}: {exc}")
+
+
 def map_logs(request: Any) -> Facts:
     facts = Facts()
-    for resource_logs in request.resource_logs:
-        resource = attributes(resource_logs.resource.attributes)
-        for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                a = attributes(record.attributes)
-                name = _event_name(record, a)
-                prefix, _, short = name.partition(".")
-                mapper = LOG_MAPPERS.get(prefix)
-                if mapper is None:
-                    mapper, short = _genai_log, name
-                ts = moment(record.time_unix_nano, record.observed_time_unix_nano)
-                try:
-                    mapper(short, a, ts, session_for(resource, a), facts,
-                           digest(name, record.time_unix_nano, text(a, "event.sequence"),
-                                  record.SerializeToString(deterministic=True)))
-                except Bad as exc:
-                    facts.reject(f"{name or 'log record'}: {exc}")
+    for resource, record in _each(request.resource_logs, "scope_logs", "log_records"):
+        _map_log(record, resource, facts)
     return facts
 
 
@@ -369,15 +379,11 @@ def _span_outcome(span: Any, a: dict[str, Any]) -> tuple[str, str]:
 
 def map_traces(request: Any) -> Facts:
     facts = Facts()
-    for resource_spans in request.resource_spans:
-        resource = attributes(resource_spans.resource.attributes)
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                a = attributes(span.attributes)
-                try:
-                    _map_span(span, a, resource, facts)
-                except Bad as exc:
-                    facts.reject(f"{span.name or 'span'}: {exc}")
+    for resource, span in _each(request.resource_spans, "scope_spans", "spans"):
+        try:
+            _map_span(span, attributes(span.attributes), resource, facts)
+        except Bad as exc:
+            facts.reject(f"{span.name or 'span'}: {exc}")
     return facts
 
 
@@ -420,32 +426,29 @@ CUMULATIVE = 2
 
 def map_metrics(request: Any) -> Facts:
     facts = Facts()
-    for resource_metrics in request.resource_metrics:
-        resource = attributes(resource_metrics.resource.attributes)
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                data = metric.WhichOneof("data")
-                if data not in ("sum", "histogram"):
-                    continue  # gauges and summaries: nothing Switchboard counts
-                body = getattr(metric, data)
-                cumulative = body.aggregation_temporality == CUMULATIVE
-                for point in body.data_points:
-                    a = attributes(point.attributes)
-                    if data == "sum":
-                        v = point.as_double if point.WhichOneof("value") == "as_double" \
-                            else float(point.as_int)
-                        n = None
-                    else:
-                        v, n = point.sum, point.count
-                    if not math.isfinite(v) or v < 0 and (data == "histogram"
-                                                          or body.is_monotonic):
-                        facts.reject(f"{metric.name}: {v:g} is not a valid counter value")
-                        continue
-                    facts.points.append(Point(
-                        session=session_for(resource, a), name=metric.name[:200],
-                        unit=metric.unit[:30], value=v, count=n, cumulative=cumulative,
-                        attributes={k: v for k, v in a.items() if k not in IDENTITY},
-                        start_ns=point.start_time_unix_nano, time_ns=point.time_unix_nano))
+    for resource, metric in _each(request.resource_metrics, "scope_metrics", "metrics"):
+        data = metric.WhichOneof("data")
+        if data not in ("sum", "histogram"):
+            continue  # gauges and summaries: nothing Switchboard counts
+        body = getattr(metric, data)
+        cumulative = body.aggregation_temporality == CUMULATIVE
+        for point in body.data_points:
+            a = attributes(point.attributes)
+            if data == "sum":
+                amount = point.as_double if point.WhichOneof("value") == "as_double" \
+                    else float(point.as_int)
+                n = None
+            else:
+                amount, n = point.sum, point.count
+            if not math.isfinite(amount) or amount < 0 and (data == "histogram"
+                                                            or body.is_monotonic):
+                facts.reject(f"{metric.name}: {amount:g} is not a valid counter value")
+                continue
+            facts.points.append(Point(
+                session=session_for(resource, a), name=metric.name[:200], unit=metric.unit[:30],
+                value=amount, count=n, cumulative=cumulative,
+                attributes={k: v for k, v in a.items() if k not in IDENTITY},
+                start_ns=point.start_time_unix_nano, time_ns=point.time_unix_nano))
     return facts
 
 
