@@ -60,7 +60,7 @@ class Writer:
             Q(external_id__in=list(sessions)) | Q(parent__external_id__in=list(sessions)))
             .order_by().only("id", "external_id", "parent_id", "status", "status_reason",
                              "metadata", "model", "current_task_id", "archived_at",
-                             "pending_commands", "project_id"))
+                             "pending_commands", "project_id", "last_message"))
         for agent in rows:
             if agent.external_id in sessions:
                 self.agents[agent.external_id] = agent
@@ -458,12 +458,18 @@ def facts_store(*, project: Project, facts: Facts, label: str) -> dict[str, int]
     spans = w.span_rows(facts.tool_calls)
     usage = w.usage_rows(facts.usage, w.usage_owners(facts.usage))
     counters = w.counter_rows(facts.points)
-    touched = sorted({a.pk for a in w.agents.values()})
+    # A sign of life for every session: one UPDATE for the plain ones; an offline, archived or
+    # idle-blocked one (or one with commands waiting) takes the heartbeat service's path.
+    plain = [a for a in w.agents.values() if services.heartbeat_is_plain(a)]
+    touched = sorted(a.pk for a in plain)
     now = _dt(w.now)
     write = _write_postgres if connection.vendor == "postgresql" else _write_sqlite
     made = write(w, spans, usage, counters, touched, now)
     publish_bulk(project.pk, [(event_id, "span.finished", agent_id)
                               for event_id, agent_id in made])
+    for agent in w.agents.values():
+        if agent.pk not in touched:
+            services.agent_heartbeat(agent=agent, now=w.now, deliver=False, actor_label=label)
     _statuses(w, facts)
     return {"agents": len(sessions), "spans": len(made), "usage": len(usage),
             "points": len(counters)}

@@ -158,3 +158,17 @@ def test_otlp_does_not_take_over_a_hooked_sessions_status_or_errors(api, otlp) -
     agent = Agent.objects.get()
     assert agent.status == "blocked"
     assert not AgentEvent.objects.filter(kind="agent.error").exists()
+
+
+def test_an_archived_or_offline_session_comes_back_when_it_reports(otlp) -> None:
+    from django.utils import timezone
+
+    body = otlp_json(claude_code_logs("back-1", events=[("user_prompt", {})]))
+    assert otlp.post("logs", body).status_code == 200
+    Agent.objects.filter(external_id="back-1").update(status="offline",
+                                                       archived_at=timezone.now())
+    body = otlp_json(claude_code_logs("back-1", events=[("api_request", {
+        "request_id": "req_back", "model": "m", "input_tokens": 1})]))
+    assert otlp.post("logs", body).status_code == 200
+    agent = Agent.objects.get(external_id="back-1")
+    assert agent.archived_at is None and agent.status == "working"
