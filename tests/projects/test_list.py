@@ -31,9 +31,11 @@ def test_it_lists_active_projects_with_counts(client, viewer, project, other_pro
     assert apollo.key_count == 1
     assert apollo.agent_count == 0
     assert response.context["archived_count"] == 1
-    # Viewers cannot manage projects, so no create or settings links.
+    # Viewers cannot manage projects, so no create, settings or keys links; connecting an
+    # agent is for everyone (a viewer sees the snippets without a key).
     assert "/projects/new/" not in body
-    assert "/projects/apollo/" not in body
+    assert 'href="/projects/apollo/"' not in body and "/projects/apollo/keys/" not in body
+    assert 'href="/projects/apollo/connect/"' in body
 
 
 def test_it_shows_archived_projects_on_their_tab(client, viewer, project):

@@ -25,6 +25,8 @@ VIEWS = [
     ("post", "/projects/apollo/keys/", {"name": "k2", "scope": "write"}, {"owner", "admin"}),
     ("post", "/projects/apollo/keys/{key}/revoke/", {}, {"owner", "admin"}),
     ("get", "/projects/apollo/lifecycle/", None, {"owner", "admin"}),
+    ("get", "/projects/apollo/connect/", None, {"owner", "admin", "viewer"}),
+    ("post", "/projects/apollo/connect/", {"agent": "codex"}, {"owner", "admin"}),
 ]
 
 

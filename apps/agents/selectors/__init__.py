@@ -8,6 +8,7 @@ independent of the number of rows (select_related, subquery annotations, one agg
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.paginator import Page, Paginator
@@ -257,6 +258,33 @@ def latest_event_id(project: Project | None = None) -> int:
     Any later id is newer, so the global maximum (one primary-key index probe) serves every
     project scope."""
     return AgentEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+# A report this recent counts as "connected" even if it came before the page was opened.
+CONNECTED_WITHIN = timedelta(minutes=5)
+
+
+def connect_status(project: Project, *, opened: datetime) -> dict[str, Any]:
+    """What the "Connect an agent" page says about the project's reports: `waiting` (no agent
+    has reported), `connected` (one reported after `opened`, the page's first render, or within
+    CONNECTED_WITHIN of it) or `earlier` (reports, but none recent). Every report of an agent
+    (register, event, heartbeat, OTLP) moves its last_heartbeat_at, so the newest one is the
+    project's last report; its time in milliseconds is the fragment's version."""
+    agent = (
+        Agent.objects.filter(project=project, last_heartbeat_at__isnull=False)
+        .order_by("-last_heartbeat_at", "-pk")
+        .only("id", "name", "kind", "last_heartbeat_at")
+        .first()
+    )
+    if agent is None:
+        return {"connect_state": "waiting", "report_agent": None, "report_version": 0}
+    at = agent.last_heartbeat_at
+    agent.url = f"/agents/{agent.pk}/"
+    return {
+        "connect_state": "connected" if at >= opened - CONNECTED_WITHIN else "earlier",
+        "report_agent": agent,
+        "report_version": int(at.timestamp() * 1000),
+    }
 
 
 # --- agents list ---------------------------------------------------------------------------
