@@ -5,6 +5,7 @@ from django.urls import path
 from apps.alerts.consumers import AlertsInboxConsumer
 from apps.linear.consumers import BoardConsumer
 from apps.realtime import agent_pages
+from apps.realtime.connect_page import ConnectConsumer
 
 websocket_urlpatterns: list = [
     path("ws/overview/", agent_pages.OverviewConsumer.as_asgi()),
@@ -13,4 +14,5 @@ websocket_urlpatterns: list = [
     path("ws/activity/", agent_pages.ActivityConsumer.as_asgi()),
     path("ws/alerts/", AlertsInboxConsumer.as_asgi()),
     path("ws/board/", BoardConsumer.as_asgi()),
+    path("ws/connect/", ConnectConsumer.as_asgi()),
 ]
