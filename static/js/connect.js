@@ -24,7 +24,13 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-connect-tabs]").forEach(function (list) {
       var tabs = Array.prototype.slice.call(list.querySelectorAll("[role=tab]"));
-      tabs.forEach(function (t) { t.tabIndex = t.getAttribute("aria-selected") === "true" ? 0 : -1; });
+      tabs.forEach(function (t) {
+        var on = t.getAttribute("aria-selected") === "true";
+        t.tabIndex = on ? 0 : -1;
+        // On a narrow screen the strip scrolls: bring the chosen agent into view.
+        var x = t.offsetLeft - list.offsetLeft;
+        if (on && x + t.offsetWidth > list.clientWidth) list.scrollLeft = x - 16;
+      });
       list.addEventListener("click", function (e) {
         var tab = e.target.closest("[role=tab]");
         if (!tab || e.metaKey || e.ctrlKey || e.shiftKey) return;
