@@ -20,6 +20,7 @@ class Session:
     name: str = ""
     model: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    anonymous: bool = False  # no session id in the record: one agent per service and machine
 
 
 @dataclass
@@ -42,6 +43,12 @@ class Usage:
     tokens: dict[str, int]
     ts: datetime
     cost_usd: Decimal | None = None  # the client's own figure; it wins over the price table
+
+    @property
+    def keyed_by_record(self) -> bool:
+        """The emitter gave no request id (Codex's sse_event has none): the key is the record's
+        digest, which nothing else reporting the same call can know."""
+        return self.key.startswith("otlp:")
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -146,14 +147,16 @@ def digest(*parts: Any) -> str:
 # --- who: the session -------------------------------------------------------------------------
 def session_for(resource: dict[str, Any], a: dict[str, Any]) -> Session:
     service = text(resource, "service.name") or text(a, "service.name")
-    sid = text(a, "session.id", "conversation.id", "gen_ai.conversation.id", "thread.id",
-               limit=200) or text(resource, "session.id", "gen_ai.conversation.id",
-                                  "service.instance.id", limit=200)
+    # Not `thread.id`: in the semantic conventions (and in Codex's spans) it is the OS thread.
+    sid = text(a, "session.id", "conversation.id", "gen_ai.conversation.id", limit=200) \
+        or text(resource, "session.id", "gen_ai.conversation.id", "service.instance.id",
+                limit=200)
     kind = normalize_kind(service) or "custom"
     if kind == "custom" and service.startswith("codex"):
         kind = "codex"
     who = text(resource, "user.email") or text(a, "user.email") or text(resource, "host.name")
-    if not sid:
+    anonymous = not sid
+    if anonymous:
         # No session id anywhere: one agent per emitting service and person or machine.
         sid = f"otlp:{service or 'unknown'}:{who or 'anonymous'}"[:200]
     metadata: dict[str, Any] = {k: resource[k] for k in KEPT if resource.get(k) not in (None, "")}
@@ -169,7 +172,8 @@ def session_for(resource: dict[str, Any], a: dict[str, Any]) -> Session:
              "copilot": "Copilot", "opencode": "OpenCode"}.get(kind, service or "agent")
     name = f"{label} #{sid[:6]}" + (f" ({who})" if who else "")
     model = text(a, "gen_ai.response.model", "gen_ai.request.model", "model", limit=150)
-    return Session(external_id=sid, kind=kind, name=name[:150], model=model, metadata=meta)
+    return Session(external_id=sid, kind=kind, name=name[:150], model=model, metadata=meta,
+                   anonymous=anonymous)
 
 
 # --- logs -------------------------------------------------------------------------------------
@@ -230,11 +234,17 @@ def _codex_log(name: str, a: dict[str, Any], ts: datetime, s: Session, f: Facts,
         f.activity.append(Activity(s, ts))
     elif name == "tool_result":
         ok = truth(a.get("success"))
+        error = "" if ok else text(a, "output", "error", limit=2000)
+        # A command that ran and exited non-zero is a successful tool call to Codex; its exit
+        # code is only in the output ("Process exited with code 3"). The hooks call it an error.
+        exited = EXIT_CODE.search(text(a, "output", limit=4000))
+        if ok and exited and exited.group(1) != "0":
+            ok, error = False, f"exit code {exited.group(1)}"
         f.tool_calls.append(ToolCall(
             session=s, span_id=text(a, "call_id", "tool_call_id", limit=200)
             or f"otlp:{record_key}", tool_name=text(a, "tool_name", "tool", limit=200),
             finished_at=ts, latency_ms=millis(a, "duration_ms"), outcome="ok" if ok else "error",
-            error="" if ok else text(a, "output", "error", limit=2000)))
+            error=error))
     elif name == "api_request":
         status = number(a, "http.response.status_code")
         problem = text(a, "error.message", "error", limit=500)
@@ -245,6 +255,9 @@ def _codex_log(name: str, a: dict[str, Any], ts: datetime, s: Session, f: Facts,
             f.activity.append(Activity(s, ts))
     elif name in ("conversation_starts", "user_prompt", "tool_decision"):
         f.activity.append(Activity(s, ts))
+
+
+EXIT_CODE = re.compile(r"^Process exited with code (-?\d+)$", re.MULTILINE)
 
 
 def _gemini_log(name: str, a: dict[str, Any], ts: datetime, s: Session, f: Facts,
@@ -389,6 +402,11 @@ def map_traces(request: Any) -> Facts:
 
 def _map_span(span: Any, a: dict[str, Any], resource: dict[str, Any], f: Facts) -> None:
     s = session_for(resource, a)
+    if s.kind == "codex":
+        # Codex traces its own Rust code (fs.read_file, handle_responses, ...): what Switchboard
+        # keeps is in its log events, with the conversation id; the one span with usage
+        # (handle_responses) has none and repeats the sse_event's figures.
+        return
     started = moment(span.start_time_unix_nano)
     finished = moment(span.end_time_unix_nano, span.start_time_unix_nano)
     if span.end_time_unix_nano and span.start_time_unix_nano:
@@ -422,6 +440,9 @@ def _map_span(span: Any, a: dict[str, Any], resource: dict[str, Any], f: Facts) 
 
 # --- metrics ----------------------------------------------------------------------------------
 CUMULATIVE = 2
+# Emitters whose metrics say nothing of the session (Codex's are the process's: no
+# conversation.id) while their logs do: such points are dropped, not given an agent of their own.
+PROCESS_WIDE = {"codex"}
 
 
 def map_metrics(request: Any) -> Facts:
@@ -434,6 +455,9 @@ def map_metrics(request: Any) -> Facts:
         cumulative = body.aggregation_temporality == CUMULATIVE
         for point in body.data_points:
             a = attributes(point.attributes)
+            session = session_for(resource, a)
+            if session.anonymous and session.kind in PROCESS_WIDE:
+                continue
             if data == "sum":
                 amount = point.as_double if point.WhichOneof("value") == "as_double" \
                     else float(point.as_int)
@@ -445,7 +469,7 @@ def map_metrics(request: Any) -> Facts:
                 facts.reject(f"{metric.name}: {amount:g} is not a valid counter value")
                 continue
             facts.points.append(Point(
-                session=session_for(resource, a), name=metric.name[:200], unit=metric.unit[:30],
+                session=session, name=metric.name[:200], unit=metric.unit[:30],
                 value=amount, count=n, cumulative=cumulative,
                 attributes={k: v for k, v in a.items() if k not in IDENTITY},
                 start_ns=point.start_time_unix_nano, time_ns=point.time_unix_nano))
