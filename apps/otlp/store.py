@@ -40,6 +40,13 @@ from apps.telemetry.services import list_cost
 WAKES_ON_ACTIVITY = (AgentStatus.IDLE, AgentStatus.OFFLINE)
 
 
+# Kinds whose hooks report every model call's usage from the agent's own transcript. Codex's hook
+# keys a call by the rollout's running total and its OTLP sse_event carries no response id, so
+# the two reports of one call cannot meet on a key: on a session these hooks report, the OTLP
+# copy is dropped (the rollout is complete and can be read again; the OTLP batch may be lost).
+HOOKS_COUNT_USAGE = {"claude-code", "codex"}
+
+
 def _hooked(agent: Agent) -> bool:
     """Reported by one of our hooks too: they own its status and errors."""
     return bool((agent.metadata or {}).get("client"))
@@ -58,7 +65,7 @@ class Writer:
     def load(self, sessions: dict[str, Session]) -> None:
         rows = list(Agent.objects.filter(project=self.project).filter(
             Q(external_id__in=list(sessions)) | Q(parent__external_id__in=list(sessions)))
-            .order_by().only("id", "external_id", "parent_id", "status", "status_reason",
+            .order_by().only("id", "external_id", "parent_id", "kind", "status", "status_reason",
                              "metadata", "model", "current_task_id", "archived_at",
                              "pending_commands", "project_id", "last_message"))
         for agent in rows:
@@ -143,6 +150,8 @@ class Writer:
         merged: dict[tuple[int, str], dict[str, Any]] = {}
         for u in usage:
             agent = self.agents[u.session.external_id]
+            if u.keyed_by_record and agent.kind in HOOKS_COUNT_USAGE and _hooked(agent):
+                continue  # the hooks count this call under a key of their own
             agent_id = owners.get((agent.pk, u.key), agent.pk)
             key = (agent_id, u.key[:200])
             row = merged.get(key)

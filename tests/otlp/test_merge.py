@@ -172,3 +172,31 @@ def test_an_archived_or_offline_session_comes_back_when_it_reports(otlp) -> None
     assert otlp.post("logs", body).status_code == 200
     agent = Agent.objects.get(external_id="back-1")
     assert agent.archived_at is None and agent.status == "working"
+
+
+def test_a_hooked_codex_sessions_usage_is_the_rollouts_alone(api, otlp) -> None:
+    """Codex's sse_event has no response id and its hook keys a call by the rollout's running
+    total: the two reports of one call cannot meet on a key, so on a session the hooks report
+    the OTLP copy is dropped; a session without the hooks keeps it."""
+    from tests.otlp.test_mappers import CODEX, codex_event, logs
+
+    def completed(conversation: str) -> bytes:
+        event = codex_event("codex.sse_event", **{
+            "event.kind": "response.completed", "input_token_count": "2000",
+            "output_token_count": "120", "cached_token_count": "1500",
+            "reasoning_token_count": "20", "conversation.id": conversation})
+        return logs(CODEX, event).SerializeToString()
+
+    hook(api, {"type": "agent.register", "data": {
+        "name": "billing", "kind": "codex", "external_id": "cx-hooked",
+        "metadata": {"client": "switchboard-hooks/test"}}},
+         {"type": "usage", "agent_external_id": "cx-hooked", "data": {
+             "key": "cx-hooked:2120", "model": "fake-codex-1", "tokens_input": 500,
+             "tokens_cache_read": 1500, "tokens_output": 100, "tokens_reasoning": 20}})
+    for conversation in ("cx-hooked", "cx-alone"):
+        assert otlp.post("logs", completed(conversation),
+                         content_type="application/x-protobuf").status_code == 200
+    assert list(TokenUsage.objects.filter(agent__external_id="cx-hooked")
+                .values_list("key", flat=True)) == ["cx-hooked:2120"]
+    alone = TokenUsage.objects.get(agent__external_id="cx-alone")
+    assert (alone.tokens_input, alone.tokens_output, alone.agent.kind) == (500, 100, "codex")
