@@ -33,7 +33,7 @@ class Codex:
     at `url` with `key`."""
 
     def __init__(self, tmp: Path, api_url: str, url: str, key: str,
-                 folder: str = "billing-service") -> None:
+                 folder: str = "billing-service", hooks: bool = True) -> None:
         self.binary = codex_binary()
         self.home = tmp / "home"
         self.codex_home = self.home / ".codex"
@@ -47,7 +47,8 @@ class Codex:
             'model = "fake-codex-1"\nmodel_provider = "fake"\n\n[model_providers.fake]\n'
             f'name = "fake"\nbase_url = "{api_url}"\nwire_api = "responses"\n'
             'env_key = "FAKE_OPENAI_KEY"\n')
-        self.install()
+        if hooks:
+            self.install()
 
     def install(self) -> dict[str, Any]:
         """The hooks as a user installs them (`switchboard_hooks.py install codex`)."""
