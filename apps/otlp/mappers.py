@@ -11,6 +11,7 @@ success answer."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -275,17 +276,33 @@ def _gemini_log(name: str, a: dict[str, Any], ts: datetime, s: Session, f: Facts
     elif name == "tool_call":
         ok = truth(a.get("success"))
         decision = text(a, "decision").lower()
+        error = "" if ok else text(a, "error", limit=2000)
+        # A shell command that ran and exited non-zero is a success to Gemini CLI; the exit code
+        # is in `metadata` ({"exitCode": 3, "isError": true}).
+        code = _json_object(a.get("metadata")).get("exitCode")
+        if ok and isinstance(code, int) and code != 0:
+            ok, error = False, f"exit code {code}"
         f.tool_calls.append(ToolCall(
             session=s, span_id=text(a, "tool_call_id", "call_id", "callId", limit=200)
             or f"otlp:{record_key}", tool_name=text(a, "function_name", "tool_name", limit=200),
             finished_at=ts, latency_ms=millis(a, "duration_ms"),
             outcome="ok" if ok else ("denied" if decision in ("reject", "cancel") else "error"),
-            error="" if ok else text(a, "error", limit=2000)))
+            error=error))
     elif name == "api_error":
         f.errors.append(Error(s, text(a, "error", "error_type", limit=500) or "API error", ts,
                               record_key))
     elif name in ("user_prompt", "api_request"):
         f.activity.append(Activity(s, ts))
+
+
+def _json_object(v: Any) -> dict[str, Any]:
+    if isinstance(v, dict):
+        return v
+    try:
+        parsed = json.loads(v) if isinstance(v, str) and v.startswith("{") else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _genai_log(name: str, a: dict[str, Any], ts: datetime, s: Session, f: Facts,
@@ -300,6 +317,11 @@ def _genai_log(name: str, a: dict[str, Any], ts: datetime, s: Session, f: Facts,
             latency_ms=millis(a, "duration_ms"),
             outcome="error" if text(a, "error.type") else "ok", error=text(a, "error.type")))
 
+
+# Emitters that repeat each of their own events as a GenAI event (Gemini CLI follows every
+# gemini_cli.api_response with a gen_ai.client.inference.operation.details of the same call,
+# without its cache and thinking figures): the GenAI copy is dropped, the call counted once.
+GENAI_COPIES = {"gemini-cli"}
 
 LOG_MAPPERS: dict[str, Callable[..., None]] = {
     "claude_code": _claude_code_log,
@@ -335,11 +357,14 @@ def _map_log(record: Any, resource: dict[str, Any], facts: Facts) -> None:
     name = _event_name(record, a)
     prefix, _, short = name.partition(".")
     mapper = LOG_MAPPERS.get(prefix)
+    session = session_for(resource, a)
     if mapper is None:
+        if session.kind in GENAI_COPIES:
+            return
         mapper, short = _genai_log, name
     ts = moment(record.time_unix_nano, record.observed_time_unix_nano)
     try:
-        mapper(short, a, ts, session_for(resource, a), facts,
+        mapper(short, a, ts, session, facts,
                digest(name, record.time_unix_nano, text(a, "event.sequence"),
                       record.SerializeToString(deterministic=True)))
     except Bad as exc:

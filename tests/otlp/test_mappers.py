@@ -118,3 +118,46 @@ def test_codex_metrics_without_a_conversation_are_dropped() -> None:
     point = metric.sum.data_points.add(as_int=2, time_unix_nano=1)
     point.attributes.extend(kvs({"tool": "exec_command", "success": "true"}))
     assert not map_metrics(request).points
+
+
+# --- Gemini CLI 0.61 (GEMINI_TELEMETRY_*; live run in tests/otlp/test_gemini_cli.py) ---------
+SESSION = "793ac5ee-df13-4f21-a238-21f547c0bbdb"
+GEMINI = {"service.name": "gemini-cli", "service.version": "v20.20.2", "session.id": SESSION,
+          "host.name": "vm"}
+
+
+def gemini_event(name: str, **attrs: Any) -> dict[str, Any]:
+    return {"session.id": SESSION, "installation.id": "a8870f19", "interactive": False,
+            "auth_type": "gemini-api-key", "event.name": name,
+            "event.timestamp": "2026-12-07T10:35:07.163Z", **attrs}
+
+
+def test_a_gemini_call_is_counted_once_from_its_api_response() -> None:
+    """Each call is reported twice: gemini_cli.api_response (no response id, every figure) and
+    gen_ai.client.inference.operation.details (the response id, input and output only)."""
+    facts = map_logs(logs(GEMINI, gemini_event(
+        "gemini_cli.api_response", model="gemini-2.5-flash", duration_ms=65,
+        input_token_count=3000, output_token_count=80, cached_content_token_count=1000,
+        thoughts_token_count=12, tool_token_count=0, total_token_count=3092,
+        prompt_id=SESSION, status_code=200), gemini_event(
+        "gen_ai.client.inference.operation.details", **{
+            "gen_ai.response.id": "resp-925468a90c074263", "gen_ai.operation.name":
+            "generate_content", "gen_ai.request.model": "gemini-2.5-flash",
+            "gen_ai.usage.input_tokens": 3000, "gen_ai.usage.output_tokens": 80})))
+    [usage] = facts.usage
+    assert usage.session.external_id == SESSION and usage.session.kind == "gemini-cli"
+    assert usage.tokens == {"tokens_input": 2000, "tokens_output": 80, "tokens_cache_read": 1000,
+                            "tokens_cache_write": 0, "tokens_reasoning": 12}
+
+
+def test_a_gemini_shell_command_that_exits_non_zero_is_an_error() -> None:
+    def call(command: str, **extra: Any) -> dict[str, Any]:
+        return gemini_event("gemini_cli.tool_call", function_name="run_shell_command",
+                            duration_ms=22, success=True, decision="accept", tool_type="native",
+                            function_args=f'{{"command": "{command}"}}', **extra)
+
+    ok, failed = map_logs(logs(GEMINI, call("echo balanced"), call(
+        "echo broken; exit 3", metadata='{\n  "exitCode": 3,\n  "isError": true\n}'))).tool_calls
+    assert (ok.tool_name, ok.outcome, ok.latency_ms) == ("run_shell_command", "ok", 22)
+    assert (failed.outcome, failed.error) == ("error", "exit code 3")
+    assert ok.span_id != failed.span_id  # no call id in the event: one span per record
