@@ -68,8 +68,18 @@ class Relay:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b""  # the JavaScript exporters stream their bodies in chunks
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                self.rfile.readline()
+                return body
+
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self._body()
                 headers = {h: self.headers[h] for h in FORWARDED if self.headers.get(h)}
                 request = urllib.request.Request(relay.upstream + self.path, data=body,
                                                  headers=headers, method="POST")
