@@ -10,6 +10,9 @@ Per request, in the steady state (every session already known):
 A sub-agent's API request (Claude Code's hook reports it on the sub-agent, its telemetry on the
 session) is merged into the row the hook made: one more SELECT, only for sessions that have
 sub-agents.
+Usage the emitter reported without a request id (Codex's: keyed by the record's digest) cannot
+meet the hooks' report of the same call; on a session the hooks count usage for
+(HOOKS_COUNT_USAGE) it is left to them.
 Registering a new session, an error, or a status change go through apps.agents.services
 (first sight, rare)."""
 

@@ -86,3 +86,22 @@ def test_native_telemetry_alone_reports_the_session(live, project, api, relay,
     assert sum(r.tokens_cache_read for r in rows) == 3 * 1000
     assert sum(r.tokens_output for r in rows) == 3 * 80
     assert sum(r.tokens_reasoning for r in rows) == 3 * 12
+
+
+def test_hooks_and_native_telemetry_make_one_agent_counted_once(live, project, api, relay,
+                                                                tmp_path: Path) -> None:
+    gemini, sid = run(live, project, api, relay, tmp_path, hooks=True)
+
+    assert list(Agent.objects.values_list("external_id", "kind")) == [(sid, "gemini-cli")], \
+        gemini.log()
+    agent = Agent.objects.get()
+    assert agent.metadata["client"].startswith("switchboard")
+    # Neither the hooks nor the OTLP event carry Gemini's call id: the hooks' spans stand alone.
+    spans = list(ToolSpan.objects.filter(agent=agent).order_by("finished_at"))
+    assert [(s.tool_name, s.span_id.startswith("gemini-cli-")) for s in spans] == [
+        ("run_shell_command", True)] * 2, [(s.span_id, s.outcome, s.error) for s in spans]
+    for span in spans:
+        assert AgentEvent.objects.filter(kind="span.finished",
+                                         data__span_id=span.span_id).count() == 1
+    rows = TokenUsage.objects.filter(agent=agent)
+    assert rows.count() == 3, list(rows.values("key", "tokens_input"))

@@ -200,3 +200,23 @@ def test_a_hooked_codex_sessions_usage_is_the_rollouts_alone(api, otlp) -> None:
                 .values_list("key", flat=True)) == ["cx-hooked:2120"]
     alone = TokenUsage.objects.get(agent__external_id="cx-alone")
     assert (alone.tokens_input, alone.tokens_output, alone.agent.kind) == (500, 100, "codex")
+
+
+def test_a_hooked_gemini_sessions_tool_calls_are_the_hooks_alone(api, otlp) -> None:
+    """Gemini CLI's hooks and its tool_call event both lack the call id: on a session the hooks
+    report, the OTLP copy would be a second span of the same call, so it is dropped."""
+    from tests.otlp.test_mappers import GEMINI, SESSION, gemini_event, logs
+
+    hook(api, {"type": "agent.register", "data": {
+        "name": "billing", "kind": "gemini-cli", "external_id": SESSION,
+        "metadata": {"client": "switchboard-hooks/test"}}},
+         {"type": "span.start", "agent_external_id": SESSION,
+          "data": {"span_id": "gemini-cli-1", "tool_name": "run_shell_command"}},
+         {"type": "span.finish", "agent_external_id": SESSION,
+          "data": {"span_id": "gemini-cli-1", "latency_ms": 40, "outcome": "ok"}})
+    body = logs(GEMINI, gemini_event("gemini_cli.tool_call", function_name="run_shell_command",
+                                     duration_ms=44, success=True, decision="accept"))
+    assert otlp.post("logs", body.SerializeToString(),
+                     content_type="application/x-protobuf").status_code == 200
+    assert list(ToolSpan.objects.values_list("span_id", flat=True)) == ["gemini-cli-1"]
+    assert finished_events("gemini-cli-1") == 1
