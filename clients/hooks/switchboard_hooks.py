@@ -234,6 +234,31 @@ class CodexReporter(sh.Reporter):
         else:
             super().on_post_tool_use()
 
+    def close_spans(self, agent: str, outcome: str, reason: str, *, keep: str = "") -> None:
+        # Codex runs PostToolUse in the background, and the turn can end before it reports: the
+        # rollout already says how such a call ended, so it is not closed as "cancelled".
+        path = str(self.data.get("transcript_path") or "")
+        for span_id, span in list(self.open_spans().items()):
+            if span["agent"] != agent or span_id == keep or span.get("asked"):
+                continue
+            done = rollout_item(path, span_id)
+            if not done:
+                continue
+            self.open_spans().pop(span_id)
+            code = done.get("exit_code")
+            failed = done.get("status") == "failed" or (isinstance(code, int) and code != 0)
+            finish: dict[str, Any] = {
+                "span_id": span_id, "phase": "finish", "turn": span.get("turn", 0),
+                "tool_name": span.get("tool", ""), "outcome": "error" if failed else "ok",
+                "finished_at": self.ts}
+            if failed:
+                finish["error"] = f"exit code {code}" if code is not None else "failed"
+            if isinstance(done.get("duration"), dict):
+                finish["latency_ms"] = int((done["duration"].get("secs") or 0) * 1000
+                                           + (done["duration"].get("nanos") or 0) / 1e6)
+            self.emit("span.finish", agent, finish)
+        super().close_spans(agent, outcome, reason, keep=keep)
+
     def report_usage(self, path: str, external_id: str) -> None:
         self.session["sid"] = self.sid
         calls, model = read_rollout_usage(path, self.session)

@@ -225,3 +225,29 @@ def test_install_writes_each_agents_file(hooks: Hooks, tmp_path: Path) -> None:
     entry = json.loads(copilot_path.read_text())["hooks"]["preToolUse"][0]
     assert entry["type"] == "command" and "hook copilot" in entry["bash"]
     assert "SWITCHBOARD_HOOK_EVENT=preToolUse" in entry["bash"]
+
+
+# --- Codex --------------------------------------------------------------------------------------
+def test_codex_stop_before_the_background_post_tool_use_takes_the_outcome_from_the_rollout(
+        hooks: Hooks, tmp_path: Path) -> None:
+    """Codex runs PostToolUse in the background; seen in the real CLI under load, the turn's Stop
+    came first and closed the call as cancelled, though the rollout already said exit code 3."""
+    sid, call = str(uuid.uuid4()), "call_5e3e45c090784d068b4c"
+    rollout = tmp_path / "rollout.jsonl"
+    rollout.write_text(json.dumps({"type": "event_msg", "payload": {
+        "type": "item_completed", "thread_id": sid, "item": {
+            "type": "CommandExecution", "id": call, "status": "completed", "exit_code": 3,
+            "aggregated_output": "broken\n", "duration": {"secs": 0, "nanos": 19_000_000}}}},
+        separators=(",", ":")) + "\n")
+
+    def codex(event: str, **fields: object) -> dict:
+        return {"session_id": sid, "turn_id": "t1", "transcript_path": str(rollout),
+                "cwd": "/home/dev/billing", "hook_event_name": event, "model": "gpt-5-codex",
+                "permission_mode": "bypassPermissions", **fields}
+
+    hooks.answer("codex", codex("SessionStart", source="startup"))
+    hooks.answer("codex", codex("PreToolUse", tool_name="Bash", tool_use_id=call,
+                                tool_input={"command": "echo broken; exit 3"}))
+    hooks.answer("codex", codex("Stop", stop_hook_active=False, last_assistant_message="Done."))
+    span = ToolSpan.objects.get(span_id=call)
+    assert (span.outcome, span.error, span.latency_ms) == ("error", "exit code 3", 19), hooks.log()
