@@ -220,6 +220,8 @@ class CodexReporter(sh.Reporter):
         super().handle()
 
     def on_post_tool_use(self) -> None:
+        if str(self.data.get("tool_use_id") or "") in self.session.get("rollout_finished", []):
+            return  # finished from the rollout when the turn ended before this hook ran
         # Codex hands the command's output only; its exit code and run time are in the rollout.
         done = rollout_item(str(self.data.get("transcript_path") or ""),
                             str(self.data.get("tool_use_id") or ""))
@@ -257,6 +259,8 @@ class CodexReporter(sh.Reporter):
                 finish["latency_ms"] = int((done["duration"].get("secs") or 0) * 1000
                                            + (done["duration"].get("nanos") or 0) / 1e6)
             self.emit("span.finish", agent, finish)
+            self.session["rollout_finished"] = [
+                *self.session.get("rollout_finished", [])[-50:], span_id]
         super().close_spans(agent, outcome, reason, keep=keep)
 
     def report_usage(self, path: str, external_id: str) -> None:

@@ -1,8 +1,8 @@
-"""The Gemini CLI, Cursor and GitHub Copilot adapters of switchboard_hooks.py, run as their agents
-run them (a subprocess fed the hook JSON on stdin) against the live platform.
+"""The Gemini CLI, Cursor and GitHub Copilot adapters of switchboard_hooks.py (and one Codex race),
+run as their agents run them (a subprocess fed the hook JSON on stdin) against the live platform.
 
-No headless CLI drives these here: Cursor and Copilot have none on npm that runs offline, and
-the Gemini CLI was not driven for lack of time (its hooks need a fake of the Gemini API). The
+Cursor and Copilot have no CLI on npm that runs offline; the real Gemini CLI runs with these
+hooks in tests/otlp/test_gemini_cli.py (against tests/clients/fake_gemini.py). The
 payloads follow each agent's documented schema: Gemini CLI's packages/core/src/hooks/types.ts
 (HookInput, BeforeToolInput, AfterToolInput, AfterAgentInput, NotificationInput), Cursor's hooks
 docs (conversation_id, generation_id, workspace_roots, model; beforeShellExecution {command, cwd},
@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from apps.agents.models import Agent, AgentCommand, AgentStatus, CommandStatus, ToolSpan
+from apps.agents.models import (
+    Agent,
+    AgentCommand,
+    AgentEvent,
+    AgentStatus,
+    CommandStatus,
+    ToolSpan,
+)
 from tests.clients.conftest import Hooks, status_trail, warm_up
 from tests.conftest import make_key
 
@@ -251,3 +258,8 @@ def test_codex_stop_before_the_background_post_tool_use_takes_the_outcome_from_t
     hooks.answer("codex", codex("Stop", stop_hook_active=False, last_assistant_message="Done."))
     span = ToolSpan.objects.get(span_id=call)
     assert (span.outcome, span.error, span.latency_ms) == ("error", "exit code 3", 19), hooks.log()
+    # The background PostToolUse still runs, late: the call is not finished a second time.
+    hooks.answer("codex", codex("PostToolUse", tool_name="Bash", tool_use_id=call,
+                                tool_input={"command": "echo broken; exit 3"},
+                                tool_response="broken\n"))
+    assert AgentEvent.objects.filter(kind="span.finished", data__span_id=call).count() == 1
