@@ -619,6 +619,20 @@ class Runner:
         import signal
         import subprocess
 
+        # Signals are caught from the start: one that arrives while the agent registers (before
+        # the child exists) is passed on as soon as the child runs, never lost or fatal here.
+        holder: dict[str, Any] = {"child": None, "pending": []}
+
+        def forward(signum: int, _frame: Any) -> None:
+            child = holder["child"]
+            if child is None:
+                holder["pending"].append(signum)
+            elif child.poll() is None:
+                child.send_signal(signum)
+
+        for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), forward)
         cwd = os.getcwd()
         self.send(
             self.event("agent.register", {
@@ -635,14 +649,9 @@ class Runner:
                       self.event("agent.status", {"status": "error",
                                                   "reason": f"could not start: {exc}"}))
             return 127
-
-        def forward(signum: int, _frame: Any) -> None:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-        for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), forward)
+        holder["child"] = child
+        for signum in holder["pending"]:
+            child.send_signal(signum)
         every = max(0.2, sh.env_float("SWITCHBOARD_HEARTBEAT", 30.0))
         while True:
             try:
