@@ -22,10 +22,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.clients.fake_server import ScriptedFake
+from tests.clients.fake_server import FakeHandler, ScriptedFake
 
 MODEL = "claude-sonnet-4-5-20250929"
 USAGE = {"input_tokens": 1200, "output_tokens": 80, "cache_read_input_tokens": 15000,
@@ -56,80 +55,44 @@ class FakeAnthropic(ScriptedFake):
         return self.scripted_step(first, messages)
 
     # --- the HTTP side ------------------------------------------------------------------
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+    class Handler(FakeHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_json(200, {"data": [], "has_more": False})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def do_HEAD(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
+        def extra_headers(self, status: int) -> dict[str, str]:
+            headers = {"request-id": f"req_{uuid.uuid4().hex[:24]}"}
+            if status >= 500 or status == 429:
+                headers["x-should-retry"] = "false"
+            return headers
 
-            def do_GET(self) -> None:  # noqa: N802
-                self._json(200, {"data": [], "has_more": False})
-
-            def do_HEAD(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                path = self.path.split("?")[0]
-                with fake.lock:
-                    fake.requests.append({"path": path, "body": body,
-                                          "headers": dict(self.headers)})
-                if path.endswith("/count_tokens"):
-                    self._json(200, {"input_tokens": 100})
-                    return
-                if not path.endswith("/messages"):
-                    self._json(404, {"type": "error", "error": {"type": "not_found_error",
+        def do_POST(self) -> None:  # noqa: N802
+            path, body = self.read_request()
+            if path.endswith("/count_tokens"):
+                self.send_json(200, {"input_tokens": 100})
+                return
+            if not path.endswith("/messages"):
+                self.send_json(404, {"type": "error", "error": {"type": "not_found_error",
                                                                 "message": path}})
-                    return
-                step = fake.step_for(body)
-                if step.get("delay"):
-                    time.sleep(float(step["delay"]))
-                if step.get("status"):
-                    kind = str(step.get("error") or "api_error")
-                    self._json(int(step["status"]), {"type": "error", "error": {
-                        "type": kind, "message": step.get("message") or kind}})
-                    return
-                message = fake.message(body, step)
-                if body.get("stream"):
-                    self._stream(message)
-                else:
-                    self._json(200, message)
-
-            def _json(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if status >= 500 or status == 429:
-                    self.send_header("x-should-retry", "false")
-                self.send_header("request-id", f"req_{uuid.uuid4().hex[:24]}")
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _stream(self, message: dict[str, Any]) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("request-id", f"req_{uuid.uuid4().hex[:24]}")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                for name, data in fake.events(message):
-                    chunk = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-                    self.wfile.write(chunk)
-                    self.wfile.flush()
-                self.close_connection = True
-
-        return Handler
+                return
+            step = self.fake.step_for(body)
+            if step.get("delay"):
+                time.sleep(float(step["delay"]))
+            if step.get("status"):
+                kind = str(step.get("error") or "api_error")
+                self.send_json(int(step["status"]), {"type": "error", "error": {
+                    "type": kind, "message": step.get("message") or kind}})
+                return
+            message = self.fake.message(body, step)
+            if body.get("stream"):
+                self.send_stream(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+                                 for name, data in self.fake.events(message))
+            else:
+                self.send_json(200, message)
 
     def message(self, body: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         content: list[dict[str, Any]] = []

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.clients.fake_server import ScriptedFake
+from tests.clients.fake_server import FakeHandler, ScriptedFake
 
 MODEL = "gemini-2.5-flash"
 USAGE = {"promptTokenCount": 3000, "cachedContentTokenCount": 1000, "candidatesTokenCount": 80,
@@ -67,57 +66,22 @@ class FakeGemini(ScriptedFake):
                 "usageMetadata": usage, "modelVersion": model,
                 "responseId": f"resp-{uuid.uuid4().hex[:16]}"}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+    class Handler(FakeHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_json(200, {"models": [{"name": f"models/{MODEL}"}]})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._json(200, {"models": [{"name": f"models/{MODEL}"}]})
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                path = self.path.split("?")[0]
-                with fake.lock:
-                    fake.requests.append({"path": path, "body": body})
-                model = path.rsplit("/", 1)[-1].split(":")[0] or MODEL
-                if path.endswith(":countTokens"):
-                    self._json(200, {"totalTokens": 100})
-                    return
-                if not path.endswith(("GenerateContent", "generateContent")):
-                    self._json(404, {"error": {"code": 404, "message": path,
+        def do_POST(self) -> None:  # noqa: N802
+            path, body = self.read_request()
+            model = path.rsplit("/", 1)[-1].split(":")[0] or MODEL
+            if path.endswith(":countTokens"):
+                self.send_json(200, {"totalTokens": 100})
+                return
+            if not path.endswith(("GenerateContent", "generateContent")):
+                self.send_json(404, {"error": {"code": 404, "message": path,
                                                "status": "NOT_FOUND"}})
-                    return
-                answer = fake.answer(model, fake.step_for(body))
-                if not path.endswith(":streamGenerateContent"):
-                    self._json(200, answer)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                try:
-                    self.wfile.write(f"data: {json.dumps(answer)}\r\n\r\n".encode())
-                    self.wfile.flush()
-                except OSError:
-                    pass
-                self.close_connection = True
-
-            def _json(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+                return
+            answer = self.fake.answer(model, self.fake.step_for(body))
+            if path.endswith(":streamGenerateContent"):
+                self.send_stream([f"data: {json.dumps(answer)}\r\n\r\n".encode()])
+            else:
+                self.send_json(200, answer)

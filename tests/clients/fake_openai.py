@@ -23,10 +23,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.clients.fake_server import ScriptedFake
+from tests.clients.fake_server import FakeHandler, ScriptedFake
 
 MODEL = "fake-coder-1"
 USAGE = {"prompt_tokens": 1500, "completion_tokens": 70,
@@ -70,71 +69,30 @@ class FakeOpenAI(ScriptedFake):
         return self.scripted_step(first, messages)
 
     # --- the HTTP side ------------------------------------------------------------------
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+    class Handler(FakeHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_json(200, {"object": "list", "data": [
+                {"id": MODEL, "object": "model", "created": 0, "owned_by": "fake"}]})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._json(200, {"object": "list", "data": [
-                    {"id": MODEL, "object": "model", "created": 0, "owned_by": "fake"}]})
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                path = self.path.split("?")[0]
-                with fake.lock:
-                    fake.requests.append({"path": path, "body": body,
-                                          "headers": dict(self.headers)})
-                if not path.endswith("/chat/completions"):
-                    self._json(404, {"error": {"message": path, "type": "not_found"}})
-                    return
-                step = fake.step_for(body)
-                if step.get("delay"):
-                    time.sleep(float(step["delay"]))
-                if step.get("status"):
-                    self._json(int(step["status"]), {"error": {
-                        "message": step.get("error") or "server error", "type": "server_error",
-                        "code": None}})
-                    return
-                if body.get("stream"):
-                    self._stream(fake.chunks(body, step))
-                else:
-                    self._json(200, fake.completion(body, step))
-
-            def _json(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _stream(self, chunks: list[dict[str, Any]]) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                try:
-                    for chunk in chunks:
-                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                        self.wfile.flush()
-                    self.wfile.write(b"data: [DONE]\n\n")
-                    self.wfile.flush()
-                except OSError:
-                    pass  # the client hung up (an aborted session)
-                self.close_connection = True
-
-        return Handler
+        def do_POST(self) -> None:  # noqa: N802
+            path, body = self.read_request()
+            if not path.endswith("/chat/completions"):
+                self.send_json(404, {"error": {"message": path, "type": "not_found"}})
+                return
+            step = self.fake.step_for(body)
+            if step.get("delay"):
+                time.sleep(float(step["delay"]))
+            if step.get("status"):
+                self.send_json(int(step["status"]), {"error": {
+                    "message": step.get("error") or "server error", "type": "server_error",
+                    "code": None}})
+                return
+            if body.get("stream"):
+                chunks = self.fake.chunks(body, step)
+                self.send_stream([*(f"data: {json.dumps(c)}\n\n".encode() for c in chunks),
+                                  b"data: [DONE]\n\n"])
+            else:
+                self.send_json(200, self.fake.completion(body, step))
 
     def _usage(self, step: dict[str, Any]) -> dict[str, Any]:
         usage = dict(step.get("usage") or self.usage)

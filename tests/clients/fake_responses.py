@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.clients.fake_server import ScriptedFake
+from tests.clients.fake_server import FakeHandler, ScriptedFake
 
 MODEL = "fake-codex-1"
 USAGE = {"input_tokens": 2000, "input_tokens_details": {"cached_tokens": 1500},
@@ -85,53 +84,16 @@ class FakeResponses(ScriptedFake):
              "response": {**base, "status": "completed", "output": [item], "usage": usage}},
         ]
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+    class Handler(FakeHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_json(200, {"object": "list", "data": [
+                {"id": MODEL, "object": "model", "created": 0, "owned_by": "fake"}]})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._json(200, {"object": "list", "data": [
-                    {"id": MODEL, "object": "model", "created": 0, "owned_by": "fake"}]})
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                path = self.path.split("?")[0]
-                with fake.lock:
-                    fake.requests.append({"path": path, "body": body})
-                if not path.endswith("/responses"):
-                    self._json(404, {"error": {"message": path, "type": "not_found"}})
-                    return
-                events = fake.events(body, fake.step_for(body))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                try:
-                    for event in events:
-                        self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
-                                         .encode())
-                        self.wfile.flush()
-                except OSError:
-                    pass
-                self.close_connection = True
-
-            def _json(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+        def do_POST(self) -> None:  # noqa: N802
+            path, body = self.read_request()
+            if not path.endswith("/responses"):
+                self.send_json(404, {"error": {"message": path, "type": "not_found"}})
+                return
+            events = self.fake.events(body, self.fake.step_for(body))
+            self.send_stream(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode()
+                             for e in events)

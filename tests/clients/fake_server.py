@@ -3,14 +3,71 @@ it saw, scripts keyed by a marker in the prompt, and default usage figures."""
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    """What every fake's HTTP side shares: quiet, reads the JSON body and records the request,
+    answers JSON or a server-sent event stream. `fake` is the ScriptedFake serving it."""
+
+    protocol_version = "HTTP/1.1"
+    fake: Any = None
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def read_request(self) -> tuple[str, dict[str, Any]]:
+        """(path without the query, JSON body or {}), recorded in fake.requests."""
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
+        path = self.path.split("?")[0]
+        with self.fake.lock:
+            self.fake.requests.append({"path": path, "body": body, "headers": dict(self.headers)})
+        return path, body
+
+    def extra_headers(self, status: int) -> dict[str, str]:
+        return {}
+
+    def send_json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in self.extra_headers(status).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_stream(self, frames: Iterable[bytes]) -> None:
+        """A text/event-stream answer of `frames`; a client that hangs up ends it quietly."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        for name, value in self.extra_headers(200).items():
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            for frame in frames:
+                self.wfile.write(frame)
+                self.wfile.flush()
+        except OSError:
+            pass  # the client hung up (an aborted session)
+        self.close_connection = True
 
 
 class ScriptedFake:
     USAGE: dict[str, int] = {}
     PATH = ""  # the URL's path prefix clients are given
+    Handler: type[FakeHandler] = FakeHandler  # each fake's own do_GET / do_POST
 
     def __init__(self) -> None:
         self.scripts: dict[str, list[dict[str, Any]]] = {}
@@ -22,7 +79,7 @@ class ScriptedFake:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        raise NotImplementedError
+        return type("Handler", (self.Handler,), {"fake": self})
 
     @property
     def url(self) -> str:
