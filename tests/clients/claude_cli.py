@@ -10,12 +10,12 @@ needed)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from tests.clients.agent_cli import AgentCli
 from tests.clients.node_tools import arch, npm_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,21 +34,16 @@ def claude_binary() -> Path:
                       f"{package}/claude")
 
 
-class Claude:
+class Claude(AgentCli):
     """`claude -p` in a folder of its own, HOME in a temp folder, every hook event wired to our
     hook, the API at `api_url`, Switchboard at `url` with `key`."""
 
     def __init__(self, tmp: Path, api_url: str, url: str, key: str,
                  folder: str = "payments-api") -> None:
+        super().__init__(tmp, url, key, folder)
         self.binary = claude_binary()
-        self.home = tmp / "home"
-        self.state = tmp / "state"
-        self.cwd = tmp / folder
-        self.cwd.mkdir(parents=True, exist_ok=True)
         (self.home / ".claude").mkdir(parents=True, exist_ok=True)
         self.api_url = api_url
-        self.url = url
-        self.key = key
         self.install()
 
     def install(self, **hook_env: str) -> None:
@@ -64,19 +59,12 @@ class Claude:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
+            **self.hook_env(keepalive="2"),
             "ANTHROPIC_BASE_URL": self.api_url,
             "ANTHROPIC_API_KEY": "sk-ant-test-key",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
             "DISABLE_TELEMETRY": "1",
-            "SWITCHBOARD_URL": self.url,
-            "SWITCHBOARD_API_KEY": self.key,
-            "SWITCHBOARD_STATE_DIR": str(self.state),
-            "SWITCHBOARD_TIMEOUT": "10",
-            "SWITCHBOARD_DEBUG": "1",
-            "SWITCHBOARD_KEEPALIVE": "2",
         }
         env.update(extra)
         return env
@@ -102,10 +90,3 @@ class Claude:
              *args], cwd=self.cwd, env=self.env(**env), stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
 
-    def log(self) -> str:
-        parts = []
-        for name in ("hook.log", "rejected.jsonl", "spool.jsonl"):
-            path = self.state / name
-            if path.exists():
-                parts.append(f"{name}:\n{path.read_text()[-3000:]}")
-        return "\n".join(parts) or "(no hook log)"

@@ -6,12 +6,12 @@ npm alias of `@openai/codex@<version>-linux-<arch>`); we run it directly."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from tests.clients.agent_cli import AgentCli
 from tests.clients.node_tools import arch, npm_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,21 +28,16 @@ def codex_binary() -> Path:
         f"{package}/vendor/{TRIPLES.get(arch(), arch())}/bin/codex")
 
 
-class Codex:
+class Codex(AgentCli):
     """`codex exec` in a folder of its own, the model provider `fake` at `api_url`, Switchboard
     at `url` with `key`."""
 
     def __init__(self, tmp: Path, api_url: str, url: str, key: str,
                  folder: str = "billing-service", hooks: bool = True) -> None:
+        super().__init__(tmp, url, key, folder)
         self.binary = codex_binary()
-        self.home = tmp / "home"
         self.codex_home = self.home / ".codex"
-        self.state = tmp / "state"
-        self.cwd = tmp / folder
-        self.cwd.mkdir(parents=True, exist_ok=True)
         self.codex_home.mkdir(parents=True, exist_ok=True)
-        self.url = url
-        self.key = key
         (self.codex_home / "config.toml").write_text(
             'model = "fake-codex-1"\nmodel_provider = "fake"\n\n[model_providers.fake]\n'
             f'name = "fake"\nbase_url = "{api_url}"\nwire_api = "responses"\n'
@@ -57,18 +52,8 @@ class Codex:
         return json.loads((self.codex_home / "hooks.json").read_text())
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "CODEX_HOME": str(self.codex_home),
-            "FAKE_OPENAI_KEY": "sk-test",
-            "SWITCHBOARD_URL": self.url,
-            "SWITCHBOARD_API_KEY": self.key,
-            "SWITCHBOARD_STATE_DIR": str(self.state),
-            "SWITCHBOARD_TIMEOUT": "10",
-            "SWITCHBOARD_DEBUG": "1",
-            "SWITCHBOARD_KEEPALIVE": "0",
-        }
+        env = {**self.hook_env(), "CODEX_HOME": str(self.codex_home),
+               "FAKE_OPENAI_KEY": "sk-test"}
         env.update(extra)
         return env
 
@@ -86,10 +71,3 @@ class Codex:
         return subprocess.Popen(self.args(prompt), cwd=self.cwd, env=self.env(**env),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def log(self) -> str:
-        parts = []
-        for name in ("hook.log", "rejected.jsonl", "spool.jsonl"):
-            path = self.state / name
-            if path.exists():
-                parts.append(f"{name}:\n{path.read_text()[-3000:]}")
-        return "\n".join(parts) or "(no hook log)"

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.clients.agent_cli import hook_log
 from tests.clients.hook_inputs import Session
 from tests.support import free_port, wait_for
 
@@ -59,12 +60,7 @@ class Hook:
 
     def log(self) -> str:
         """The hook's own account of failed sends and rejected events, for assertion messages."""
-        parts = []
-        for name in ("hook.log", "rejected.jsonl"):
-            path = self.state / name
-            if path.exists():
-                parts.append(f"{name}:\n{path.read_text()[-3000:]}")
-        return "\n".join(parts) or "(no hook log)"
+        return hook_log(self.state)
 
     def spooled(self) -> list[dict[str, Any]]:
         """Events in the spool that the server does not have yet."""

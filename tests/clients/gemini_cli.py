@@ -10,12 +10,12 @@ approvals) and so are usage statistics (Clearcut, off the machine)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from tests.clients.agent_cli import AgentCli
 from tests.clients.node_tools import npm_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,20 +29,15 @@ def gemini_script() -> Path:
                       [f"@google/gemini-cli@{VERSION}"], "@google/gemini-cli/bundle/gemini.js")
 
 
-class Gemini:
+class Gemini(AgentCli):
     """`gemini -p` in a folder of its own; the model API at `api_url`, Switchboard at `url`."""
 
     def __init__(self, tmp: Path, api_url: str, url: str, key: str, *, hooks: bool = False,
                  folder: str = "billing-service") -> None:
+        super().__init__(tmp, url, key, folder)
         self.script = gemini_script()
-        self.home = tmp / "home"
-        self.state = tmp / "state"
-        self.cwd = tmp / folder
-        self.cwd.mkdir(parents=True, exist_ok=True)
         (self.home / ".gemini").mkdir(parents=True, exist_ok=True)
         self.api_url = api_url
-        self.url = url
-        self.key = key
         self.settings = self.home / ".gemini" / "settings.json"
         self.settings.write_text(json.dumps({
             "privacy": {"usageStatisticsEnabled": False},
@@ -53,18 +48,8 @@ class Gemini:
                            capture_output=True, timeout=30, env=self.env())
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "GOOGLE_GEMINI_BASE_URL": self.api_url,
-            "GEMINI_API_KEY": "test-key",
-            "SWITCHBOARD_URL": self.url,
-            "SWITCHBOARD_API_KEY": self.key,
-            "SWITCHBOARD_STATE_DIR": str(self.state),
-            "SWITCHBOARD_TIMEOUT": "10",
-            "SWITCHBOARD_DEBUG": "1",
-            "SWITCHBOARD_KEEPALIVE": "0",
-        }
+        env = {**self.hook_env(), "GOOGLE_GEMINI_BASE_URL": self.api_url,
+               "GEMINI_API_KEY": "test-key"}
         env.update(extra)
         return env
 
@@ -82,10 +67,3 @@ class Gemini:
             answer = {}
         return result, answer
 
-    def log(self) -> str:
-        parts = []
-        for name in ("hook.log", "rejected.jsonl"):
-            path = self.state / name
-            if path.exists():
-                parts.append(f"{name}:\n{path.read_text()[-3000:]}")
-        return "\n".join(parts) or "(no hook log)"
