@@ -168,3 +168,26 @@ def test_delta_metrics_add_up_and_a_replayed_point_counts_once(live, key) -> Non
     assert e.post_json("metrics", encode_metrics(data)) == 200  # an exporter's retry
     e.shutdown()
     assert Counter.objects.get(name="claude_code.cost.usage").total == pytest.approx(0.75)
+
+
+def test_ai_sdk_spans(live, key) -> None:
+    """OpenCode's and other Vercel AI SDK agents' spans: `ai.streamText.doStream` with
+    `ai.usage.*` and `ai.toolCall` with its name and id."""
+    e = Emitter(live.url, key, resource("opencode"), encoding="json")
+    conv = {"session.id": "ses_ai_sdk"}
+    with e.tracer.start_as_current_span("ai.streamText", attributes=conv):
+        with e.tracer.start_as_current_span("ai.streamText.doStream", attributes={
+                **conv, "gen_ai.response.id": "msg_ai_1", "gen_ai.request.model": "gpt-5",
+                "ai.usage.promptTokens": 900, "ai.usage.completionTokens": 40}):
+            pass
+        with e.tracer.start_as_current_span("ai.toolCall", attributes={
+                **conv, "ai.toolCall.name": "bash", "ai.toolCall.id": "call_ai_1"}):
+            pass
+    assert e.flush() == [200]
+    e.shutdown()
+    agent = Agent.objects.get(external_id="ses_ai_sdk")
+    assert agent.kind == "opencode"
+    u = TokenUsage.objects.get(agent=agent)
+    assert (u.key, u.tokens_input, u.tokens_output, u.model) == ("msg_ai_1", 900, 40, "gpt-5")
+    span = ToolSpan.objects.get(agent=agent)
+    assert (span.span_id, span.tool_name, span.outcome) == ("call_ai_1", "bash", "ok")
