@@ -37,10 +37,12 @@ def claude_settings_snippet(site_url: str) -> str:
     which run async, and the fast command form), the key and address go into `env`."""
     env = json.dumps({"SWITCHBOARD_URL": site_url, "SWITCHBOARD_API_KEY": "sbk_…"},
                      ensure_ascii=False)
+    from apps.projects.connect import fetch_command
+
     return "\n".join([
         "# 1. on the agent's machine",
         "mkdir -p ~/.claude/hooks",
-        "cp clients/claude-code/switchboard_hook.py ~/.claude/hooks/",
+        fetch_command(site_url, "switchboard_hook.py", "~/.claude/hooks"),
         "python3 ~/.claude/hooks/switchboard_hook.py --install",
         "",
         "# 2. in ~/.claude/settings.json",

@@ -14,10 +14,23 @@ from dataclasses import dataclass, field
 
 KEY_PLACEHOLDER = "sbk_…"
 BIN = "~/.switchboard/bin"
-COPY_HOOKS = "\n".join([
-    f"mkdir -p {BIN}",
-    f"cp clients/hooks/switchboard_hooks.py clients/claude-code/switchboard_hook.py {BIN}/",
-])
+# The client scripts this server hands out at /downloads/<name> (apps/projects/connect_views).
+DOWNLOADS = {
+    "switchboard_hook.py": "clients/claude-code/switchboard_hook.py",
+    "switchboard_hooks.py": "clients/hooks/switchboard_hooks.py",
+    "switchboard.ts": "clients/opencode/switchboard.ts",
+}
+FROM_SERVER = ("Downloaded from this server (the same files as clients/ in the Switchboard "
+               "repository). Python 3.9+, standard library only.")
+
+
+def fetch_command(site_url: str, name: str, folder: str) -> str:
+    return f"curl -fsSL {site_url}/downloads/{name} -o {folder}/{name}"
+
+
+def copy_hooks(site_url: str) -> str:
+    return "\n".join([f"mkdir -p {BIN}", fetch_command(site_url, "switchboard_hook.py", BIN),
+                      fetch_command(site_url, "switchboard_hooks.py", BIN)])
 
 
 @dataclass(frozen=True)
@@ -62,10 +75,9 @@ def _hooks_guide(slug: str, name: str, summary: str, install: list[str], site_ur
         summary=summary,
         snippets=[
             Snippet(
-                "1. Copy the two hook scripts to the agent's machine",
-                COPY_HOOKS,
-                "From a checkout of the Switchboard repository. Python 3.9+, standard library "
-                "only; the adapter needs switchboard_hook.py beside it.",
+                "1. Get the two hook scripts on the agent's machine",
+                copy_hooks(site_url),
+                f"{FROM_SERVER} The adapter needs switchboard_hook.py beside it.",
             ),
             Snippet("2. Register the hooks", "\n".join(install),
                     "It merges into the agent's hook file; your other hooks stay."),
@@ -98,15 +110,14 @@ def claude_code(site_url: str, key: str) -> Guide:
                 "room can stop it, give it tasks and answer its permission prompts.",
         snippets=[
             Snippet(
-                "1. Copy the hook and register it for every hook event",
+                "1. Get the hook and register it for every hook event",
                 "\n".join([
                     "mkdir -p ~/.claude/hooks",
-                    "cp clients/claude-code/switchboard_hook.py ~/.claude/hooks/",
+                    fetch_command(site_url, "switchboard_hook.py", "~/.claude/hooks"),
                     "python3 ~/.claude/hooks/switchboard_hook.py --install",
                 ]),
-                "From a checkout of the Switchboard repository; one file, Python 3 only. "
-                "--install keeps your other hooks (--install .claude/settings.json for one "
-                "repository).",
+                f"{FROM_SERVER} --install keeps your other hooks (--install "
+                ".claude/settings.json for one repository).",
             ),
             Snippet("2. Add the address and key to ~/.claude/settings.json",
                     f'"env": {env}', "Merge it into the file's top-level object.", lang="json"),
@@ -222,9 +233,10 @@ def opencode(site_url: str, key: str) -> Guide:
                 "cost; stop, sleep, tasks and remote approval from the control room.",
         snippets=[
             Snippet(
-                "1. Copy the plugin",
+                "1. Get the plugin",
                 "mkdir -p ~/.config/opencode/plugins\n"
-                "cp clients/opencode/switchboard.ts ~/.config/opencode/plugins/",
+                + fetch_command(site_url, "switchboard.ts", "~/.config/opencode/plugins"),
+                "Downloaded from this server (clients/opencode in the Switchboard repository). "
                 "For one project only: .opencode/plugins/ in that repository.",
             ),
             Snippet("2. Start OpenCode with the address and key", _env(site_url, key)),
@@ -240,8 +252,7 @@ def any_cli(site_url: str, key: str) -> Guide:
         summary="Any command under the run -- wrapper: registered, working while it runs, "
                 "heartbeats, then stopped or error with its exit code; a stop ends it.",
         snippets=[
-            Snippet("1. Copy the two scripts", COPY_HOOKS, "From a checkout of the Switchboard "
-                    "repository; Python 3.9+, standard library only."),
+            Snippet("1. Get the two scripts", copy_hooks(site_url), FROM_SERVER),
             Snippet("2. The address and key", _env(site_url, key)),
             Snippet(
                 "3. Run the agent under the wrapper",

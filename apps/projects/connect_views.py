@@ -120,3 +120,23 @@ def _take_new_key(request: HttpRequest, project: Project) -> tuple[ApiKey | None
     if key is None or not key.is_active:
         return None, ""
     return key, str(stash.get("raw", ""))
+
+
+@require_http_methods(["GET", "HEAD"])
+def client_download(request: HttpRequest, name: str) -> HttpResponse:
+    """The agent-side scripts, so the Connect page's snippets are one `curl` each. Public: they
+    hold no secret (the key goes into the agent's environment, not the file)."""
+    from django.http import Http404
+
+    relative = connect.DOWNLOADS.get(name)
+    if relative is None:
+        raise Http404("No such client file.")
+    path = settings.BASE_DIR / relative
+    try:
+        content = path.read_bytes()
+    except OSError:
+        raise Http404("This server was installed without its clients/ folder.") from None
+    response = HttpResponse(content, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    response["Cache-Control"] = "public, max-age=300"
+    return response

@@ -11,6 +11,7 @@ urlpatterns = [
     path("projects/<slug:slug>/archive/", views.project_archive, name="project-archive"),
     path("projects/<slug:slug>/keys/", views.project_keys, name="project-keys"),
     path("projects/<slug:slug>/connect/", connect_views.project_connect, name="project-connect"),
+    path("downloads/<str:name>", connect_views.client_download, name="client-download"),
     path(
         "projects/<slug:slug>/keys/<int:pk>/revoke/",
         views.api_key_revoke,

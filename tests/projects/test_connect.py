@@ -180,3 +180,26 @@ def test_the_page_is_linked_from_the_overview_and_projects(client, viewer, proje
     client.force_login(viewer)
     assert URL in client.get("/?project=apollo").content.decode()
     assert URL in client.get("/projects/").content.decode()
+
+
+@pytest.mark.parametrize("name, source", [
+    ("switchboard_hook.py", "clients/claude-code/switchboard_hook.py"),
+    ("switchboard_hooks.py", "clients/hooks/switchboard_hooks.py"),
+    ("switchboard.ts", "clients/opencode/switchboard.ts"),
+])
+def test_the_client_scripts_download_from_the_server(client, name, source) -> None:
+    """What the snippets' `curl` fetches: the repository's own files, to anyone (no secret)."""
+    from django.conf import settings
+
+    r = client.get(f"/downloads/{name}")
+    assert r.status_code == 200 and r["Content-Type"].startswith("text/plain")
+    assert r.content == (settings.BASE_DIR / source).read_bytes()
+    assert client.get("/downloads/settings.py").status_code == 404
+    assert client.get("/downloads/..%2Fconfig%2Fsettings.py").status_code == 404
+
+
+def test_the_snippets_fetch_the_scripts_from_this_server(client, admin_user, project) -> None:
+    client.force_login(admin_user)
+    page = client.get(f"/projects/{project.slug}/connect/?agent=codex").content.decode()
+    assert "curl -fsSL http://testserver/downloads/switchboard_hooks.py" in page
+    assert "cp clients/" not in page
