@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -321,6 +322,18 @@ class Codex(Adapter):
 
 
 # --- Gemini CLI --------------------------------------------------------------------------------
+EXIT_CODE_RE = re.compile(r"^Exit Code: (-?\d+)\s*$", re.M)
+
+
+def shell_exit_code(response: Any) -> int:
+    """The non-zero exit code Gemini CLI's shell tool writes into its result text, else 0."""
+    content = response.get("llmContent") if isinstance(response, dict) else None
+    if isinstance(content, list):
+        content = "\n".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    match = EXIT_CODE_RE.search(content) if isinstance(content, str) else None
+    return int(match.group(1)) if match else 0
+
+
 class Gemini(Adapter):
     """Gemini CLI hooks (settings.json `hooks`): snake_case input with session_id, cwd,
     transcript_path; tool hooks carry no call id. Answers: decision deny + reason, continue."""
@@ -339,8 +352,13 @@ class Gemini(Adapter):
         elif event == "AfterTool":
             response = native.get("tool_response")
             error = response.get("error") if isinstance(response, dict) else None
+            code = shell_exit_code(response)
             if error:
                 data.update(hook_event_name="PostToolUseFailure", error=parse_json(error))
+            elif code:
+                # A shell command that ran and failed is no tool error to Gemini CLI: its
+                # exit code is only in the text the model gets ("Exit Code: 3").
+                data.update(hook_event_name="PostToolUseFailure", error=f"exit code {code}")
         elif event == "Notification" and native.get("notification_type") == "ToolPermission":
             data["notification_type"] = "permission_prompt"
         elif event == "SessionStart":

@@ -100,6 +100,8 @@ def test_hooks_and_native_telemetry_make_one_agent_counted_once(live, project, a
     spans = list(ToolSpan.objects.filter(agent=agent).order_by("finished_at"))
     assert [(s.tool_name, s.span_id.startswith("gemini-cli-")) for s in spans] == [
         ("run_shell_command", True)] * 2, [(s.span_id, s.outcome, s.error) for s in spans]
+    # The failing command: its exit code read from the shell tool's result text by the hook.
+    assert [(s.outcome, s.error) for s in spans] == [("ok", ""), ("error", "exit code 3")]
     for span in spans:
         assert AgentEvent.objects.filter(kind="span.finished",
                                          data__span_id=span.span_id).count() == 1
