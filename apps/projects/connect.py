@@ -134,16 +134,18 @@ def claude_code(site_url: str, key: str) -> Guide:
 
 
 def codex(site_url: str, key: str) -> Guide:
+    def exporter(signal: str) -> str:
+        return (f'{{ otlp-http = {{ endpoint = "{site_url}/v1/{signal}", protocol = "binary", '
+                f'headers = {{ Authorization = "Bearer {key}" }} }} }}')
+
+    # As tests/otlp/test_codex_cli.py runs the real Codex: every signal to Switchboard (an
+    # unset metrics_exporter sends Codex's metrics to its built-in default instead).
     toml = "\n".join([
         "[otel]",
         "log_user_prompt = false",
-        "",
-        '[otel.exporter."otlp-http"]',
-        f'endpoint = "{site_url}/v1/logs"',
-        'protocol = "binary"',
-        "",
-        '[otel.exporter."otlp-http".headers]',
-        f'"Authorization" = "Bearer {key}"',
+        f"exporter = {exporter('logs')}",
+        f"trace_exporter = {exporter('traces')}",
+        f"metrics_exporter = {exporter('metrics')}",
     ])
     return _hooks_guide(
         "codex", "Codex",
@@ -156,8 +158,9 @@ def codex(site_url: str, key: str) -> Guide:
         extra=[Snippet(
             "Optional: Codex's own OpenTelemetry, in ~/.codex/config.toml",
             toml,
-            "Codex exports its log events (API requests, token counts, tool results) to the "
-            "endpoint exactly as written, so it ends in /v1/logs.",
+            "Codex posts each signal to its endpoint exactly as written (so each ends in "
+            "/v1/<signal>); Switchboard reads its log events (API requests, token counts, tool "
+            "results). Set all three, or Codex sends its metrics to its own default.",
             lang="toml",
         )],
     )

@@ -58,7 +58,7 @@ def test_a_new_key_fills_the_snippets_and_the_first_data_turns_it_green(
     raw = page.text_content("#new-key").strip()
     assert raw.startswith("sbk_")
     assert page.is_visible("#panel-codex")  # the redirect kept the tab
-    assert f'"Authorization" = "Bearer {raw}"' in page.text_content("#panel-codex")
+    assert f'Authorization = "Bearer {raw}"' in page.text_content("#panel-codex")
     page.click("#tab-otel")
     assert f"Authorization=Bearer {raw}" in page.text_content("#panel-otel")
     page.click("#tab-codex")

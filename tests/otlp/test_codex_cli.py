@@ -31,21 +31,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class TelemetryCodex(Codex):
-    """Codex with `[otel]` pointed at Switchboard for all three signals."""
+    """Codex with the `[otel]` table the Connect page shows (apps/projects/connect.py), pointed
+    at Switchboard for all three signals: what a user pastes is what runs here."""
 
     def __init__(self, *args, otel_url: str, protocol: str = "binary", **kwargs) -> None:
+        from apps.projects.connect import codex as codex_guide
+
         super().__init__(*args, **kwargs)
+        guide = codex_guide(otel_url, self.key)
+        table = next(s.body for s in guide.snippets if s.lang == "toml")
+        assert table.startswith("[otel]") and 'protocol = "binary"' in table
         config = self.codex_home / "config.toml"
-
-        def exporter(signal: str) -> str:
-            # The full URL of each signal: Codex posts to the endpoint as given.
-            return (f'{{ otlp-http = {{ endpoint = "{otel_url}/v1/{signal}", protocol = '
-                    f'"{protocol}", headers = {{ Authorization = "Bearer {self.key}" }} }} }}')
-
-        config.write_text(config.read_text() + (
-            '\n[otel]\nenvironment = "test"\nlog_user_prompt = true\n'
-            f'exporter = {exporter("logs")}\ntrace_exporter = {exporter("traces")}\n'
-            f'metrics_exporter = {exporter("metrics")}\n'))
+        config.write_text(config.read_text() + "\n" + table.replace(
+            'protocol = "binary"', f'protocol = "{protocol}"') + "\n")
 
 
 @pytest.fixture

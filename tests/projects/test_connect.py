@@ -43,7 +43,8 @@ def test_it_shows_every_agent_with_the_site_url(client, viewer, project):
         assert name in body
     assert f"export SWITCHBOARD_URL={SITE}" in body
     assert f"OTEL_EXPORTER_OTLP_ENDPOINT={SITE}" in body
-    assert f'endpoint = "{SITE}/v1/logs"' in body  # Codex's [otel] exporter
+    assert f'endpoint = "{SITE}/v1/logs"' in body  # Codex's [otel] exporters
+    assert f'metrics_exporter = {{ otlp-http = {{ endpoint = "{SITE}/v1/metrics"' in body
     assert "switchboard_hooks.py install codex" in body
     assert "switchboard_hooks.py install gemini-cli" in body
     assert "switchboard_hooks.py run -- \\\n  aider --notifications" in body
@@ -104,7 +105,7 @@ def test_an_admin_creates_a_key_post_redirect_get(client, admin_user, project):
     # Filled into every snippet: hooks, OpenTelemetry headers, Codex's config.
     assert f"export SWITCHBOARD_API_KEY={raw}" in body
     assert f'OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {raw}"' in body
-    assert f'"Authorization" = "Bearer {raw}"' in body
+    assert f'Authorization = "Bearer {raw}"' in body
     assert f'"SWITCHBOARD_API_KEY": "{raw}"' in body  # Claude Code's settings.json env
     assert connect.KEY_PLACEHOLDER not in body
     # The codex tab is the one open.
