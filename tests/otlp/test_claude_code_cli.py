@@ -5,6 +5,7 @@ row carrying the cost Claude Code computed, and Claude Code's counters are kept.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,24 +22,34 @@ from tests.conftest import make_key
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def exported(snippet: str) -> dict[str, str]:
+    """The variables a shell snippet of `export NAME=value` lines sets."""
+    out = {}
+    for line in snippet.splitlines():
+        if line.startswith("export "):
+            name, _, value = shlex.split(line[len("export "):])[0].partition("=")
+            out[name] = value
+    return out
+
+
 class TelemetryClaude(Claude):
-    """Claude with its OpenTelemetry export pointed at Switchboard."""
+    """Claude with the OpenTelemetry settings the Connect page shows (apps/projects/connect.py)
+    pointed at Switchboard: what a user pastes is what runs here."""
 
     protocol = "http/protobuf"
 
     def env(self, **extra: str) -> dict[str, str]:
+        from apps.projects.connect import claude_code
+
+        guide = claude_code(self.url, self.key)
+        snippet = next(s.body for s in guide.snippets if "CLAUDE_CODE_ENABLE_TELEMETRY" in s.body)
         env = super().env(**extra)
         env.pop("DISABLE_TELEMETRY", None)
+        env.update(exported(snippet))
         env.update({
-            "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
-            "OTEL_METRICS_EXPORTER": "otlp",
-            "OTEL_LOGS_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_PROTOCOL": self.protocol,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": self.url,
-            "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {self.key}",
-            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",  # quicker than the defaults, for the test
             "OTEL_LOGS_EXPORT_INTERVAL": "500",
-            "OTEL_RESOURCE_ATTRIBUTES": "team=payments",
         })
         return env
 
@@ -67,7 +78,7 @@ def test_hooks_and_native_telemetry_make_one_agent_counted_once(live, project, a
 
     agent = Agent.objects.get(external_id=session)  # the hook's agent, joined by session.id
     assert Agent.objects.filter(kind="claude-code").count() == 1, claude.log()
-    assert agent.metadata["labels"] == {"team": "payments"}  # from OTEL_RESOURCE_ATTRIBUTES
+    assert agent.metadata["labels"] == {"team": "platform"}  # from OTEL_RESOURCE_ATTRIBUTES
     assert agent.metadata["client"].startswith("switchboard")  # and the hook's own metadata
 
     spans = list(ToolSpan.objects.filter(agent=agent))
