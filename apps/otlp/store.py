@@ -30,6 +30,7 @@ from django.utils import timezone
 from apps.agents import services
 from apps.agents.models import Agent, AgentEvent, AgentStatus, ToolSpan
 from apps.core.events import publish_bulk
+from apps.otlp import metric_usage
 from apps.otlp.facts import Facts, Point, Session, ToolCall, Usage
 from apps.otlp.mappers import digest
 from apps.projects.models import Project
@@ -470,6 +471,14 @@ def facts_store(*, project: Project, facts: Facts, label: str) -> dict[str, int]
     spans = w.span_rows(facts.tool_calls)
     usage = w.usage_rows(facts.usage, w.usage_owners(facts.usage))
     counters = w.counter_rows(facts.points)
+    # Sessions reporting usage per request in this request stop counting it from metrics.
+    per_request = {row["agent_id"] for row in usage}
+    metric_usage.switch_to_requests(
+        [a for a in w.agents.values() if a.pk in per_request and metric_usage.counts_usage(a)],
+        now=w.now)
+    by_id = {a.pk: a for a in w.agents.values()}
+    from_metrics = metric_usage.usage_rows(by_id, [r for r in counters
+                                                   if r["agent_id"] not in per_request])
     # A sign of life for every session: one UPDATE for the plain ones; an offline, archived or
     # idle-blocked one (or one with commands waiting) takes the heartbeat service's path.
     plain = [a for a in w.agents.values() if services.heartbeat_is_plain(a)]
@@ -477,6 +486,7 @@ def facts_store(*, project: Project, facts: Facts, label: str) -> dict[str, int]
     now = _dt(w.now)
     write = _write_postgres if connection.vendor == "postgresql" else _write_sqlite
     made = write(w, spans, usage, counters, touched, now)
+    metric_usage.usage_add(from_metrics, project_id=project.pk, now=w.now)
     publish_bulk(project.pk, [(event_id, "span.finished", agent_id)
                               for event_id, agent_id in made])
     for agent in w.agents.values():
