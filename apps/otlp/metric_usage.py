@@ -6,7 +6,8 @@ merge with the hooks' reports. A session whose emitter sends only metrics
 usage and analytics; for those, the growth of its token and cost counters is added into one
 usage row per model and hour (`metrics:<model>:<hour>`), so the hour's figures land in the hour's
 rollups. As soon as the session reports usage per request (logs or spans), its metric rows are
-emptied and it counts from the requests alone: the two are never added together. A session a
+deleted (their hours' rollups rebuilt at once) and it counts from the requests alone: the two
+are never added together. A session a
 hook reports never takes usage from metrics (the hook counts it)."""
 
 from __future__ import annotations
@@ -129,12 +130,17 @@ def usage_add(rows: list[dict[str, Any]], *, project_id: int, now: datetime) -> 
 
 
 def switch_to_requests(agents: list[Agent], *, now: datetime) -> None:
-    """These sessions report usage per request from now on: their metric rows are emptied (and
-    stamped, so the usage rollup rebuilds their hours) and they take usage from metrics no more."""
+    """These sessions report usage per request from now on: their metric rows go (and their
+    hours' rollups are rebuilt without them) and they take usage from metrics no more."""
+    from apps.telemetry.rollups import floor_to, rebuild_usage_hours
+
     for agent in agents:
         if (agent.metadata or {}).get(EVENTS_FLAG):
             continue
-        TokenUsage.objects.filter(agent=agent, key__startswith=PREFIX).update(
-            **dict.fromkeys(TOKEN_FIELDS, 0), cost_usd=0, cost_list_usd=None, updated_at=now)
+        rows = TokenUsage.objects.filter(agent=agent, key__startswith=PREFIX)
+        hours = {floor_to(ts, 3600) for ts in rows.values_list("ts", flat=True)}
+        if hours:
+            rows.delete()
+            rebuild_usage_hours(project_id=agent.project_id, hours=hours, now=now)
         agent.metadata = {**(agent.metadata or {}), EVENTS_FLAG: True}
         Agent.objects.filter(pk=agent.pk).update(metadata=agent.metadata)

@@ -451,6 +451,18 @@ def roll_usage(*, now: datetime | None = None, budget: float | None = None) -> t
     return len(hours), False
 
 
+def rebuild_usage_hours(*, project_id: int, hours: set[datetime],
+                        now: datetime | None = None) -> None:
+    """Rebuild these project-hours and their days now: for a writer that deleted raw usage rows,
+    which the changed-rows scan of roll_usage cannot see. Hours older than the rebuild floor
+    are left alone, as roll_usage leaves them."""
+    floor = usage_rebuild_floor(now or timezone.now())
+    kept = sorted(h for h in hours if floor is None or h >= floor)
+    for hour in kept:
+        rebuild_usage_hour(project_id=project_id, hour=hour)
+    _rebuild_days({(project_id, floor_to(h, Grain.DAY)) for h in kept})
+
+
 def _rebuild_days(days: set[tuple[int, datetime]]) -> None:
     for project_id, day in sorted(days):
         with transaction.atomic():

@@ -148,7 +148,7 @@ def post(url: str, body: bytes, key: str | None, content_type: str = "applicatio
 
 
 def claude_code_logs(session: str = "sess-1", events: list[tuple[str, dict[str, Any]]] | None
-                     = None, **resource_attrs: Any) -> Any:
+                     = None, timestamp_ns: int | None = None, **resource_attrs: Any) -> Any:
     """An ExportLogsServiceRequest made by the SDK from Claude Code's event names."""
     emitter = Emitter("http://127.0.0.1:9", "unused",
                       resource("claude-code", **resource_attrs), encoding="json")
@@ -157,7 +157,8 @@ def claude_code_logs(session: str = "sess-1", events: list[tuple[str, dict[str, 
             "output_tokens": 5, "cache_read_tokens": 100, "cache_creation_tokens": 0,
             "cost_usd": 0.01, "duration_ms": 800})]:
         emitter.event("com.anthropic.claude_code.events", f"claude_code.{name}",
-                      {"session.id": session, "event.name": name, **attrs})
+                      {"session.id": session, "event.name": name, **attrs},
+                      timestamp_ns=timestamp_ns)
     message = encode_logs(emitter.log_exporter.get_finished_logs())
     emitter.shutdown()
     return message

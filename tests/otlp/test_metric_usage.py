@@ -4,6 +4,8 @@ from metrics."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
@@ -68,22 +70,39 @@ def test_a_restarted_cumulative_session_is_not_counted_twice(otlp) -> None:
     assert totals("m-2")[0] == 1700
 
 
-def test_usage_per_request_replaces_the_metrics(otlp) -> None:
+def hour_rollup(sid: str) -> tuple[int, int]:
+    from apps.telemetry.models import UsageRollup
+
+    rows = UsageRollup.objects.filter(grain=3600, agent_id=Agent.objects.get(external_id=sid).pk)
+    return sum(r.calls for r in rows), sum(r.tokens_input for r in rows)
+
+
+def test_usage_per_request_replaces_the_metrics(otlp, settings) -> None:
+    from apps.telemetry.rollups import roll_usage
+
+    settings.TELEMETRY_ROLLUP_LAG_SECONDS = 0
     e, tokens, cost = claude("m-3")
     who = {"session.id": "m-3", "model": MODEL}
     tokens.add(1200, {**who, "type": "input"})
     cost.add(0.0139, who)
     export(otlp, e)
     assert totals("m-3") == (1200, 0, 0, 0.0139)
-    # The logs exporter is turned on: the same call arrives as an api_request.
+    roll_usage()
+    assert hour_rollup("m-3") == (1, 1200)
+    # The logs exporter is turned on: the call arrives as an api_request, dated two hours
+    # back, so only the deletion of the metric row can empty this hour's rollup.
+    two_hours_ago = time.time_ns() - 2 * 3600 * 10**9
     assert otlp.post("logs", otlp_json(claude_code_logs("m-3", events=[("api_request", {
         "request_id": "req_m3", "model": MODEL, "input_tokens": 1200, "output_tokens": 80,
-        "cost_usd": 0.0139})]))).status_code == 200
+        "cost_usd": 0.0139})], timestamp_ns=two_hours_ago))).status_code == 200
     tokens.add(999, {**who, "type": "input"})  # counted by its request, not again
     export(otlp, e)
     e.shutdown()
     assert totals("m-3") == (1200, 80, 0, 0.0139)
+    assert list(TokenUsage.objects.values_list("key", flat=True)) == ["req_m3"]
     assert Agent.objects.get(external_id="m-3").metadata["usage_per_request"] is True
+    roll_usage()
+    assert hour_rollup("m-3") == (1, 1200)  # the request's hour; nothing left of the metric row
 
 
 def test_a_hooked_session_never_takes_usage_from_metrics(api, otlp) -> None:
