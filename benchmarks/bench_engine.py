@@ -1,0 +1,96 @@
+"""The bench engine's own accuracy: how many streams one engine process measures faithfully.
+
+    .venv/bin/python benchmarks/bench_engine.py [--levels 16,64,128,256] [--itl-ms 20]
+
+Target (issue 13): the highest concurrency at which the measured ITL p50 stays within 5 % of
+the truth. The truth is the loopback fake of tests/benches/fake_stream.py in its own process,
+with as many slots as the largest level (no queueing), TTFT 100 ms, a gap of --itl-ms between
+--tokens tokens on an absolute schedule. Each level runs `concurrency` warm-up requests, then
+2 x `concurrency` measured ones. "wait" is the median time from the engine asking for a request
+to httpx writing it (left out of TTFT: the engine's own cost); "send" from then to the fake
+holding it (in TTFT: the kernel's and the fake's share, which load on the machine inflates). Client CPU is this process's CPU time over the level's wall
+time (1.0 = one core busy): near 1.0 the engine, not the server, sets the gaps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from apps.benches.engine import Level, Target, run_level  # noqa: E402
+from tests.benches.fake_stream import Behaviour, serving  # noqa: E402
+
+
+def send_ms(level: Level, arrivals: list[float]) -> float:
+    """Median time from the engine starting a request to the fake holding it: the engine's
+    own share of TTFT (perf_counter and the fake's monotonic are one clock on Linux)."""
+    starts = sorted(level.started + s.started_s for s in level.samples)
+    received = sorted(arrivals)[-len(starts) :]
+    return statistics.median(
+        (got - sent) * 1000 for sent, got in zip(starts, received, strict=True)
+    )
+
+
+def measure(url: str, concurrency: int, tokens: int) -> tuple[Level, float]:
+    cpu = time.process_time()
+    level = asyncio.run(
+        run_level(
+            Target("openai", url, "fake"),
+            concurrency=concurrency,
+            requests=2 * concurrency,
+            warmup=concurrency,
+            prompt="Count to fifty.",
+            max_tokens=tokens,
+            timeout=60,
+        )
+    )
+    # the warm-up's CPU counts too; its wall time is about a third of the level's
+    return level, (time.process_time() - cpu) / (level.duration_s * 1.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--levels", default="16,64,128,256")
+    parser.add_argument("--itl-ms", type=float, default=20.0)
+    parser.add_argument("--ttft-ms", type=float, default=100.0)
+    parser.add_argument("--tokens", type=int, default=50)
+    args = parser.parse_args()
+    levels = [int(n) for n in args.levels.split(",")]
+    truth = args.itl_ms
+    behaviour = Behaviour(ttft_ms=args.ttft_ms, itl_ms=truth, tokens=args.tokens, slots=max(levels))
+    print(
+        f"fake: TTFT {args.ttft_ms:g} ms, ITL {truth:g} ms, {args.tokens} tokens, "
+        f"{max(levels)} slots; bound: ITL p50 within 5 % ({truth * 0.05:.2f} ms)"
+    )
+    print(
+        f"{'conc':>5} {'ok':>5} {'err':>4} {'ttft p50':>9} {'wait p50':>9} {'send p50':>9} "
+        f"{'itl mean':>9} {'itl p50':>8} {'itl p90':>8} {'itl p99':>8} {'tok/s':>8} {'cpu':>5}  within"
+    )
+    best = 0
+    with serving(behaviour) as server:
+        for concurrency in levels:
+            level, cpu = measure(server.url, concurrency, args.tokens)
+            itl, ttft = level.itl, level.ttft
+            ok = itl.p50 is not None and abs(itl.p50 - truth) <= truth * 0.05
+            if ok and level.errors == 0:
+                best = concurrency
+            print(
+                f"{concurrency:>5} {level.completed:>5} {level.errors:>4} {ttft.p50 or 0:>9.1f} "
+                f"{statistics.median(s.wait_ms for s in level.samples):>9.1f} "
+                f"{send_ms(level, server.stats()['arrivals']):>9.1f} "
+                f"{itl.mean or 0:>9.2f} {itl.p50 or 0:>8.2f} {itl.p90 or 0:>8.2f} "
+                f"{itl.p99 or 0:>8.2f} {level.output_tokens_per_s:>8.0f} {cpu:>5.2f}  "
+                f"{'yes' if ok else 'NO'}"
+            )
+    print(f"highest concurrency with ITL p50 within 5 % of {truth:g} ms: {best or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
