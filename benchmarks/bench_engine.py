@@ -8,7 +8,9 @@ with as many slots as the largest level (no queueing), TTFT 100 ms, a gap of --i
 --tokens tokens on an absolute schedule. Each level runs `concurrency` warm-up requests, then
 2 x `concurrency` measured ones. "wait" is the median time from the engine asking for a request
 to httpx writing it (left out of TTFT: the engine's own cost); "send" from then to the fake
-holding it (in TTFT: the kernel's and the fake's share, which load on the machine inflates). Client CPU is this process's CPU time over the level's wall
+holding it (in TTFT: the kernel's and the fake's share, which load on the machine inflates).
+"fake late" is the share of tokens the fake itself sent more than 1 ms after their time: where
+it is high, the fake (one Python process too) and not the engine bends the gaps. Client CPU is this process's CPU time over the level's wall
 time (1.0 = one core busy): near 1.0 the engine, not the server, sets the gaps.
 """
 
@@ -71,12 +73,18 @@ def main() -> None:
     )
     print(
         f"{'conc':>5} {'ok':>5} {'err':>4} {'ttft p50':>9} {'wait p50':>9} {'send p50':>9} "
-        f"{'itl mean':>9} {'itl p50':>8} {'itl p90':>8} {'itl p99':>8} {'tok/s':>8} {'cpu':>5}  within"
+        f"{'itl mean':>9} {'itl p50':>8} {'itl p90':>8} {'itl p99':>8} {'tok/s':>8} {'cpu':>5} "
+        f"{'fake late':>9}  within"
     )
     best = 0
     with serving(behaviour) as server:
         for concurrency in levels:
+            before = server.stats()
             level, cpu = measure(server.url, concurrency, args.tokens)
+            after = server.stats()
+            late = (after["tokens_late"] - before["tokens_late"]) / max(
+                1, after["tokens_sent"] - before["tokens_sent"]
+            )
             itl, ttft = level.itl, level.ttft
             ok = itl.p50 is not None and abs(itl.p50 - truth) <= truth * 0.05
             if ok and level.errors == 0:
@@ -84,9 +92,10 @@ def main() -> None:
             print(
                 f"{concurrency:>5} {level.completed:>5} {level.errors:>4} {ttft.p50 or 0:>9.1f} "
                 f"{statistics.median(s.wait_ms for s in level.samples):>9.1f} "
-                f"{send_ms(level, server.stats()['arrivals']):>9.1f} "
+                f"{send_ms(level, after['arrivals']):>9.1f} "
                 f"{itl.mean or 0:>9.2f} {itl.p50 or 0:>8.2f} {itl.p90 or 0:>8.2f} "
-                f"{itl.p99 or 0:>8.2f} {level.output_tokens_per_s:>8.0f} {cpu:>5.2f}  "
+                f"{itl.p99 or 0:>8.2f} {level.output_tokens_per_s:>8.0f} {cpu:>5.2f} "
+                f"{late:>9.1%}  "
                 f"{'yes' if ok else 'NO'}"
             )
     print(f"highest concurrency with ITL p50 within 5 % of {truth:g} ms: {best or 'none'}")

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+LATE_S = 0.001
+
 
 @dataclass
 class Behaviour:
@@ -50,6 +52,8 @@ class FakeStreamServer:
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     max_in_slots: int = 0
     arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each request
+    tokens_sent: int = 0
+    tokens_late: int = 0  # left more than LATE_S after their time: the fake, not the client, lags
 
     async def start(self) -> None:
         self._slots = asyncio.Semaphore(self.behaviour.slots)
@@ -118,6 +122,8 @@ class FakeStreamServer:
                     "requests": self.requests,
                     "max_in_slots": self.max_in_slots,
                     "arrivals": self.arrivals,
+                    "tokens_sent": self.tokens_sent,
+                    "tokens_late": self.tokens_late,
                     "seen_headers": self.seen_headers,
                 },
             )
@@ -151,9 +157,13 @@ class FakeStreamServer:
                 loop = asyncio.get_running_loop()
                 start = loop.time()
                 for i in range(b.tokens):
-                    delay = start + (b.ttft_ms + i * b.itl_ms) / 1000 - loop.time()
+                    due = start + (b.ttft_ms + i * b.itl_ms) / 1000
+                    delay = due - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    self.tokens_sent += 1
+                    if loop.time() - due > LATE_S:
+                        self.tokens_late += 1
                     _chunk(writer, events.token(i))
                     await writer.drain()
             finally:
