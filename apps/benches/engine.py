@@ -383,8 +383,11 @@ async def run_level(
     slo: Slo | None = None,
 ) -> Level:
     """`requests` streaming requests, at most `concurrency` in flight, after `warmup` unmeasured
-    ones. Setting `cancel` stops new requests and abandons those in flight; the samples that
-    had finished are kept and the level says it was cancelled."""
+    ones. `timeout` bounds each request from start to end of stream; one that overruns, fails or
+    answers an HTTP error is a sample with `error` set, never an exception. Setting `cancel`
+    stops new requests and abandons those in flight; the samples that had finished are kept and
+    the level says it was cancelled. `on_sample` (a function or a coroutine function) sees each
+    measured sample as it finishes, e.g. to store it or to set `cancel`."""
     if concurrency < 1 or requests < 0 or warmup < 0:
         raise ValueError("concurrency must be >= 1, requests and warmup >= 0")
     # One client, so one connection, per worker: a shared httpcore pool scans its connections
