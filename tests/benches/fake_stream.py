@@ -52,6 +52,7 @@ class FakeStreamServer:
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     max_in_slots: int = 0
     arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each request
+    streams: list[list] = field(default_factory=list)  # [arrival, [token send times]]
     tokens_sent: int = 0
     tokens_late: int = 0  # left more than LATE_S after their time: the fake, not the client, lags
 
@@ -110,7 +111,8 @@ class FakeStreamServer:
     ) -> None:
         b = self.behaviour
         if not path.startswith("/_"):
-            self.arrivals.append(time.monotonic())
+            arrival = time.monotonic()
+            self.arrivals.append(arrival)
             self.requests += 1
             self.seen_headers.append(headers)
         anthropic = path == "/v1/messages"
@@ -122,6 +124,7 @@ class FakeStreamServer:
                     "requests": self.requests,
                     "max_in_slots": self.max_in_slots,
                     "arrivals": self.arrivals,
+                    "streams": self.streams,
                     "tokens_sent": self.tokens_sent,
                     "tokens_late": self.tokens_late,
                     "seen_headers": self.seen_headers,
@@ -150,6 +153,8 @@ class FakeStreamServer:
         events = _Anthropic(request, b) if anthropic else _OpenAI(request, b)
         _chunk(writer, events.opening())
         await writer.drain()
+        sent: list[float] = []  # when each token actually left: the truth a client should see
+        self.streams.append([arrival, sent])
         async with self._slots:
             self._in_slots += 1
             self.max_in_slots = max(self.max_in_slots, self._in_slots)
@@ -165,6 +170,7 @@ class FakeStreamServer:
                     if loop.time() - due > LATE_S:
                         self.tokens_late += 1
                     _chunk(writer, events.token(i))
+                    sent.append(loop.time())
                     await writer.drain()
             finally:
                 self._in_slots -= 1

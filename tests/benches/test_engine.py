@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import statistics
 import time
@@ -33,6 +34,15 @@ def delivery_ms(level: Level, arrivals: list[float]) -> float:
     )
 
 
+def sent_truth(streams: list) -> tuple[list[float], list[float]]:
+    """What the fake actually did for these requests: each one's time from arrival to its first
+    token, and every gap between its tokens, in ms. A loaded machine makes the fake late too;
+    the engine is judged on what was sent, the fake's schedule on nothing."""
+    ttfts = [(sent[0] - arrival) * 1000 for arrival, sent in streams]
+    gaps = [(b - a) * 1000 for _, sent in streams for a, b in itertools.pairwise(sent)]
+    return ttfts, gaps
+
+
 def run(target: Target, **options) -> Level:
     settings = dict(prompt="Say hello", max_tokens=64, timeout=10.0)
     return asyncio.run(run_level(target, **(settings | options)))
@@ -54,10 +64,13 @@ def test_it_measures_ttft_itl_tpot_and_e2e(kind):
     # single sample may not.
     delivery = delivery_ms(level, stats["arrivals"])
     assert 0 < delivery < 50
-    assert within(level.ttft.p50, 100 + delivery), (level.ttft, delivery)
-    assert within(level.itl.mean, 30) and within(level.itl.p50, 30), level.itl
+    ttfts, gaps = sent_truth(stats["streams"][-16:])
+    assert statistics.median(ttfts) >= 100 and statistics.median(gaps) >= 29
+    assert within(level.ttft.p50, statistics.median(ttfts) + delivery), (level.ttft, delivery)
+    assert within(level.itl.p50, statistics.median(gaps)), (level.itl, statistics.median(gaps))
+    assert within(level.itl.mean, statistics.mean(gaps)), (level.itl, statistics.mean(gaps))
     assert level.itl.count == 16 * 5
-    assert within(level.tpot.p50, 30), level.tpot
+    assert within(level.tpot.p50, statistics.mean(gaps)), level.tpot
     # E2E ends at the fake's last write, as late as load makes its timer
     assert level.e2e.p50 >= 100 + 5 * 30 and level.e2e.p50 > level.ttft.p50 + 4 * 30
     # 16 requests in 4 rounds of 4 slots, 250 ms each
@@ -89,24 +102,33 @@ def test_throughput_scales_with_concurrency_up_to_the_slots():
         eight = run(target, concurrency=8, requests=16, warmup=8)
         stats = server.stats()
 
-    assert four.requests_per_s / one.requests_per_s > 3.3
-    assert four.output_tokens_per_s / one.output_tokens_per_s > 3.3
+    # 4x on a quiet machine; a loaded one delays the fake's timers and shaves some off
+    assert four.requests_per_s / one.requests_per_s > 2.5
+    assert four.output_tokens_per_s / one.output_tokens_per_s > 2.5
     # past the slots requests only queue: no more throughput, longer TTFT
-    assert 0.8 < eight.requests_per_s / four.requests_per_s < 1.2
-    assert eight.ttft.mean > 2 * four.ttft.mean
+    # (8 can beat 4 a little: its queue hides each request's trip from the engine to a slot)
+    capacity = 4 / ((40 + 5 * 10) / 1000)  # slots / seconds per request
+    assert (
+        eight.requests_per_s < capacity * 1.05 and eight.requests_per_s > 0.8 * four.requests_per_s
+    )
+    # half of them wait for a whole request (40 + 5 * 10 ms) first: +45 ms on the mean TTFT
+    assert eight.ttft.mean - four.ttft.mean > 25, (eight.ttft, four.ttft)
     assert stats["max_in_slots"] == 4
 
 
 def test_queueing_beyond_the_slots_shows_in_ttft():
     with serving(Behaviour(ttft_ms=100, itl_ms=30, tokens=3, slots=2)) as server:
         level = run(Target("openai", server.url, "m"), concurrency=6, requests=6, warmup=6)
-        delivery = delivery_ms(level, server.stats()["arrivals"])
+        stats = server.stats()
+    delivery = delivery_ms(level, stats["arrivals"])
+    truth = sorted(sent_truth(stats["streams"][-6:])[0])
 
     ttfts = sorted(s.ttft_ms for s in level.samples)
-    one_request = 100 + 2 * 30
     for turn in range(3):  # two at a time get a slot; the others wait for them
-        pair = ttfts[2 * turn : 2 * turn + 2]
-        assert within(sum(pair) / 2, 100 + turn * one_request + delivery), (ttfts, delivery)
+        pair, true_pair = ttfts[2 * turn : 2 * turn + 2], truth[2 * turn : 2 * turn + 2]
+        assert within(sum(pair) / 2, sum(true_pair) / 2 + delivery), (ttfts, truth, delivery)
+    # each turn waits a whole request (100 + 2 * 30 ms) more
+    assert ttfts[4] - ttfts[0] > 2 * 160 * 0.9, ttfts
     # the gaps are still the server's: queueing is not decoding
     assert within(level.itl.p50, 30)
 
