@@ -20,18 +20,15 @@ def within(measured: float | None, truth: float) -> bool:
     return abs(measured - truth) <= truth * 0.05 + 5
 
 
-def delivery_ms(level: Level, arrivals: list[float]) -> float:
-    """Median time from the engine starting a request to the fake holding all of it.
-
-    It is part of TTFT (as in vllm) but belongs to httpx and the kernel: on a loaded 2-core
-    machine it swings from 1 to 10 ms, so the TTFT checks add it to the truth, and the check on
-    the engine is that it adds nothing of its own. perf_counter() and the fake's monotonic()
-    read the same clock on Linux."""
+def true_ttfts(level: Level, streams: list) -> list[float]:
+    """Each request's true TTFT in ms, from the engine putting it on the wire to the fake sending
+    its first token, in order. The k-th request to start is the k-th to get its first token (the
+    fake is first come, first served), and perf_counter() and the fake's monotonic() read one
+    clock on Linux. Load on a 2-core machine delays the fake's timers and the kernel's delivery
+    by tens of ms; the engine must add nothing of its own on top."""
     starts = sorted(level.started + s.started_s for s in level.samples)
-    received = sorted(arrivals)[-len(starts) :]  # the level's requests came last
-    return statistics.median(
-        (got - sent) * 1000 for sent, got in zip(starts, received, strict=True)
-    )
+    firsts = sorted(sent[0] for _, sent in streams[-len(starts) :])
+    return [(first - start) * 1000 for start, first in zip(starts, firsts, strict=True)]
 
 
 def sent_truth(streams: list) -> tuple[list[float], list[float]]:
@@ -62,11 +59,10 @@ def test_it_measures_ttft_itl_tpot_and_e2e(kind):
     # A loaded 2-core machine now and then wakes the fake or the engine late, and a late wake-up
     # hits the 4 requests of a round together: the medians of 4 rounds hold the bound, which a
     # single sample may not.
-    delivery = delivery_ms(level, stats["arrivals"])
-    assert 0 < delivery < 50
-    ttfts, gaps = sent_truth(stats["streams"][-16:])
-    assert statistics.median(ttfts) >= 100 and statistics.median(gaps) >= 29
-    assert within(level.ttft.p50, statistics.median(ttfts) + delivery), (level.ttft, delivery)
+    truth = true_ttfts(level, stats["streams"])
+    assert min(truth) >= 100
+    assert within(level.ttft.p50, statistics.median(truth)), (level.ttft, truth)
+    _, gaps = sent_truth(stats["streams"][-16:])
     assert within(level.itl.p50, statistics.median(gaps)), (level.itl, statistics.median(gaps))
     assert within(level.itl.mean, statistics.mean(gaps)), (level.itl, statistics.mean(gaps))
     assert level.itl.count == 16 * 5
@@ -120,17 +116,18 @@ def test_queueing_beyond_the_slots_shows_in_ttft():
     with serving(Behaviour(ttft_ms=100, itl_ms=30, tokens=3, slots=2)) as server:
         level = run(Target("openai", server.url, "m"), concurrency=6, requests=6, warmup=6)
         stats = server.stats()
-    delivery = delivery_ms(level, stats["arrivals"])
-    truth = sorted(sent_truth(stats["streams"][-6:])[0])
+    truth = sorted(true_ttfts(level, stats["streams"]))
 
     ttfts = sorted(s.ttft_ms for s in level.samples)
     for turn in range(3):  # two at a time get a slot; the others wait for them
         pair, true_pair = ttfts[2 * turn : 2 * turn + 2], truth[2 * turn : 2 * turn + 2]
-        assert within(sum(pair) / 2, sum(true_pair) / 2 + delivery), (ttfts, truth, delivery)
+        # the steps, not the accuracy (test_it_measures_... holds that over 16 samples): a
+        # pair is 2 samples, and one stall of the engine's process under load moves both
+        assert abs(sum(pair) - sum(true_pair)) / 2 < sum(true_pair) / 2 * 0.1 + 20, (ttfts, truth)
     # each turn waits a whole request (100 + 2 * 30 ms) more
     assert ttfts[4] - ttfts[0] > 2 * 160 * 0.9, ttfts
-    # the gaps are still the server's: queueing is not decoding
-    assert within(level.itl.p50, 30)
+    # the gaps are still the server's 30 ms: the 160 ms waits in the queue are not decoding
+    assert level.itl.p50 < 60, level.itl
 
 
 def test_http_errors_are_counted_not_raised():
@@ -233,12 +230,13 @@ def test_output_tokens_come_from_usage_else_from_counted_chunks(kind):
         with_usage = run(target, concurrency=1, requests=1)
         server.configure(usage=False)
         counted = run(target, concurrency=1, requests=1)
+        first, second = ((sent[-1] - sent[0]) * 1000 for _, sent in server.stats()["streams"])
 
     assert with_usage.samples[0].output_tokens == 15
     assert counted.samples[0].output_tokens == 5
-    # TPOT divides decode time by the tokens, not the chunks
-    assert with_usage.tpot.mean == pytest.approx(40 / 14, abs=1.5)
-    assert within(counted.tpot.mean, 10)
+    # TPOT divides decode time (4 gaps of 10 ms) by the tokens, not the chunks
+    assert within(with_usage.tpot.mean, first / 14), (with_usage.tpot, first)
+    assert within(counted.tpot.mean, second / 4), (counted.tpot, second)
 
 
 def test_goodput_counts_requests_within_every_slo():
