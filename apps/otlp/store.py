@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from apps.agents import services
 from apps.agents.models import Agent, AgentEvent, AgentStatus, ToolSpan
+from apps.core.db import greatest
 from apps.core.events import publish_bulk
 from apps.otlp import metric_usage
 from apps.otlp.facts import Facts, Point, Session, ToolCall, Usage
@@ -243,10 +244,6 @@ def _sqlite(value: Any) -> Any:
     return value
 
 
-def _greatest() -> str:
-    return "GREATEST" if connection.vendor == "postgresql" else "MAX"
-
-
 def _span_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[str, list[Any]]:
     t = ToolSpan._meta.db_table
     cols = [("agent_id", "bigint"), ("span_id", "text"), ("tool_name", "text"),
@@ -277,7 +274,7 @@ def _span_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[st
 
 def _usage_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[str, list[Any]]:
     t = TokenUsage._meta.db_table
-    g = _greatest()
+    g = greatest(connection)
     cols = [("agent_id", "bigint"), ("key", "text"), ("model", "text"),
             *[(f, "bigint") for f in TOKEN_FIELDS], ("cost_usd", "numeric"),
             ("cost_source", "text"), ("cost_list_usd", "numeric"), ("ts", "timestamptz"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.agents.models import Agent
 from apps.core.audit import audit_record
+from apps.core.db import greatest
 from apps.telemetry import prices
 from apps.telemetry.models import (
     RETENTION_KEYS,
@@ -57,10 +58,10 @@ def _upsert_sql() -> str:
     differ only in the name of the two-argument maximum."""
     qn = connection.ops.quote_name
     table = qn(TokenUsage._meta.db_table)
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    most = greatest(connection)
 
     def larger(column: str) -> str:
-        return f"{qn(column)} = {greatest}({table}.{qn(column)}, excluded.{qn(column)})"
+        return f"{qn(column)} = {most}({table}.{qn(column)}, excluded.{qn(column)})"
 
     updates = [
         larger("turn"),

@@ -19,6 +19,11 @@ def database_url(settings_dict: dict[str, Any], name: str | None = None) -> str:
     return f"postgres://{auth}{host}:{settings_dict.get('PORT') or 5432}/{name}"
 
 
+def greatest(connection: Any) -> str:
+    """The SQL name of the two-argument maximum: GREATEST on PostgreSQL, MAX on SQLite."""
+    return "GREATEST" if connection.vendor == "postgresql" else "MAX"
+
+
 def prepared_cursor(connection: Any) -> Any:
     """On PostgreSQL a server-side binding cursor that prepares each statement it runs once
     per connection (for hot statements whose planning costs more than their execution: the
