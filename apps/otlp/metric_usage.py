@@ -20,6 +20,7 @@ from django.db import connection
 
 from apps.agents.models import Agent
 from apps.otlp.models import Counter
+from apps.otlp.sql import adapt_dt, rows_source
 from apps.telemetry import prices
 from apps.telemetry.models import TOKEN_FIELDS, CostSource, TokenUsage
 
@@ -110,20 +111,17 @@ def usage_add(rows: list[dict[str, Any]], *, project_id: int, now: datetime) -> 
     if not rows:
         return
     t = TokenUsage._meta.db_table
-    cols = ["project_id", "agent_id", "key", "model", *TOKEN_FIELDS, "cost_usd", "cost_source",
-            "ts", "turn", "created_at", "updated_at"]
-    adapt_dt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = []
-    for row in rows:
-        params += [project_id, row["agent_id"], row["key"], row["model"],
-                   *(row[f] for f in TOKEN_FIELDS),
-                   connection.ops.adapt_decimalfield_value(row["cost_usd"], 14, 8),
-                   row["cost_source"], adapt_dt(row["ts"]), 0, adapt_dt(now), adapt_dt(now)]
-    one = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    cols = [("agent_id", "bigint"), ("key", "text"), ("model", "text"),
+            *[(f, "bigint") for f in TOKEN_FIELDS], ("cost_usd", "numeric"),
+            ("cost_source", "text"), ("ts", "timestamptz")]
+    source, params = rows_source(rows, cols, [
+        (project_id, "bigint"), (0, "integer"), (adapt_dt(now), "timestamptz"),
+        (adapt_dt(now), "timestamptz")])
     added = ", ".join(f"{f} = {t}.{f} + excluded.{f}" for f in (*TOKEN_FIELDS, "cost_usd"))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {t} ({', '.join(cols)}) VALUES {', '.join([one] * len(rows))} "
+            f"INSERT INTO {t} (project_id, turn, created_at, updated_at, "
+            f"{', '.join(c for c, _ in cols)}) {source} "
             f"ON CONFLICT (agent_id, key) DO UPDATE SET {added}, "
             f"cost_source = CASE WHEN {t}.cost_source = 'client' THEN 'client' "
             f"ELSE excluded.cost_source END, updated_at = excluded.updated_at", params)

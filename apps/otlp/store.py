@@ -19,7 +19,7 @@ Registering a new session, an error, or a status change go through apps.agents.s
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,7 @@ from apps.core.events import publish_bulk
 from apps.otlp import metric_usage
 from apps.otlp.facts import Facts, Point, Session, ToolCall, Usage
 from apps.otlp.mappers import digest
+from apps.otlp.sql import adapt_dt, rows_source
 from apps.projects.models import Project
 from apps.telemetry import prices
 from apps.telemetry.models import TOKEN_FIELDS, CostSource, TokenUsage
@@ -64,7 +65,6 @@ class Writer:
         self.now = timezone.now()
         self.agents: dict[str, Agent] = {}  # by external id: the sessions
         self.family: dict[int, list[int]] = {}  # session agent id → its sub-agents' ids
-        self.created_events: list[tuple[int, str, int, int | None]] = []
 
     # --- agents -------------------------------------------------------------------------
     def load(self, sessions: dict[str, Session]) -> None:
@@ -203,54 +203,13 @@ class Writer:
 
 
 # --- SQL --------------------------------------------------------------------------------------
-def _rows(rows: list[dict[str, Any]], columns: list[tuple[str, str]],
-          constants: list[tuple[Any, str]]) -> tuple[str, list[Any]]:
-    """The rows to insert: `constants` then `columns` (name, PostgreSQL type) of each row.
-
-    PostgreSQL: `SELECT … FROM jsonb_to_recordset(%s)` — one parameter whatever the batch
-    size (a VALUES list of thousands of placeholders costs more to send and to parse than the
-    insert itself). SQLite: a multi-row VALUES (INSERT … VALUES takes the target columns'
-    types)."""
-    if connection.vendor == "postgresql":
-        head = [f"%s::{kind}" for _, kind in constants] + [f"x.{c}" for c, _ in columns]
-        unique = dict(columns)
-        shape = ", ".join(f"{c} {kind}" for c, kind in unique.items())
-        data = json.dumps([{c: _json(row[c]) for c in unique} for row in rows], default=str)
-        return (f"SELECT {', '.join(head)} FROM jsonb_to_recordset(%s::jsonb) AS x({shape})",
-                [*(v for v, _ in constants), data])
-    params: list[Any] = []
-    for row in rows:
-        params.extend(v for v, _ in constants)
-        params.extend(_sqlite(row[c]) for c, _ in columns)
-    one = "(" + ", ".join(["%s"] * (len(constants) + len(columns))) + ")"
-    return "VALUES " + ", ".join([one] * len(rows)), params
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def _sqlite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return json.dumps(value, default=str)
-    if isinstance(value, datetime):
-        return _dt(value)
-    if isinstance(value, Decimal):
-        return _dec(value)
-    return value
-
-
 def _span_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[str, list[Any]]:
     t = ToolSpan._meta.db_table
     cols = [("agent_id", "bigint"), ("span_id", "text"), ("tool_name", "text"),
             ("started_at", "timestamptz"), ("finished_at", "timestamptz"),
             ("latency_ms", "integer"), ("outcome", "text"), ("error", "text"),
             ("task_id", "bigint")]
-    source, params = _rows(rows, cols, [
+    source, params = rows_source(rows, cols, [
         (project_id, "bigint"), (now, "timestamptz"), (now, "timestamptz"), (0, "integer"),
         ("", "text"), (0, "integer"), ("", "text"), *[(0, "integer")] * 6])
     sql = f"""
@@ -279,7 +238,7 @@ def _usage_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple[s
             *[(f, "bigint") for f in TOKEN_FIELDS], ("cost_usd", "numeric"),
             ("cost_source", "text"), ("cost_list_usd", "numeric"), ("ts", "timestamptz"),
             ("task_id", "bigint")]
-    source, params = _rows(rows, cols, [(project_id, "bigint"), (now, "timestamptz"),
+    source, params = rows_source(rows, cols, [(project_id, "bigint"), (now, "timestamptz"),
                                         (now, "timestamptz"), (0, "integer")])
     larger = ", ".join(f"{f} = {g}({t}.{f}, excluded.{f})" for f in TOKEN_FIELDS)
     sql = f"""
@@ -314,7 +273,7 @@ def _counter_sql(rows: list[dict[str, Any]], project_id: int, now: Any) -> tuple
             ("attributes", "jsonb"), ("unit", "text"), ("value", "double precision"),
             ("count", "bigint"), ("value", "double precision"), ("count", "bigint"),
             ("cumulative", "boolean"), ("start_ns", "bigint"), ("time_ns", "bigint")]
-    source, params = _rows(rows, cols, [(project_id, "bigint"), (now, "timestamptz")])
+    source, params = rows_source(rows, cols, [(project_id, "bigint"), (now, "timestamptz")])
     # Growth of a cumulative series since its last point, or the whole value after a restart.
     grew = (f"CASE WHEN excluded.start_ns = {t}.start_ns AND excluded.last_value >= "
             f"{t}.last_value THEN excluded.last_value - {t}.last_value "
@@ -355,14 +314,6 @@ def _event_values(spans: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         {"span_id": span_id, "tool_name": tool, "latency_ms": latency, "outcome": outcome,
          "source": "otlp"}), "ts": finished} for _, agent_id, span_id, tool, latency, outcome,
         finished in spans]
-
-
-def _dt(value: datetime | None) -> Any:
-    return connection.ops.adapt_datetimefield_value(value) if value is not None else None
-
-
-def _dec(value: Decimal | None) -> Any:
-    return connection.ops.adapt_decimalfield_value(value, 14, 8) if value is not None else None
 
 
 # --- the whole write --------------------------------------------------------------------------
@@ -415,15 +366,13 @@ def _write_sqlite(w: Writer, spans: list[dict[str, Any]], usage: list[dict[str, 
             cursor.execute(*_span_sql(spans, pid, now))
             finished = sorted(cursor.fetchall())
             if finished:
-                rows = _event_values(finished)
-                one = "(%s, %s, 'span.finished', %s, %s, %s, %s)"
-                params: list[Any] = []
-                for row in rows:
-                    params += [pid, row["agent_id"], row["data"], w.label, _dt(row["ts"]), now]
+                source, params = rows_source(_event_values(finished), [
+                    ("agent_id", "bigint"), ("data", "text"), ("ts", "timestamptz")], [
+                    (pid, "bigint"), ("span.finished", "text"), (w.label, "text"),
+                    (now, "timestamptz")])
                 cursor.execute(
-                    f"INSERT INTO {AgentEvent._meta.db_table} (project_id, agent_id, kind, data,"
-                    f" actor_label, ts, created_at) VALUES {', '.join([one] * len(rows))}"
-                    " RETURNING id, agent_id", params)
+                    f"INSERT INTO {AgentEvent._meta.db_table} (project_id, kind, actor_label,"
+                    f" created_at, agent_id, data, ts) {source} RETURNING id, agent_id", params)
                 made = sorted(cursor.fetchall())
         if usage:
             cursor.execute(*_usage_sql(usage, pid, now))
@@ -480,7 +429,7 @@ def facts_store(*, project: Project, facts: Facts, label: str) -> dict[str, int]
     # idle-blocked one (or one with commands waiting) takes the heartbeat service's path.
     plain = [a for a in w.agents.values() if services.heartbeat_is_plain(a)]
     touched = sorted(a.pk for a in plain)
-    now = _dt(w.now)
+    now = adapt_dt(w.now)
     write = _write_postgres if connection.vendor == "postgresql" else _write_sqlite
     made = write(w, spans, usage, counters, touched, now)
     metric_usage.usage_add(from_metrics, project_id=project.pk, now=w.now)
