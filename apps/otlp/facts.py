@@ -34,12 +34,6 @@ class ToolCall:
     error: str = ""
     started_at: datetime | None = None
 
-    @property
-    def keyed_by_record(self) -> bool:
-        """The emitter gave no call id (Gemini CLI's tool_call has none): the key is the
-        record's digest, which the hooks reporting the same call cannot know."""
-        return self.span_id.startswith("otlp:")
-
 
 @dataclass
 class Usage:
