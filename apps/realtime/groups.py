@@ -20,3 +20,13 @@ def user_group(user_id: int) -> str:
     """Every live page a person has open: told to re-authorise when their role changes or
     they are removed from the team."""
     return f"user.{user_id}"
+
+
+def bench_run_group(run_id: int) -> str:
+    """A bench run's page: progress, level by level, and its end."""
+    return f"bench.run.{run_id}"
+
+
+def benches_group(project_id: int) -> str:
+    """The benches pages of a project: endpoint states and runs starting or ending."""
+    return f"benches.{project_id}"
