@@ -396,6 +396,7 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "kombu": {"level": "ERROR"},
+        "httpx": {"level": "WARNING"},  # one INFO line per request: a bench run makes thousands
     },
 }
 
@@ -506,3 +507,9 @@ RETENTION_ROLLUPS_5M_DAYS = env_days("RETENTION_ROLLUPS_5M_DAYS", 14)
 RETENTION_ROLLUPS_1H_DAYS = env_days("RETENTION_ROLLUPS_1H_DAYS", 90)
 RETENTION_ROLLUPS_1D_DAYS = env_days("RETENTION_ROLLUPS_1D_DAYS", 0)
 RETENTION_RUN_SECONDS = env_int("RETENTION_RUN_SECONDS", 600, minimum=10)
+
+# --- benches ---------------------------------------------------------------------------------
+# How often beat starts nightly suites that are due, re-hands queued runs to a worker and fails
+# runs whose worker died; and how long a scheduled run waits when its endpoint is busy.
+BENCH_SCHEDULE_SECONDS = env_int("BENCH_SCHEDULE_SECONDS", 60, minimum=5)
+BENCH_SCHEDULE_RETRY_SECONDS = env_int("BENCH_SCHEDULE_RETRY_SECONDS", 900, minimum=10)
