@@ -190,3 +190,21 @@ def test_one_run_per_endpoint_at_a_time(suite):
     # A lease whose worker died expires; the endpoint is free again.
     Endpoint.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
     assert start(suite).pk != first.pk
+
+
+def test_an_alert_rule_on_bench_regression_opens_an_alert(suite, fake):
+    from apps.alerts import engine, rules
+    from apps.alerts.models import Alert, AlertRule
+
+    AlertRule.objects.all().delete()
+    AlertRule.objects.create(event_kind="bench.regression", name="Slower models", channels=[])
+    rules.invalidate()
+    baseline = run_execute(run_id=start(suite).pk)
+    fake.configure(itl_ms=25)
+    run_execute(run_id=start(suite, baseline=baseline).pk)
+
+    engine.evaluate_event(AgentEvent.objects.get(kind="bench.regression").pk)
+
+    alert = Alert.objects.get()
+    assert alert.title.startswith("fake-model on fake got slower: ")
+    assert "more)" in alert.title and "against run" in alert.message
