@@ -3,7 +3,8 @@ at a time, and measures each one the way `vllm bench serve` does.
 
 Pure asyncio and httpx, no Django: a Celery task or a management command wraps it later.
 
-Per request (a `Sample`), times from `time.perf_counter()` taken just before the POST:
+Per request (a `Sample`), times from `time.perf_counter()` taken when the request has been
+written (see WIRE_START_EVENTS):
 - ttft_ms: until the first chunk that carries content (a role-only first chunk does not count);
 - itl_ms: the gaps between successive content chunks;
 - output_tokens: from the server's `usage` when it sends it, else the number of content chunks;
@@ -52,8 +53,8 @@ class Sample:
     output_tokens: int = 0
     e2e_ms: float | None = None
     error: str = ""
-    started_s: float = 0.0  # when it went on the wire, in seconds after the level started
-    wait_ms: float = 0.0  # from the engine asking to the request going on the wire: its own cost
+    started_s: float = 0.0  # when it was sent, in seconds after the level started
+    wait_ms: float = 0.0  # from the engine asking to the request being sent: its own cost
 
     @property
     def ok(self) -> bool:
@@ -238,13 +239,16 @@ def _anthropic_event(data: dict[str, Any]) -> tuple[bool, int | None]:
 
 
 # --- one request ---------------------------------------------------------------------------
-# A request's clock starts when httpx begins to open its connection or write it, not when the
-# engine asks for it: starting a request costs httpx ~0.5 ms of CPU, and in a burst of N the
-# requests leave together after all N have started (its writes yield to the loop), so a clock
-# started at the call counted ~1 ms per concurrent request of our own work in every TTFT.
-WIRE_START_EVENTS = frozenset(
-    {"connection.connect_tcp.started", "http11.send_request_headers.started"}
-)
+# A request's clock starts when httpx has written it (its body is complete), not when the
+# engine asks for it nor when httpx starts writing: in a closed loop at concurrency N against a
+# steady server, the N streams end together and their N successors are built and written on one
+# event loop in a burst, so a clock started before the write counted our own work on the other
+# N-1 requests in every TTFT. Against the loopback fake (TTFT 100 ms, 32 streams) the clock
+# started at the headers read TTFT p50 122-131 ms, at the body's end 100-103 ms; GuideLLM, which
+# spreads its requests out, read 102-105 ms (benchmarks/peer_compare.py). Connecting (TCP, TLS)
+# is left out too: agents reuse their connections. `Sample.wait_ms` keeps what was left out.
+WIRE_START_EVENTS = frozenset({"http11.send_request_body.complete",
+                               "http2.send_request_body.complete"})
 
 
 async def measure_one(
