@@ -462,6 +462,15 @@ if not ALERTS_VAPID_SUBJECT.startswith(("mailto:", "https:")):
     raise ImproperlyConfigured("ALERTS_VAPID_SUBJECT must start with mailto: or https:")
 ALERTS_PUSH_TTL_SECONDS = env_int("ALERTS_PUSH_TTL_SECONDS", 86400, minimum=0)
 
+# --- benches (model endpoints) ---
+# Beat probes every enabled endpoint this often (apps/benches/probe.py); a probe gives up after
+# BENCH_PROBE_TIMEOUT_SECONDS. A success slower than BENCH_DEGRADED_MS marks it degraded, and
+# BENCH_DOWN_AFTER failures in a row mark it down.
+BENCH_PROBE_SECONDS = env_int("BENCH_PROBE_SECONDS", 60, minimum=5)
+BENCH_PROBE_TIMEOUT_SECONDS = env_int("BENCH_PROBE_TIMEOUT_SECONDS", 10, minimum=1)
+BENCH_DEGRADED_MS = env_int("BENCH_DEGRADED_MS", 2000, minimum=1)
+BENCH_DOWN_AFTER = env_int("BENCH_DOWN_AFTER", 3, minimum=1)
+
 # --- agents ---
 # One named enum per choice set in the OpenAPI schema (several fields are called status/kind).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
