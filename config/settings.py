@@ -396,6 +396,7 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "kombu": {"level": "ERROR"},
+        "httpx": {"level": "WARNING"},  # one INFO line per request: a bench run makes thousands
     },
 }
 
@@ -462,15 +463,6 @@ if not ALERTS_VAPID_SUBJECT.startswith(("mailto:", "https:")):
     raise ImproperlyConfigured("ALERTS_VAPID_SUBJECT must start with mailto: or https:")
 ALERTS_PUSH_TTL_SECONDS = env_int("ALERTS_PUSH_TTL_SECONDS", 86400, minimum=0)
 
-# --- benches (model endpoints) ---
-# Beat probes every enabled endpoint this often (apps/benches/probe.py); a probe gives up after
-# BENCH_PROBE_TIMEOUT_SECONDS. A success slower than BENCH_DEGRADED_MS marks it degraded, and
-# BENCH_DOWN_AFTER failures in a row mark it down.
-BENCH_PROBE_SECONDS = env_int("BENCH_PROBE_SECONDS", 60, minimum=5)
-BENCH_PROBE_TIMEOUT_SECONDS = env_int("BENCH_PROBE_TIMEOUT_SECONDS", 10, minimum=1)
-BENCH_DEGRADED_MS = env_int("BENCH_DEGRADED_MS", 2000, minimum=1)
-BENCH_DOWN_AFTER = env_int("BENCH_DOWN_AFTER", 3, minimum=1)
-
 # --- agents ---
 # One named enum per choice set in the OpenAPI schema (several fields are called status/kind).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
@@ -515,3 +507,16 @@ RETENTION_ROLLUPS_5M_DAYS = env_days("RETENTION_ROLLUPS_5M_DAYS", 14)
 RETENTION_ROLLUPS_1H_DAYS = env_days("RETENTION_ROLLUPS_1H_DAYS", 90)
 RETENTION_ROLLUPS_1D_DAYS = env_days("RETENTION_ROLLUPS_1D_DAYS", 0)
 RETENTION_RUN_SECONDS = env_int("RETENTION_RUN_SECONDS", 600, minimum=10)
+
+# --- benches ---------------------------------------------------------------------------------
+# How often beat starts nightly suites that are due, re-hands queued runs to a worker and fails
+# runs whose worker died; and how long a scheduled run waits when its endpoint is busy.
+BENCH_SCHEDULE_SECONDS = env_int("BENCH_SCHEDULE_SECONDS", 60, minimum=5)
+BENCH_SCHEDULE_RETRY_SECONDS = env_int("BENCH_SCHEDULE_RETRY_SECONDS", 900, minimum=10)
+# Endpoint liveness: beat probes every enabled endpoint this often (apps/benches/probe.py); a
+# probe gives up after BENCH_PROBE_TIMEOUT_SECONDS. A success slower than BENCH_DEGRADED_MS
+# marks it degraded, and BENCH_DOWN_AFTER failures in a row mark it down.
+BENCH_PROBE_SECONDS = env_int("BENCH_PROBE_SECONDS", 60, minimum=5)
+BENCH_PROBE_TIMEOUT_SECONDS = env_int("BENCH_PROBE_TIMEOUT_SECONDS", 10, minimum=1)
+BENCH_DEGRADED_MS = env_int("BENCH_DEGRADED_MS", 2000, minimum=1)
+BENCH_DOWN_AFTER = env_int("BENCH_DOWN_AFTER", 3, minimum=1)

@@ -20,6 +20,7 @@ import contextlib
 import inspect
 import json
 import math
+import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -101,6 +102,7 @@ class Level:
     cancelled: bool = False
     slo: Slo | None = None
     started: float = 0.0  # time.perf_counter() when the measured requests began
+    rate: float | None = None  # requests/s of a rate level; concurrency is then the peak
 
     @property
     def completed(self) -> int:
@@ -174,7 +176,7 @@ def summarize(values: Sequence[float]) -> Summary:
 def request_for(
     target: Target, *, prompt: str, max_tokens: int
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
-    base = target.base_url.rstrip("/")
+    base = target.base_url.rstrip("/").removesuffix("/v1")  # given with or without it
     headers = {"content-type": "application/json"}
     messages = [{"role": "user", "content": prompt}]
     if target.kind == "anthropic":
@@ -442,3 +444,123 @@ async def run_level(
     return Level(
         concurrency, requests, samples, duration, cancelled=cancelled, slo=slo, started=start
     )
+
+
+# --- a request rate ------------------------------------------------------------------------
+ArrivalKind = Literal["constant", "poisson"]
+MAX_RATE_STREAMS = 512  # bounded fan-out: beyond this many in flight, arrivals wait for one
+
+
+def arrival_times(
+    *, rate: float, requests: int, arrival: ArrivalKind, seed: int = 0
+) -> list[float]:
+    """Seconds after the start at which each request leaves: every 1/rate s (constant), or
+    with exponential gaps of mean 1/rate (Poisson arrivals, as `vllm bench serve
+    --request-rate` with burstiness 1), from a seeded generator so a run can be repeated."""
+    if rate <= 0:
+        raise ValueError("rate must be > 0")
+    if arrival == "constant":
+        return [i / rate for i in range(requests)]
+    rng = random.Random(seed)
+    at, times = 0.0, []
+    for _ in range(requests):
+        times.append(at)
+        at += rng.expovariate(rate)
+    return times
+
+
+async def run_rate(
+    target: Target,
+    *,
+    rate: float,
+    requests: int,
+    prompt: str,
+    max_tokens: int,
+    timeout: float,
+    arrival: ArrivalKind = "constant",
+    seed: int = 0,
+    warmup: int = 0,
+    max_streams: int = MAX_RATE_STREAMS,
+    cancel: asyncio.Event | None = None,
+    on_sample: OnSample | None = None,
+    slo: Slo | None = None,
+) -> Level:
+    """`requests` streaming requests sent at `rate` per second whatever the server's pace (an
+    open loop: a slow server builds a queue, which TTFT shows), after `warmup` unmeasured ones
+    sent one at a time. At most `max_streams` are in flight; `level.concurrency` is the most
+    that were. Cancel and `on_sample` as in `run_level`."""
+    if requests < 0 or warmup < 0 or max_streams < 1:
+        raise ValueError("requests and warmup must be >= 0, max_streams >= 1")
+    schedule = arrival_times(rate=rate, requests=requests, arrival=arrival, seed=seed)
+    tls = ssl.create_default_context(cafile=certifi.where())
+    idle: list[httpx.AsyncClient] = []
+    made: list[httpx.AsyncClient] = []
+    slots = asyncio.Semaphore(max_streams)
+    in_flight = peak = 0
+    common = dict(prompt=prompt, max_tokens=max_tokens, timeout=timeout)
+
+    def client() -> httpx.AsyncClient:
+        if idle:
+            return idle.pop()
+        made.append(
+            httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                timeout=httpx.Timeout(timeout + 5),
+                verify=tls,
+            )
+        )
+        return made[-1]
+
+    samples: list[Sample] = []
+    start = 0.0
+
+    async def one(measured: bool) -> None:
+        nonlocal in_flight, peak
+        async with slots:
+            in_flight += 1
+            peak = max(peak, in_flight) if measured else peak
+            c = client()
+            try:
+                sample = await measure_one(
+                    c, target, level_start=start if measured else 0.0, **common
+                )
+            finally:
+                in_flight -= 1
+                idle.append(c)
+        if measured:
+            samples.append(sample)
+            if on_sample is not None:
+                result = on_sample(sample)
+                if inspect.isawaitable(result):
+                    await result
+
+    async def warm() -> None:
+        for _ in range(warmup):
+            await one(False)
+
+    async def measured() -> None:
+        nonlocal start
+        start = time.perf_counter()
+        tasks = []
+        for at in schedule:
+            delay = start + at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(True)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        if warmup and await _until_cancelled(warm(), cancel):
+            return Level(0, requests, [], 0.0, cancelled=True, slo=slo)
+        cancelled = await _until_cancelled(measured(), cancel)
+        duration = time.perf_counter() - start
+    finally:
+        await asyncio.gather(*(c.aclose() for c in made), return_exceptions=True)
+    level = Level(peak, requests, samples, duration, cancelled=cancelled, slo=slo, started=start)
+    level.rate = rate
+    return level

@@ -1,4 +1,4 @@
-"""Celery adapters for benches: take ids, call a service."""
+"""Celery adapters for bench runs, their schedule and endpoint liveness."""
 
 from __future__ import annotations
 
@@ -11,3 +11,17 @@ def probe_endpoints() -> None:
     from apps.benches.probe import endpoints_probe_due
 
     endpoints_probe_due()
+
+
+@shared_task(name="benches.execute_run", ignore_result=True)
+def execute_run(run_id: int) -> None:
+    from apps.benches.runner import run_execute
+
+    run_execute(run_id=run_id)
+
+
+@shared_task(name="benches.schedule", ignore_result=True)
+def schedule() -> None:
+    from apps.benches.services import schedule_sweep
+
+    schedule_sweep()

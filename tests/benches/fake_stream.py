@@ -48,6 +48,8 @@ class Behaviour:
     models: list[str] = field(default_factory=lambda: ["fake-model"])  # GET /v1/models
     answer_ms: float = 0.0  # GET /v1/models and non-streaming completions wait this long
     down: bool = False  # every /v1 request answers 503 (a server that is up but failing)
+    foreign: int = 0  # requests in flight for someone else, as GET /metrics reports them
+    metrics: bool = True  # serve GET /metrics (vLLM's gauges) at all
 
 
 @dataclass
@@ -66,6 +68,7 @@ class FakeStreamServer:
     async def start(self) -> None:
         self._slots = asyncio.Semaphore(self.behaviour.slots)
         self._in_slots = 0
+        self._open = 0  # streams accepted and not finished, in a slot or waiting for one
         self._handlers: set[asyncio.Task[None]] = set()
         self._server = await asyncio.start_server(
             self._connection, self.host, self.port, backlog=1024
@@ -108,6 +111,17 @@ class FakeStreamServer:
             self._handlers.discard(task)
             writer.close()
 
+    def metrics_text(self) -> str:
+        """vLLM's in-flight gauges: the streams in slots, those queued, and the foreign ones."""
+        queued = self._open - self._in_slots
+        return (
+            "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+            "# TYPE vllm:num_requests_running gauge\n"
+            f'vllm:num_requests_running{{model_name="fake"}} {self._in_slots + self.behaviour.foreign}.0\n'
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            f'vllm:num_requests_waiting{{model_name="fake"}} {queued}.0\n'
+        )
+
     async def _respond(
         self,
         writer: asyncio.StreamWriter,
@@ -141,6 +155,8 @@ class FakeStreamServer:
             for name, value in json.loads(body).items():
                 setattr(b, name, value)
             return await _plain(writer, 200, asdict(b))
+        if method == "GET" and path == "/metrics" and b.metrics:
+            return await _text(writer, 200, self.metrics_text())
         listing = method == "GET" and path == "/v1/models"
         if not listing and (
             method != "POST" or path not in ("/v1/messages", "/v1/chat/completions")
@@ -170,33 +186,46 @@ class FakeStreamServer:
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
         )
-        events = _Anthropic(request, b) if anthropic else _OpenAI(request, b)
-        _chunk(writer, events.opening())
-        await writer.drain()
-        sent: list[float] = []  # when each token actually left: the truth a client should see
-        self.streams.append([arrival, sent])
-        async with self._slots:
-            self._in_slots += 1
-            self.max_in_slots = max(self.max_in_slots, self._in_slots)
-            try:
-                loop = asyncio.get_running_loop()
-                start = loop.time()
-                for i in range(b.tokens):
-                    due = start + (b.ttft_ms + i * b.itl_ms) / 1000
-                    delay = due - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    self.tokens_sent += 1
-                    if loop.time() - due > LATE_S:
-                        self.tokens_late += 1
-                    _chunk(writer, events.token(i))
-                    sent.append(loop.time())
-                    await writer.drain()
-            finally:
-                self._in_slots -= 1
-        _chunk(writer, events.closing())
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+        self._open += 1
+        try:
+            events = _Anthropic(request, b) if anthropic else _OpenAI(request, b)
+            _chunk(writer, events.opening())
+            await writer.drain()
+            sent: list[float] = []  # when each token actually left: the truth a client should see
+            self.streams.append([arrival, sent])
+            async with self._slots:
+                self._in_slots += 1
+                self.max_in_slots = max(self.max_in_slots, self._in_slots)
+                try:
+                    loop = asyncio.get_running_loop()
+                    start = loop.time()
+                    for i in range(b.tokens):
+                        due = start + (b.ttft_ms + i * b.itl_ms) / 1000
+                        delay = due - loop.time()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        self.tokens_sent += 1
+                        if loop.time() - due > LATE_S:
+                            self.tokens_late += 1
+                        _chunk(writer, events.token(i))
+                        sent.append(loop.time())
+                        await writer.drain()
+                finally:
+                    self._in_slots -= 1
+            _chunk(writer, events.closing())
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        finally:
+            self._open -= 1
+
+
+async def _text(writer: asyncio.StreamWriter, status: int, text: str) -> None:
+    data = text.encode()
+    writer.write(
+        b"HTTP/1.1 %d Fake\r\ncontent-type: text/plain; version=0.0.4\r\n"
+        b"content-length: %d\r\n\r\n%s" % (status, len(data), data)
+    )
+    await writer.drain()
 
 
 def _whole(request: dict, anthropic: bool) -> dict:
