@@ -520,3 +520,9 @@ BENCH_PROBE_SECONDS = env_int("BENCH_PROBE_SECONDS", 60, minimum=5)
 BENCH_PROBE_TIMEOUT_SECONDS = env_int("BENCH_PROBE_TIMEOUT_SECONDS", 10, minimum=1)
 BENCH_DEGRADED_MS = env_int("BENCH_DEGRADED_MS", 2000, minimum=1)
 BENCH_DOWN_AFTER = env_int("BENCH_DOWN_AFTER", 3, minimum=1)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "EndpointKindEnum": "apps.benches.models.EndpointKind",
+    "EndpointStateEnum": "apps.benches.models.EndpointState",
+    "EndpointProbeEnum": "apps.benches.models.ProbeKind",
+}
