@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("apps.alerts.api_urls")),
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.benches.api_urls")),
+    path("", include("apps.benches.run_api_urls")),
 ]

@@ -478,6 +478,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "EventResultStatusEnum": "apps.agents.serializers.RESULT_STATUSES",
     "SpanOutcomeEnum": "apps.agents.models.SpanOutcome",
     "ReportedOutcomeEnum": "apps.agents.serializers.REPORTED_OUTCOMES",
+    "BenchRunStateEnum": "apps.benches.models.RunState",
 }
 # Only benchmarks/ingest.py turns this on: it exposes a bare one-INSERT view for comparison.
 AGENTS_BENCHMARK_VIEWS = env_bool("AGENTS_BENCHMARK_VIEWS", False)

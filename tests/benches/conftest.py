@@ -1,39 +1,47 @@
-"""A fake model server for the endpoint tests: one process per module, reset per test."""
-
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
+from apps.benches.models import Endpoint, Suite
 from tests.benches.fake_stream import Behaviour, FakeProcess, serving
+
+FAST = Behaviour(ttft_ms=40, itl_ms=10, tokens=8, slots=8)
 
 
 @pytest.fixture(scope="module")
-def _fake_process() -> Iterator[FakeProcess]:
-    with serving(Behaviour()) as server:
+def fake_server() -> Iterator[FakeProcess]:
+    with serving(Behaviour(**vars(FAST))) as server:
         yield server
 
 
 @pytest.fixture
-def fake(_fake_process: FakeProcess) -> FakeProcess:
-    """A fake OpenAI/Anthropic server on 127.0.0.1 answering fast, listing `fake-model`."""
-    _fake_process.configure(**_defaults())
-    return _fake_process
+def fake(fake_server: FakeProcess) -> Iterator[FakeProcess]:
+    """The module's fake, put back to FAST behaviour after each test."""
+    yield fake_server
+    fake_server.configure(**vars(FAST) | {"foreign": 0, "fail_every": 0, "metrics": True})
 
 
-def _defaults() -> dict[str, Any]:
-    from dataclasses import asdict
+@pytest.fixture
+def endpoint(project, fake) -> Endpoint:
+    return Endpoint.objects.create(project=project, name="fake", base_url=fake.url,
+                                   default_model="fake-model")
 
-    return asdict(Behaviour())
+
+@pytest.fixture
+def suite(project, endpoint) -> Suite:
+    return Suite.objects.create(project=project, endpoint=endpoint, name="smoke",
+                                concurrency_levels=[1, 2], requests_per_level=4,
+                                warmup_requests=0, max_tokens=8, timeout_s=10)
 
 
 @pytest.fixture
 def make_endpoint(project):
+    """An endpoint made through the registry's service (normalised URL, encrypted key)."""
     from apps.benches.endpoints import endpoint_create
 
-    def make(**fields: Any):
+    def make(**fields):  # noqa: ANN003, ANN202
         fields.setdefault("name", "gpu1")
         fields.setdefault("base_url", "http://127.0.0.1:9")
         return endpoint_create(project=fields.pop("project", project), **fields)
