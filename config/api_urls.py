@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("apps.linear.api_urls")),
     path("", include("apps.alerts.api_urls")),
     path("", include("apps.telemetry.api_urls")),
+    path("", include("apps.benches.api_urls")),
     path("", include("apps.benches.run_api_urls")),
 ]

@@ -515,3 +515,16 @@ RETENTION_RUN_SECONDS = env_int("RETENTION_RUN_SECONDS", 600, minimum=10)
 # runs whose worker died; and how long a scheduled run waits when its endpoint is busy.
 BENCH_SCHEDULE_SECONDS = env_int("BENCH_SCHEDULE_SECONDS", 60, minimum=5)
 BENCH_SCHEDULE_RETRY_SECONDS = env_int("BENCH_SCHEDULE_RETRY_SECONDS", 900, minimum=10)
+# Endpoint liveness: beat probes every enabled endpoint this often (apps/benches/probe.py); a
+# probe gives up after BENCH_PROBE_TIMEOUT_SECONDS. A success slower than BENCH_DEGRADED_MS
+# marks it degraded, and BENCH_DOWN_AFTER failures in a row mark it down.
+BENCH_PROBE_SECONDS = env_int("BENCH_PROBE_SECONDS", 60, minimum=5)
+BENCH_PROBE_TIMEOUT_SECONDS = env_int("BENCH_PROBE_TIMEOUT_SECONDS", 10, minimum=1)
+BENCH_DEGRADED_MS = env_int("BENCH_DEGRADED_MS", 2000, minimum=1)
+BENCH_DOWN_AFTER = env_int("BENCH_DOWN_AFTER", 3, minimum=1)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "EndpointKindEnum": "apps.benches.models.EndpointKind",
+    "EndpointStateEnum": "apps.benches.models.EndpointState",
+    "EndpointProbeEnum": "apps.benches.models.ProbeKind",
+}

@@ -62,7 +62,8 @@ def evaluate_event(
 
     if kind is not None and project_id is not None:
         # Cheap path: most events match no rule and clear nothing; skip loading them.
-        if kind not in rules.CLEARING_KINDS and not rules.rules_for(kind, project_id):
+        if (kind not in rules.CLEARING_KINDS and kind not in rules.SUBJECT_CLEARS
+                and not rules.rules_for(kind, project_id)):
             return []
     # The agent comes along (status and kind decide); project and task load only on opening.
     event = AgentEvent.objects.select_related("agent").filter(pk=event_id).first()
@@ -78,6 +79,8 @@ def evaluate_loaded(event: Any, *, now: datetime | None = None) -> list[Alert]:
     now = now or timezone.now()
     if event.agent_id and event.kind in rules.CLEARING_KINDS:
         clear_conditions(agent=event.agent, now=now)
+    if not event.agent_id and event.kind in rules.SUBJECT_CLEARS:
+        clear_subject(event=event, now=now)
     touched = []
     for rule in rules.rules_for(event.kind, event.project_id):
         if rule.agent_kind and (event.agent is None or event.agent.kind != rule.agent_kind):
@@ -97,6 +100,9 @@ def _threshold_met(rule: RuleSpec, event: Any, now: datetime) -> bool:
     qs = qs.filter(agent_id=event.agent_id) if event.agent_id else qs.filter(
         project_id=event.project_id, agent__isnull=True
     )
+    subject = rules.SUBJECT_KINDS.get(event.kind)
+    if not event.agent_id and subject and (event.data or {}).get(subject) is not None:
+        qs = qs.filter(**{f"data__{subject}": event.data[subject]})
     return qs.count() >= rule.threshold
 
 
@@ -109,7 +115,10 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
     if event.kind in rules.MUST_HOLD_ON_OPEN and agent is not None:
         if agent.status not in rules.STATUS_KINDS[event.kind]:
             return None
-    key = f"{rule.id}:" + (f"a{event.agent_id}" if event.agent_id else f"p{event.project_id}")
+    key = f"{rule.id}:" + (
+        f"a{event.agent_id}" if event.agent_id
+        else f"p{event.project_id}" + rules.subject_suffix(event.kind, event.data)
+    )
     if _repeat_fast(rule=rule, event=event, key=key, now=now):
         return None
     with transaction.atomic(savepoint=False):  # inside a drain's batch: no savepoint needed
@@ -298,6 +307,25 @@ def clear_conditions(*, agent: Any, now: datetime | None = None) -> list[Alert]:
             continue
         if resolve(alert=alert, now=now, reason=f"cleared: the agent is {agent.status} now"):
             resolved.append(alert)
+    return resolved
+
+
+def clear_subject(*, event: Any, now: datetime | None = None) -> list[Alert]:
+    """An agentless event saying a thing recovered (endpoint.up) resolves the alerts its
+    earlier trouble opened (endpoint.down), found by the subject in their dedupe key."""
+    now = now or timezone.now()
+    cleared_kinds = rules.SUBJECT_CLEARS[event.kind]
+    resolved = []
+    for kind in cleared_kinds:
+        suffix = rules.subject_suffix(kind, event.data)
+        if not suffix:
+            continue
+        for alert in Alert.objects.filter(
+            project_id=event.project_id, agent=None, state__in=ACTIVE_STATES, event_kind=kind,
+            dedupe_key__endswith=suffix,
+        ):
+            if resolve(alert=alert, now=now, reason=f"cleared by {event.kind}"):
+                resolved.append(alert)
     return resolved
 
 

@@ -37,6 +37,11 @@ def alert_title(*, kind: str, rule_name: str, agent: Any, project: Any, data: di
         msg = _short(data.get("message"), 120)
         lead = f"{who}: {threshold} errors in {window_minutes} min" if threshold > 1 else f"{who} errored"
         return lead + (f" — {msg}" if msg else "")
+    if kind in ("endpoint.down", "endpoint.degraded"):
+        name = _short(data.get("name") or "a model endpoint", 80)
+        error = _short(data.get("error"), 120)
+        state = "down" if kind == "endpoint.down" else "degraded"
+        return f"Endpoint {name} is {state}" + (f": {error}" if error else "")
     if kind == "task.completed":
         return f"{who} completed " + (f"“{_short(task_title, 120)}”" if task_title else "a task")
     if kind == "bench.regression":

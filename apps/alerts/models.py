@@ -51,6 +51,8 @@ WATCH_PRESETS = [
     ("task.completed", "Task completed"),
     ("agent.idle", "Agent idle"),
     ("agent.offline", "Agent stale / offline"),
+    ("endpoint.down", "Model endpoint down"),
+    ("endpoint.degraded", "Model endpoint degraded"),
 ]
 WATCH_LABELS = dict(WATCH_PRESETS)
 
@@ -144,7 +146,8 @@ class Alert(VersionedModel):
     agent = models.ForeignKey(
         "agents.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
     )
-    # "<rule id>:a<agent id>" or "<rule id>:p<project id>": one active alert per key.
+    # "<rule id>:a<agent id>" or "<rule id>:p<project id>" (+ ":endpoint_id=<id>" for an
+    # agentless event about one thing, rules.SUBJECT_KINDS): one active alert per key.
     dedupe_key = models.CharField(max_length=64)
     state = models.CharField(
         max_length=16, choices=AlertState.choices, default=AlertState.OPEN, db_index=True

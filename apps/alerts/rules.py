@@ -28,7 +28,15 @@ STATUS_KINDS = {
 }
 # On opening, these must still hold: a late "blocked" after "unblocked" opens nothing.
 MUST_HOLD_ON_OPEN = {"agent.blocked", "agent.idle", "agent.offline"}
-BUILTIN_KINDS = frozenset(STATUS_KINDS) | {"task.completed"}
+# Agentless events about one thing other than an agent (a model endpoint): kind → the data key
+# naming the thing. Their alerts are per thing (two endpoints down are two alerts), and
+# SUBJECT_CLEARS says which later kinds resolve them (the endpoint is back).
+SUBJECT_KINDS = {"endpoint.down": "endpoint_id", "endpoint.degraded": "endpoint_id"}
+SUBJECT_CLEARS = {
+    "endpoint.up": frozenset({"endpoint.down", "endpoint.degraded"}),
+    "endpoint.degraded": frozenset({"endpoint.down"}),  # answering again, if slowly
+}
+BUILTIN_KINDS = frozenset(STATUS_KINDS) | {"task.completed"} | frozenset(SUBJECT_CLEARS)
 KINDS_TTL_SECONDS = 5.0
 # How long a worker trusts its rule cache before checking the table's fingerprint again.
 FINGERPRINT_TTL_SECONDS = 1.0
@@ -55,6 +63,13 @@ _by_kind: dict[str, list[RuleSpec]] = {}
 _fingerprint: tuple | None = None
 _checked_at = 0.0
 _kinds: frozenset[str] = BUILTIN_KINDS | CLEARING_KINDS
+
+
+def subject_suffix(kind: str, data: dict | None) -> str:
+    """The dedupe-key tail naming the thing an agentless event is about ("" for none)."""
+    key = SUBJECT_KINDS.get(kind)
+    value = (data or {}).get(key) if key else None
+    return f":{key}={value}" if value is not None else ""
 _kinds_at = 0.0
 
 

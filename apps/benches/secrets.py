@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.benches.engine import Target
-from apps.linear.crypto import decrypt
+from apps.core.crypto import decrypt
 
 
 def endpoint_api_key(endpoint: Any) -> str:

@@ -1,8 +1,16 @@
-"""Celery adapters for bench runs and their schedule."""
+"""Celery adapters for bench runs, their schedule and endpoint liveness."""
 
 from __future__ import annotations
 
 from celery import shared_task
+
+
+@shared_task(name="benches.probe_endpoints", ignore_result=True)
+def probe_endpoints() -> None:
+    """Beat, every BENCH_PROBE_SECONDS: probe the enabled endpoints that are due."""
+    from apps.benches.probe import endpoints_probe_due
+
+    endpoints_probe_due()
 
 
 @shared_task(name="benches.execute_run", ignore_result=True)

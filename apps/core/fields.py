@@ -1,5 +1,5 @@
 """Secrets at rest: a text field stored Fernet-encrypted (the key derived from SECRET_KEY, as
-for the Linear key: apps.linear.crypto). Read back it is plain text again; a row written
+for the Linear key: apps.core.crypto). Read back it is plain text again; a row written
 before the field was encrypted is read as it is and encrypted at its next save."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class EncryptedTextField(models.TextField):
             return value
         if not value.startswith(FERNET_PREFIX):
             return value  # written before encryption: plain until its next save
-        from apps.linear import crypto
+        from apps.core import crypto
 
         return crypto.decrypt(value)  # "" when SECRET_KEY changed: entered again
 
@@ -27,6 +27,6 @@ class EncryptedTextField(models.TextField):
         value = super().get_prep_value(value)
         if not value:
             return value
-        from apps.linear import crypto
+        from apps.core import crypto
 
         return crypto.encrypt(value)

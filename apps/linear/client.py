@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from apps.linear import crypto
+from apps.core import crypto
 from apps.linear.models import LinearConnection
 
 logger = logging.getLogger(__name__)

@@ -1,24 +1,5 @@
-"""Secrets at rest: Fernet with a key derived from SECRET_KEY (settings.LINEAR_ENCRYPTION_KEY)."""
+"""Moved to apps.core.crypto (other apps store secrets the same way); kept for old imports."""
 
-from __future__ import annotations
+from apps.core.crypto import decrypt, encrypt
 
-from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
-
-
-def _fernet() -> Fernet:
-    return Fernet(settings.LINEAR_ENCRYPTION_KEY)
-
-
-def encrypt(value: str) -> str:
-    return _fernet().encrypt(value.encode()).decode() if value else ""
-
-
-def decrypt(token: str) -> str:
-    """ "" when empty or undecryptable (SECRET_KEY changed): the owner enters it again."""
-    if not token:
-        return ""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except (InvalidToken, ValueError):
-        return ""
+__all__ = ["decrypt", "encrypt"]

@@ -13,7 +13,7 @@ from apps.core.models import VersionedModel
 
 class LinearConnection(models.Model):
     """The one connection to a Linear workspace (a singleton row, pk=1). Secrets are stored
-    Fernet-encrypted (apps.linear.crypto) and never shown again."""
+    Fernet-encrypted (apps.core.crypto) and never shown again."""
 
     api_key_encrypted = models.TextField(blank=True)
     api_key_hint = models.CharField(max_length=16, blank=True, help_text="Last characters only.")

@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.core.audit import audit_record
-from apps.linear import crypto, queries, upserts
+from apps.linear import queries, upserts
 from apps.linear.announce import issues_announce
 from apps.linear.client import LinearClient, LinearError, connection_client
 from apps.linear.models import (

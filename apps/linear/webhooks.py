@@ -19,9 +19,10 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.core.events import bump_version
 from apps.core.text import bad_text
-from apps.linear import crypto, upserts
+from apps.linear import upserts
 from apps.linear.announce import issues_announce
 from apps.linear.models import (
     DeliveryStatus,

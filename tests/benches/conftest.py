@@ -34,3 +34,16 @@ def suite(project, endpoint) -> Suite:
     return Suite.objects.create(project=project, endpoint=endpoint, name="smoke",
                                 concurrency_levels=[1, 2], requests_per_level=4,
                                 warmup_requests=0, max_tokens=8, timeout_s=10)
+
+
+@pytest.fixture
+def make_endpoint(project):
+    """An endpoint made through the registry's service (normalised URL, encrypted key)."""
+    from apps.benches.endpoints import endpoint_create
+
+    def make(**fields):  # noqa: ANN003, ANN202
+        fields.setdefault("name", "gpu1")
+        fields.setdefault("base_url", "http://127.0.0.1:9")
+        return endpoint_create(project=fields.pop("project", project), **fields)
+
+    return make

@@ -11,6 +11,10 @@ so a client that takes it for the first token measures the wrong TTFT.
     with serving(Behaviour(ttft_ms=100, itl_ms=30)) as server: ... server.url, server.stats()
     python tests/benches/fake_stream.py --port 8000 --behaviour '{"itl_ms": 20, "slots": 256}'
 
+`GET /v1/models` lists `models`, and a request with `"stream": false` gets one JSON answer,
+both after `answer_ms` (what the endpoint liveness probes use); `down` makes every /v1
+request answer 503.
+
 GET or POST /_stats and POST /_behaviour (JSON of fields to change) are its controls.
 """
 
@@ -41,6 +45,9 @@ class Behaviour:
     tokens_per_chunk: int = 1  # what usage reports per content chunk
     fail_every: int = 0  # every n-th request answers 500
     api_key: str = ""  # when set, requests without it answer 401
+    models: list[str] = field(default_factory=lambda: ["fake-model"])  # GET /v1/models
+    answer_ms: float = 0.0  # GET /v1/models and non-streaming completions wait this long
+    down: bool = False  # every /v1 request answers 503 (a server that is up but failing)
     foreign: int = 0  # requests in flight for someone else, as GET /metrics reports them
     metrics: bool = True  # serve GET /metrics (vLLM's gauges) at all
 
@@ -150,18 +157,31 @@ class FakeStreamServer:
             return await _plain(writer, 200, asdict(b))
         if method == "GET" and path == "/metrics" and b.metrics:
             return await _text(writer, 200, self.metrics_text())
-        if method != "POST" or path not in ("/v1/messages", "/v1/chat/completions"):
+        listing = method == "GET" and path == "/v1/models"
+        if not listing and (
+            method != "POST" or path not in ("/v1/messages", "/v1/chat/completions")
+        ):
             return await _plain(writer, 404, {"error": "not found"})
         given = (
             headers.get("x-api-key")
-            if anthropic
+            if anthropic or "x-api-key" in headers
             else headers.get("authorization", "").removeprefix("Bearer ")
         )
         if b.api_key and given != b.api_key:
             return await _plain(writer, 401, {"error": {"message": "invalid api key"}})
+        if b.down:
+            return await _plain(writer, 503, {"error": {"message": "down for maintenance"}})
         if b.fail_every and self.requests % b.fail_every == 0:
             return await _plain(writer, 500, {"error": {"message": "overloaded"}})
+        if listing:
+            await asyncio.sleep(b.answer_ms / 1000)
+            return await _plain(
+                writer, 200, {"object": "list", "data": [{"id": m, "type": "model"} for m in b.models]}
+            )
         request = json.loads(body)
+        if request.get("stream") is False:
+            await asyncio.sleep(b.answer_ms / 1000)
+            return await _plain(writer, 200, _whole(request, anthropic))
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
@@ -206,6 +226,19 @@ async def _text(writer: asyncio.StreamWriter, status: int, text: str) -> None:
         b"content-length: %d\r\n\r\n%s" % (status, len(data), data)
     )
     await writer.drain()
+
+
+def _whole(request: dict, anthropic: bool) -> dict:
+    """A one-token non-streaming answer."""
+    model = request.get("model", "fake")
+    if anthropic:
+        return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": "tok0"}], "stop_reason": "max_tokens",
+                "usage": {"input_tokens": 5, "output_tokens": 1}}
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "tok0"},
+                         "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
 
 
 def _sse(data: object, event: str | None = None) -> bytes:
