@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from apps.alerts.consumers import AlertsInboxConsumer
+from apps.benches.consumers import RunPageConsumer
 from apps.linear.consumers import BoardConsumer
 from apps.realtime import agent_pages
 from apps.realtime.connect_page import ConnectConsumer
@@ -15,4 +16,5 @@ websocket_urlpatterns: list = [
     path("ws/alerts/", AlertsInboxConsumer.as_asgi()),
     path("ws/board/", BoardConsumer.as_asgi()),
     path("ws/connect/", ConnectConsumer.as_asgi()),
+    path("ws/benches/runs/<int:pk>/", RunPageConsumer.as_asgi()),
 ]
