@@ -139,8 +139,11 @@ def itl_chart(run: Run, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     hists = {r["load"]: r.get("_hist") or {} for r in rows}
     edges = next((h["edges"] for h in hists.values() if h.get("edges")), [])
     counts = {label: h.get("counts") or [] for label, h in hists.items()}
+    # Buckets at the edges holding under 0.5 % of every level's gaps are left out: a stray
+    # slow gap would otherwise stretch the axis over decades of empty buckets.
+    shares = {label: [n / (sum(c) or 1) for n in c] for label, c in counts.items()}
     used = [i for i in range(max(len(edges) - 1, 0))
-            if any(i < len(c) and c[i] for c in counts.values())]
+            if any(i < len(c) and c[i] >= 0.005 for c in shares.values())]
     if not used:
         return {"kind": "histogram", "edges": [], "series": [], "title": "Inter-token latency"}
     lo, hi = max(used[0] - 1, 0), min(used[-1] + 1, len(edges) - 2)

@@ -94,7 +94,7 @@ def test_a_run_started_from_the_page_advances_live_and_ends_in_charts(live, page
         page.goto(f"{live.url}/benches/runs/{run.pk}/")
         page.click(".run-compare button")
         page.wait_for_url("**/benches/compare/**")
-        assert f"a={run.pk}" in page.url and f"b={baseline.pk}" in page.url
+        assert f"b={run.pk}" in page.url and f"a={baseline.pk}" in page.url
         wait_js(page, "document.querySelectorAll('.bench-chart canvas').length >= 2", 5)
         assert page.locator(".compare-level").count() == 4
         shots(page, "bench-compare")
