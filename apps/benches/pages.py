@@ -282,7 +282,7 @@ def history_charts(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
     return {
         "ttft": {"x": x, "unit": "ms", "kind": "line", "title": "TTFT p50 per run",
                  "series": series(lambda lv: (lv.figures.get("ttft_ms") or {}).get("p50"))},
-        "tokens": {"x": x, "unit": "count", "kind": "line", "title": "Output tokens/s per run",
+        "tokens": {"x": x, "unit": "per_s", "kind": "line", "title": "Output tokens/s per run",
                    "series": series(lambda lv: lv.figures.get("output_tokens_per_s"))},
     }
 
