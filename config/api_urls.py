@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("apps.linear.api_urls")),
     path("", include("apps.alerts.api_urls")),
     path("", include("apps.telemetry.api_urls")),
+    path("", include("apps.benches.run_api_urls")),
 ]

@@ -478,6 +478,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "EventResultStatusEnum": "apps.agents.serializers.RESULT_STATUSES",
     "SpanOutcomeEnum": "apps.agents.models.SpanOutcome",
     "ReportedOutcomeEnum": "apps.agents.serializers.REPORTED_OUTCOMES",
+    "BenchRunStateEnum": "apps.benches.models.RunState",
 }
 # Only benchmarks/ingest.py turns this on: it exposes a bare one-INSERT view for comparison.
 AGENTS_BENCHMARK_VIEWS = env_bool("AGENTS_BENCHMARK_VIEWS", False)
@@ -503,6 +504,7 @@ RETENTION_USAGE_DAYS = env_days("RETENTION_USAGE_DAYS", 90)
 RETENTION_NOTIFICATIONS_DAYS = env_days("RETENTION_NOTIFICATIONS_DAYS", 30)
 RETENTION_WEBHOOKS_DAYS = env_days("RETENTION_WEBHOOKS_DAYS", 30)
 RETENTION_SYNC_RUNS_DAYS = env_days("RETENTION_SYNC_RUNS_DAYS", 30)
+RETENTION_BENCH_SAMPLES_DAYS = env_days("RETENTION_BENCH_SAMPLES_DAYS", 90)
 RETENTION_ROLLUPS_5M_DAYS = env_days("RETENTION_ROLLUPS_5M_DAYS", 14)
 RETENTION_ROLLUPS_1H_DAYS = env_days("RETENTION_ROLLUPS_1H_DAYS", 90)
 RETENTION_ROLLUPS_1D_DAYS = env_days("RETENTION_ROLLUPS_1D_DAYS", 0)

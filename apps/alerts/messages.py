@@ -39,10 +39,36 @@ def alert_title(*, kind: str, rule_name: str, agent: Any, project: Any, data: di
         return lead + (f" — {msg}" if msg else "")
     if kind == "task.completed":
         return f"{who} completed " + (f"“{_short(task_title, 120)}”" if task_title else "a task")
+    if kind == "bench.regression":
+        return _regression_title(data)
+    if kind == "bench.run.failed":
+        return (f"Bench run {data.get('run')} of {data.get('model', '?')} on "
+                f"{data.get('endpoint_name', '?')} failed")
     return f"{rule_name}: {kind} on {who}"
 
 
+def _regression_load(row: dict) -> str:
+    return f"{row['rate']:g} req/s" if row.get("rate") is not None else (
+        f"concurrency {row.get('concurrency')}")
+
+
+def _regression_title(data: dict) -> str:
+    found = data.get("regressions") or []
+    where = f"{data.get('model', '?')} on {data.get('endpoint_name', '?')}"
+    if not found:
+        return f"{where} got slower"
+    worst = max(found, key=lambda r: abs(r.get("change_pct") or 0))
+    more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+    return (f"{where} got slower: {worst['metric']} {worst['change_pct']:+.0f} % at "
+            f"{_regression_load(worst)}{more}")
+
+
 def alert_message(*, kind: str, data: dict) -> str:
+    if kind == "bench.regression" and data.get("regressions"):
+        return "\n".join(
+            f"{r['metric']} at {_regression_load(r)}: {r['baseline']:g} → {r['value']:g} "
+            f"({r['change_pct']:+.1f} %) against run {data.get('baseline')}"
+            for r in data["regressions"][:20])
     for key in ("message", "reason", "result", "error"):
         if data.get(key):
             return _short(data[key], 2000)

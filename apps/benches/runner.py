@@ -184,6 +184,8 @@ def _run_levels(run: Run, endpoint: Endpoint, *, hooks: _Hooks) -> bool:
                   warmup=int(config.get("warmup_requests", 0)), slo=slo)
     foreign_seen = run.concurrent_foreign_requests or 0
     for index, load in enumerate(loads):
+        if index and Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            return True  # asked between levels: do not start the next one
         if index:  # between levels none of ours are in flight: anything in flight is not ours
             foreign = check_foreign_traffic(endpoint)
             if foreign:

@@ -358,6 +358,8 @@ RETENTION_KINDS = (
                   "Payloads Linear sent; applied ones only."),
     RetentionKind("sync_runs", "Linear sync runs", "RETENTION_SYNC_RUNS_DAYS",
                   "The sync log; the newest run of each kind stays."),
+    RetentionKind("bench_samples", "Bench run samples", "RETENTION_BENCH_SAMPLES_DAYS",
+                  "Each request of a finished bench run; its figures per level stay."),
     RetentionKind("rollups_5m", "5-minute rollups", "RETENTION_ROLLUPS_5M_DAYS",
                   "Charts of the last hours and days."),
     RetentionKind("rollups_1h", "Hourly rollups", "RETENTION_ROLLUPS_1H_DAYS",

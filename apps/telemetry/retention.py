@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from apps.agents.models import AgentEvent, ToolSpan
 from apps.alerts.models import Delivery, DeliveryState, Notification
+from apps.benches.models import Run, RunLevel, Sample
 from apps.linear.models import DeliveryStatus, SyncRun, SyncStatus, WebhookDelivery
 from apps.telemetry.models import (
     RETENTION_KEYS,
@@ -263,6 +264,23 @@ def _sync_runs(run: _Run, cutoff: datetime) -> None:
     _walk(run, SyncRun, "started_at", cutoff, lambda lo, hi: _execute(sql, [lo, hi, _dt(cutoff)]))
 
 
+def _bench_samples(run: _Run, cutoff: datetime) -> None:
+    """Raw samples of bench runs that ended before the cutoff; the levels' figures stay, so
+    the run page, history and regressions keep working."""
+    sample, level, bench = _t(Sample), _t(RunLevel), _t(Run)
+    sql = (f"DELETE FROM {sample} WHERE id IN (SELECT s.id FROM {sample} s "
+           f"JOIN {level} l ON l.id = s.level_id JOIN {bench} r ON r.id = l.run_id "
+           "WHERE r.finished_at < %s LIMIT %s)")
+    while True:
+        run.chunk()
+        with transaction.atomic():
+            _lock()
+            rows = _execute(sql, [_dt(cutoff), CHUNK])
+        run.count(rows)
+        if rows < CHUNK:
+            break
+
+
 def _rollups(run: _Run, cutoff: datetime, grain: int) -> None:
     for model in ROLLUP_MODELS:
         t = _t(model)
@@ -287,6 +305,7 @@ STEPS: dict[str, Callable[..., None]] = {
     "notifications": _notifications,
     "webhooks": _webhooks,
     "sync_runs": _sync_runs,
+    "bench_samples": _bench_samples,
     **{key: (lambda run, cutoff, grain=grain: _rollups(run, cutoff, grain))
        for key, grain in ROLLUP_GRAINS.items()},
 }

@@ -21,6 +21,7 @@ from django.db.models import Model
 
 from apps.agents.models import AgentEvent, ToolSpan
 from apps.alerts.models import Delivery, Notification
+from apps.benches.models import Run, RunLevel, Sample
 from apps.linear.models import SyncRun, WebhookDelivery
 from apps.telemetry.models import RETENTION_KINDS, RetentionPolicy, TokenUsage, Watermark
 from apps.telemetry.retention import PAYLOAD_MARK, ROLLUP_GRAINS, ROLLUP_MODELS
@@ -34,6 +35,7 @@ TABLES: dict[str, tuple[type[Model], ...]] = {
     "notifications": (Notification, Delivery),
     "webhooks": (WebhookDelivery,),
     "sync_runs": (SyncRun,),
+    "bench_samples": (Sample,),
     **{key: ROLLUP_MODELS for key in ROLLUP_GRAINS},
 }
 
@@ -156,6 +158,9 @@ def _oldest() -> dict[str, datetime | None]:
         "notifications": lowest_id(Notification),
         "webhooks": earliest(WebhookDelivery, "received_at"),
         "sync_runs": earliest(SyncRun, "started_at"),
+        "bench_samples": (f"(SELECT MIN(r.finished_at) FROM {_t(Run)} r JOIN {_t(RunLevel)} l "
+                          f"ON l.run_id = r.id WHERE EXISTS (SELECT 1 FROM {_t(Sample)} s "
+                          "WHERE s.level_id = l.id))"),
         **{key: bucket(grain) for key, grain in ROLLUP_GRAINS.items()},
     }
     with connection.cursor() as cursor:

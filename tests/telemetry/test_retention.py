@@ -147,8 +147,8 @@ def test_nothing_inside_its_window_goes_and_everything_older_does(agent, now):
     assert EventRollup.objects.filter(pk=ancient_day).exists()  # daily rollups: forever
     assert outcome.changed == {
         "events": 1, "spans": 1, "span_payloads": 2, "usage": 1, "notifications": 1,
-        "deliveries": 2, "webhooks": 1, "sync_runs": 1, "rollups_5m": 1, "rollups_1h": 1,
-        "rollups_1d": 0,
+        "deliveries": 2, "webhooks": 1, "sync_runs": 1, "bench_samples": 0, "rollups_5m": 1,
+        "rollups_1h": 1, "rollups_1d": 0,
     }
     assert not outcome.behind
     assert apply_retention(now=now).total == 0  # again: nothing more
@@ -466,3 +466,27 @@ def test_the_ping_button_still_pings(client, owner, django_capture_on_commit_cal
         response = client.post(URL, {"action": "ping"})
     assert response.status_code == 302 and len(callbacks) == 1
     assert not RetentionPolicy.objects.exists()
+
+
+def test_bench_samples_of_old_runs_go_and_their_figures_stay(agent, now):
+    from apps.benches.models import Endpoint, Run, RunLevel, Sample
+
+    endpoint = Endpoint.objects.create(project=agent.project, name="gpu", base_url="http://x")
+    levels = []
+    for days in (91, 89):
+        run = Run.objects.create(project=agent.project, endpoint=endpoint, model="m",
+                                 state="finished", finished_at=now - timedelta(days=days))
+        level = RunLevel.objects.create(run=run, index=0, concurrency=1, requests=2,
+                                        figures={"ttft_ms": {"p50": 1.0}})
+        Sample.objects.bulk_create(Sample(level=level, seq=i) for i in range(2))
+        levels.append(level)
+    running = Run.objects.create(project=agent.project, endpoint=endpoint, model="m",
+                                 state="running")
+    live = RunLevel.objects.create(run=running, index=0, concurrency=1, requests=1)
+    Sample.objects.create(level=live, seq=0)
+
+    outcome = apply_retention(now=now)
+
+    assert outcome.changed["bench_samples"] == 2
+    assert set(Sample.objects.values_list("level_id", flat=True)) == {levels[1].pk, live.pk}
+    assert RunLevel.objects.count() == 3  # the figures stay
