@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("apps.alerts.urls")),
     path("", include("apps.telemetry.urls")),
     path("", include("apps.benches.endpoint_urls")),
+    path("", include("apps.benches.urls")),
     path("api/v1/", include("config.api_urls")),
     path("", include("apps.otlp.urls")),  # OTLP/HTTP: /v1/logs, /v1/metrics, /v1/traces
     path("api/v1/otlp/", include(("apps.otlp.urls", "otlp"), namespace="otlp-api")),

@@ -12,7 +12,8 @@
  *     "x":      [1733560800, 1733564400, ...],   bucket starts, unix seconds, ascending
  *     "series": [{"label": "claude-sonnet-4", "values": [0.42, null, ...]}, ...],
  *                                                one value per x; null = no data
- *     "unit":   "usd" | "tokens" | "ms" | "pct" | "count" | "hours",   pct is 0-100
+ *     "unit":   "usd" | "tokens" | "ms" | "pct" | "count" | "hours" | "per_s",   pct is 0-100;
+ *               per_s a rate (tokens/s, requests/s): the legend shows the latest, not a total
  *     "stacked": true | false,                   series pile up in order, the first at the bottom
  *     "kind":   "area" | "line" | "bars",
  *     "title":  "Cost"                           optional, shown above the plot
@@ -48,7 +49,7 @@
 
   const DAY = 86400;
   const DEFAULT_HEIGHT = 220;
-  const UNITS = ["usd", "tokens", "ms", "pct", "count", "hours"];
+  const UNITS = ["usd", "tokens", "ms", "pct", "count", "hours", "per_s"];
   const ADDITIVE = new Set(["usd", "tokens", "count", "hours"]);
   const KINDS = ["area", "line", "bars"];
   const EMPTY_TEXT = "No data in this range";
@@ -112,6 +113,8 @@
         return sign + nf(a < 10 ? 1 : 0).format(a) + " %";
       case "hours":
         return sign + nf(a < 1 ? 2 : a < 100 ? 1 : 0).format(a) + " h";
+      case "per_s":
+        return sign + nf(a < 10 ? 1 : 0).format(a) + "/s";
       default:
         return sign + nf(Number.isInteger(a) || a >= 100 ? 0 : 1).format(a);
     }
