@@ -21,8 +21,7 @@ from apps.benches import endpoint_selectors as selectors
 from apps.benches import pages
 from apps.benches.models import Run
 from apps.realtime.consumers import LivePageConsumer
-from apps.realtime.groups import bench_run_group
-from apps.realtime.groups import benches_group
+from apps.realtime.groups import bench_run_group, benches_group
 
 ENDPOINT_KINDS = frozenset({"endpoint.changed", "endpoint.deleted"})
 

@@ -28,7 +28,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.benches.engine import ANTHROPIC_VERSION
+from apps.benches.engine import ANTHROPIC_VERSION, Target
 from apps.benches.models import Endpoint, EndpointKind, EndpointState, ProbeKind
 from apps.core import crypto
 from apps.core.audit import audit_record
@@ -285,6 +285,12 @@ def endpoint_api_key(endpoint: Endpoint) -> str:
 def endpoint_connection(endpoint: Endpoint) -> Connection:
     return Connection(kind=endpoint.kind, base_url=endpoint.base_url,
                       api_key=endpoint_api_key(endpoint), headers=dict(endpoint.headers or {}))
+
+
+def endpoint_target(endpoint: Endpoint, model: str) -> Target:
+    """What the bench engine streams at: the engine sets its own auth and version headers."""
+    return Target(kind=endpoint.kind, base_url=endpoint.base_url, model=model,
+                  api_key=endpoint_api_key(endpoint), headers=dict(endpoint.headers or {}))
 
 
 def models_from(payload: Any) -> list[str]:

@@ -21,9 +21,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.benches import engine, live, results
+from apps.benches.endpoints import endpoint_target
 from apps.benches.models import Endpoint, Run, RunLevel, RunState, Sample
 from apps.benches.prompts import prompt_for
-from apps.benches.secrets import endpoint_target
 from apps.benches.services import RUNNING_LEASE, check_foreign_traffic, run_release
 from apps.core.events import record_event
 

@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.benches import live
+from apps.benches.endpoints import endpoint_connection
 from apps.benches.models import (
     ACTIVE_RUN_STATES,
     Endpoint,
@@ -192,11 +193,9 @@ def _take_lease(endpoint: Endpoint, run: Run, *, hold: timedelta) -> bool:
 
 
 def check_foreign_traffic(endpoint: Endpoint) -> int | None:
-    from apps.benches.secrets import endpoint_headers
-
     return foreign_requests(
         root_url=endpoint.root_url, metrics_path=endpoint.metrics_path,
-        headers=endpoint_headers(endpoint),
+        headers=endpoint_connection(endpoint).request_headers(),
     )
 
 

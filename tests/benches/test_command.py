@@ -40,7 +40,7 @@ def test_it_prints_the_result_as_json_and_stores_the_run(project, fake):
         assert set(level[key]) == {"mean", "p50", "p90", "p99"}
     assert level["completed"] == 4 and result["regressions"] == []
     endpoint = Endpoint.objects.get()
-    assert endpoint.project == project and endpoint.api_key_hint == "cret"
+    assert endpoint.project == project and endpoint.api_key_hint == "…cret"
     assert "sk-secret" not in endpoint.api_key_encrypted
     assert fake.stats()["seen_headers"][-1]["authorization"] == "Bearer sk-secret"
     assert "c=1" in err  # progress goes to stderr when stdout is JSON
@@ -77,7 +77,7 @@ def test_foreign_traffic_needs_yes(project, fake):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("--model", "m"), "--url"),
-    (("--url", "ftp://x", "--model", "m"), "http(s)"),
+    (("--url", "ftp://x", "--model", "m"), "https://"),
     (("--url", "http://127.0.0.1:9", "--model", "m", "--concurrency", "0"), "above 0"),
     (("--url", "http://127.0.0.1:9", "--model", "m", "--baseline", "999"), "No finished run"),
     (("--url", "http://127.0.0.1:9"), "--model"),

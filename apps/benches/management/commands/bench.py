@@ -204,13 +204,15 @@ class Command(BaseCommand):
 
     # --- the endpoint -----------------------------------------------------------------------
     def _endpoint(self, o: dict[str, Any]) -> Any:
+        """The project's endpoint at this URL, or a new one; the key and headers given are
+        stored with it (through the same services as the pages)."""
+        from apps.benches.endpoints import base_url_normalise, endpoint_create, endpoint_update
         from apps.benches.models import Endpoint
-        from apps.linear.crypto import encrypt
 
-        url = o["url"].rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CommandError(f"--url must be an http(s) URL, not {o['url']!r}.")
+        try:
+            url = base_url_normalise(o["url"])
+        except ValidationError as exc:
+            raise CommandError(f"--url: {' '.join(exc.messages)}") from None
         project = self._project(o["project"])
         headers = {}
         for header in o["header"]:
@@ -219,24 +221,25 @@ class Command(BaseCommand):
                 raise CommandError(f"--header must be NAME:VALUE, not {header!r}.")
             headers[name.strip()] = value.strip()
         endpoint = Endpoint.objects.filter(project=project, base_url=url).first()
-        if endpoint is None:
-            name = parts.netloc
-            taken = set(Endpoint.objects.filter(project=project, name__startswith=name)
-                        .values_list("name", flat=True))
-            n = 2
-            while name in taken:
-                name, n = f"{parts.netloc} ({n})", n + 1
-            endpoint = Endpoint(project=project, name=name, base_url=url, kind=o["kind"])
-        endpoint.kind = o["kind"]
-        if o["model"] and not endpoint.default_model:
-            endpoint.default_model = o["model"]
-        if o["api_key"]:
-            endpoint.api_key_encrypted = encrypt(o["api_key"])
-            endpoint.api_key_hint = o["api_key"][-4:]
-        if headers:
-            endpoint.headers = headers
-        endpoint.save()
-        return endpoint
+        try:
+            if endpoint is None:
+                host = urlsplit(url).netloc
+                taken = set(Endpoint.objects.filter(project=project, name__startswith=host)
+                            .values_list("name", flat=True))
+                name, n = host, 2
+                while name in taken:
+                    name, n = f"{host} ({n})", n + 1
+                return endpoint_create(project=project, name=name, base_url=url, kind=o["kind"],
+                                       api_key=o["api_key"], default_model=o["model"] or "",
+                                       headers=headers)
+            changes: dict[str, Any] = {"kind": o["kind"]}
+            if headers:
+                changes["headers"] = headers
+            if o["model"] and not endpoint.default_model:
+                changes["default_model"] = o["model"]
+            return endpoint_update(endpoint=endpoint, changes=changes, api_key=o["api_key"])
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
 
     def _project(self, slug: str) -> Any:
         from apps.projects.models import Project
