@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.benches import endpoints as svc
-from apps.benches.models import Endpoint
+from apps.benches.models import Endpoint, Run, Suite
 from apps.core.admin import OwnerAdmin
 
 LIVENESS = ("state", "state_changed_at", "last_probe_at", "last_seen_at", "last_latency_ms",
@@ -90,3 +90,57 @@ class EndpointAdmin(OwnerAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
             svc.endpoint_delete(endpoint=endpoint, actor=request.user, request=request)
+
+
+@admin.register(Run)
+class RunAdmin(OwnerAdmin):
+    """Runs are results: read here, started from the pages, the API or `manage.py bench`.
+    The one action, cancel, goes through the service like the page's button."""
+
+    list_display = ("id", "project", "endpoint", "model", "state", "trigger", "polluted",
+                    "created_at", "finished_at")
+    list_filter = ("state", "trigger", "polluted", "project")
+    search_fields = ("model", "endpoint__name")
+    list_select_related = ("project", "endpoint")
+    actions = ("cancel_runs",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Cancel the selected queued or running runs")
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        from apps.benches.services import run_cancel
+
+        active = [run for run in queryset if run.active]
+        for run in active:
+            run_cancel(run=run, actor=request.user, request=request)
+        self.message_user(request, f"Asked {len(active)} run(s) to stop.")
+
+
+@admin.register(Suite)
+class SuiteAdmin(OwnerAdmin):
+    """Suites are edited on the Benches pages (validated there); here they are read and
+    deleted, the deletion audited like the page's."""
+
+    list_display = ("name", "project", "endpoint", "model", "mode", "schedule", "next_run_at")
+    list_filter = ("mode", "schedule", "project")
+    search_fields = ("name", "model")
+    list_select_related = ("project", "endpoint")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Suite) -> None:
+        from apps.benches.services import suite_delete
+
+        suite_delete(suite=obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Suite]) -> None:
+        for suite in queryset:
+            self.delete_model(request, suite)
