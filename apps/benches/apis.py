@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.benches import endpoints as svc
-from apps.benches.models import Endpoint
+from apps.benches.models import Endpoint, EndpointState
 from apps.benches.probe import endpoint_probe
 from apps.benches.serializers import EndpointSerializer, EndpointWriteSerializer, ModelsSerializer
 from apps.core.api.permissions import api_key_of
@@ -70,14 +70,17 @@ class EndpointListView(GenericAPIView):
 
     @extend_schema(summary="List model endpoints",
                    parameters=[OpenApiParameter("project", str, description="Project slug"),
-                               OpenApiParameter("state", str, enum=["unknown", "up", "degraded", "down"])],
+                               OpenApiParameter("state", str, enum=EndpointState.values)],
                    responses=EndpointSerializer(many=True))
     def get(self, request: Request) -> Response:
         qs = _endpoints(request)
         if request.query_params.get("project"):
             qs = qs.filter(project__slug=request.query_params["project"])
-        if request.query_params.get("state"):
-            qs = qs.filter(state=request.query_params["state"])
+        state = request.query_params.get("state")
+        if state is not None:  # given, even empty: one of the states
+            if state not in EndpointState.values:
+                raise ValidationError({"state": [f"One of: {', '.join(EndpointState.values)}."]})
+            qs = qs.filter(state=state)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(EndpointSerializer(page, many=True).data)
 
@@ -100,6 +103,9 @@ class EndpointListView(GenericAPIView):
 class EndpointDetailView(GenericAPIView):
     serializer_class = EndpointSerializer
     throttle_classes = WRITE_THROTTLES
+
+    def get_queryset(self) -> QuerySet[Endpoint]:  # OPTIONS and the schema; handlers scope too
+        return _endpoints(self.request)
 
     @extend_schema(summary="One model endpoint", parameters=[ID])
     def get(self, request: Request, pk: int) -> Response:
@@ -144,6 +150,9 @@ class EndpointProbeView(GenericAPIView):
     serializer_class = EndpointSerializer
     throttle_classes = WRITE_THROTTLES
 
+    def get_queryset(self) -> QuerySet[Endpoint]:  # OPTIONS and the schema; handlers scope too
+        return _endpoints(self.request)
+
     @extend_schema(summary="Probe a model endpoint now", parameters=[ID], request=None,
                    responses=EndpointSerializer)
     def post(self, request: Request, pk: int) -> Response:
@@ -153,6 +162,9 @@ class EndpointProbeView(GenericAPIView):
 class EndpointModelsView(GenericAPIView):
     serializer_class = ModelsSerializer
     throttle_classes = WRITE_THROTTLES
+
+    def get_queryset(self) -> QuerySet[Endpoint]:  # OPTIONS and the schema; handlers scope too
+        return _endpoints(self.request)
 
     @extend_schema(summary="The models the endpoint listed last", parameters=[ID],
                    responses=ModelsSerializer)

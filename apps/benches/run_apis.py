@@ -190,6 +190,9 @@ class SuiteListView(ListAPIView):
 
 class SuiteDetailView(GenericAPIView):
     serializer_class = SuiteSerializer
+
+    def get_queryset(self) -> QuerySet[Suite]:  # OPTIONS and the schema; the handlers scope too
+        return _scoped(self.request, Suite.objects.all())
     throttle_classes = WRITE_THROTTLES
 
     def _suite(self, request: Request, pk: int) -> Suite:
@@ -219,6 +222,9 @@ class SuiteDetailView(GenericAPIView):
 
 class SuiteBaselineView(GenericAPIView):
     serializer_class = BaselineSerializer
+
+    def get_queryset(self) -> QuerySet[Suite]:
+        return _scoped(self.request, Suite.objects.all())
     throttle_classes = WRITE_THROTTLES
 
     @extend_schema(request=BaselineSerializer, responses=SuiteSerializer)
@@ -266,7 +272,7 @@ class RunListView(ListAPIView):
         if request.query_params.get("model"):
             qs = qs.filter(model=request.query_params["model"])
         state = request.query_params.get("state")
-        if state:
+        if state is not None:  # given, even empty: one of the states
             if state not in RunState.values:
                 raise ValidationError({"state": [f"One of: {', '.join(RunState.values)}."]})
             qs = qs.filter(state=state)
@@ -338,6 +344,9 @@ class RunListView(ListAPIView):
 class RunDetailView(GenericAPIView):
     serializer_class = RunResultSerializer
 
+    def get_queryset(self) -> QuerySet[Run]:
+        return _scoped(self.request, Run.objects.all())
+
     def get(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(_scoped(request, Run.objects.prefetch_related("levels")), pk=pk)
         return Response(RunResultSerializer(run).data)
@@ -345,6 +354,9 @@ class RunDetailView(GenericAPIView):
 
 class RunCancelView(GenericAPIView):
     serializer_class = RunSummarySerializer
+
+    def get_queryset(self) -> QuerySet[Run]:
+        return _scoped(self.request, Run.objects.all())
     throttle_classes = WRITE_THROTTLES
 
     @extend_schema(request=None, responses=RunSummarySerializer)
