@@ -19,6 +19,10 @@ from django.db.models import Prefetch, QuerySet
 from apps.benches.models import Endpoint, Run, RunLevel, RunState, Suite, Trigger
 from apps.benches.pages import levels_text, progress_text
 
+# The list's narrow Trigger column; the filter and the run page keep the full wording.
+TRIGGER_LABELS = {Trigger.MANUAL: "Page", Trigger.API: "API", Trigger.SCHEDULE: "Schedule",
+                  Trigger.COMMAND: "manage.py bench"}
+
 
 @dataclass(frozen=True)
 class RunFilters:
@@ -103,6 +107,7 @@ def decorate(runs: Iterable[Run]) -> list[Run]:
                 "tok_s": figures.get("output_tokens_per_s"),
             }
         run.progress_text = progress_text(run)
+        run.trigger_label = TRIGGER_LABELS.get(run.trigger, run.get_trigger_display())
     return rows
 
 
