@@ -53,6 +53,8 @@ WATCH_PRESETS = [
     ("agent.offline", "Agent stale / offline"),
     ("endpoint.down", "Model endpoint down"),
     ("endpoint.degraded", "Model endpoint degraded"),
+    ("bench.regression", "Bench regression (slower than the baseline)"),
+    ("bench.run.failed", "Bench run failed"),
 ]
 WATCH_LABELS = dict(WATCH_PRESETS)
 

@@ -31,7 +31,8 @@ MUST_HOLD_ON_OPEN = {"agent.blocked", "agent.idle", "agent.offline"}
 # Agentless events about one thing other than an agent (a model endpoint): kind → the data key
 # naming the thing. Their alerts are per thing (two endpoints down are two alerts), and
 # SUBJECT_CLEARS says which later kinds resolve them (the endpoint is back).
-SUBJECT_KINDS = {"endpoint.down": "endpoint_id", "endpoint.degraded": "endpoint_id"}
+SUBJECT_KINDS = {"endpoint.down": "endpoint_id", "endpoint.degraded": "endpoint_id",
+                 "bench.regression": "endpoint", "bench.run.failed": "endpoint"}
 SUBJECT_CLEARS = {
     "endpoint.up": frozenset({"endpoint.down", "endpoint.degraded"}),
     "endpoint.degraded": frozenset({"endpoint.down"}),  # answering again, if slowly
@@ -63,6 +64,7 @@ _by_kind: dict[str, list[RuleSpec]] = {}
 _fingerprint: tuple | None = None
 _checked_at = 0.0
 _kinds: frozenset[str] = BUILTIN_KINDS | CLEARING_KINDS
+_kinds_at = 0.0
 
 
 def subject_suffix(kind: str, data: dict | None) -> str:
@@ -70,7 +72,6 @@ def subject_suffix(kind: str, data: dict | None) -> str:
     key = SUBJECT_KINDS.get(kind)
     value = (data or {}).get(key) if key else None
     return f":{key}={value}" if value is not None else ""
-_kinds_at = 0.0
 
 
 def invalidate() -> None:

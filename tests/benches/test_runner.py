@@ -206,5 +206,6 @@ def test_an_alert_rule_on_bench_regression_opens_an_alert(suite, fake):
     engine.evaluate_event(AgentEvent.objects.get(kind="bench.regression").pk)
 
     alert = Alert.objects.get()
+    assert alert.dedupe_key.endswith(f"endpoint={suite.endpoint_id}")  # one alert per endpoint
     assert alert.title.startswith("fake-model on fake got slower: ")
     assert "more)" in alert.title and "against run" in alert.message
