@@ -11,6 +11,6 @@ class BenchesConfig(AppConfig):
         from apps.core.nav import register_nav
         from apps.core.schedule import add_periodic
 
-        register_nav("Benches", "benches", order=40)
+        register_nav("Benches", "benches", order=40, active_for=("bench-",))
         add_periodic("benches-schedule", "benches.schedule", settings.BENCH_SCHEDULE_SECONDS)
         add_periodic("benches-probe", "benches.probe_endpoints", settings.BENCH_PROBE_SECONDS)

@@ -48,8 +48,9 @@ def run_or_404(pk: int) -> Run:
 
 
 # --- suites ----------------------------------------------------------------------------------
-def suites_for(project: Any) -> list[Suite]:
-    """Suites of one project (or of every active one), each with `last_run`, in three queries."""
+def suites_for(project: Any, *, pk: int | None = None) -> list[Suite]:
+    """Suites of one project (or of every active one; or the one `pk`), each with `last_run`
+    (and its `last_run_version`, `progress_text`), in three queries."""
     last = Run.objects.filter(suite=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
     qs = (Suite.objects.filter(project__archived=False)
           .select_related("project", "endpoint", "baseline")
@@ -57,13 +58,37 @@ def suites_for(project: Any) -> list[Suite]:
           .order_by("project__name", "name"))
     if project is not None:
         qs = qs.filter(project=project)
+    if pk is not None:
+        qs = qs.filter(pk=pk)
     suites = list(qs)
     runs = Run.objects.in_bulk([s.last_run_id for s in suites if s.last_run_id])
     for suite in suites:
         suite.last_run = runs.get(suite.last_run_id)
+        suite.last_run_version = last_run_version(suite.last_run)
+        if suite.last_run is not None:
+            suite.last_run.progress_text = progress_text(suite.last_run)
         suite.levels_text = levels_text(suite.concurrency_levels if suite.mode == "concurrency"
                                         else suite.request_rates)
     return suites
+
+
+def last_run_version(run: Run | None) -> int:
+    """Orders what a suite's "last run" cell showed: a newer run (a larger id) beats any change
+    of an older one, and the same run's changes follow its version."""
+    return run.pk * 1_000_000 + min(run.version, 999_999) if run is not None else 0
+
+
+def progress_text(run: Run) -> str:
+    """How far an active run is: "level 2/4 · 37/64"; "" once it ended."""
+    if run.state == RunState.QUEUED:
+        return "waiting for a worker"
+    if run.state != RunState.RUNNING:
+        return ""
+    p = run.progress or {}
+    if not p.get("levels"):
+        return "starting"
+    return (f"level {int(p.get('level') or 0) + 1}/{p['levels']} · "
+            f"{p.get('done') or 0}/{p.get('total') or 0}")
 
 
 def levels_text(values: Iterable[Any]) -> str:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("benches/suites/<int:pk>/edit/", views.suite_edit, name="bench-suite-edit"),
     path("benches/suites/<int:pk>/delete/", views.suite_delete, name="bench-suite-delete"),
     path("benches/suites/<int:pk>/run/", views.suite_run, name="bench-suite-run"),
+    path("benches/runs/", views.runs_page, name="bench-runs"),
     path("benches/runs/<int:pk>/", views.run_detail, name="bench-run"),
     path("benches/runs/<int:pk>.md", views.run_export, name="bench-run-markdown"),
     path("benches/runs/<int:pk>/cancel/", views.run_cancel, name="bench-run-cancel"),

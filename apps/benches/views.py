@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.benches import pages, services
+from apps.benches import pages, run_list, services
 from apps.benches.markdown import run_markdown
 from apps.benches.models import Endpoint, Run, Suite
 from apps.benches.selectors import history as history_runs
@@ -33,9 +33,18 @@ from apps.projects.selectors import current_project
 def suites_page(request: HttpRequest) -> HttpResponse:
     project = current_project(request)
     suites = pages.suites_for(project if project is not None and not project.archived else None)
-    return render(request, "benches/suites.html", {
-        "suites": suites, "can_act": is_admin(request.user), "current_project": project,
-        "has_endpoints": _endpoints(project).exists(),
+    endpoint_filter = None
+    if request.GET.get("endpoint", "").isdigit():  # an endpoint card's "Suites" link
+        endpoint_id = int(request.GET["endpoint"])
+        suites = [s for s in suites if s.endpoint_id == endpoint_id]
+        endpoint_filter = (Endpoint.objects.filter(pk=endpoint_id, project__archived=False)
+                           .only("id", "name").first())
+    ctx = {"suites": suites, "current_project": project}
+    if request.GET.get("partial") == "last-runs":  # the live cells, while the socket is down
+        return render(request, "benches/suites.html#last-runs", ctx)
+    return render(request, "benches/suites.html", ctx | {
+        "can_act": is_admin(request.user), "has_endpoints": _endpoints(project).exists(),
+        "endpoint_filter": endpoint_filter,
     })
 
 
@@ -110,6 +119,35 @@ def suite_run(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "The suite cannot run: " + "; ".join(exc.messages))
         return redirect("bench-suites")
     return redirect("bench-run", pk=run.pk)
+
+
+# --- the runs list --------------------------------------------------------------------------
+@require_GET
+@member_required
+def runs_page(request: HttpRequest) -> HttpResponse:
+    project = current_project(request)
+    if project is not None and project.archived:
+        raise Http404("The project is archived.")
+    filters = run_list.RunFilters.parse(request.GET)
+    page = pages.run_page(run_list.runs_for(project, filters), request.GET.get("page"))
+    runs = run_list.decorate(page)
+    ctx = _runs_context(project, filters, page, runs)
+    if request.GET.get("partial") == "rows":
+        return render(request, "benches/runs.html#rows", ctx)
+    return render(request, "benches/runs.html", ctx | run_list.filter_choices(project))
+
+
+def _runs_context(project: Any, filters: run_list.RunFilters, page: Any, runs: list[Run]
+                  ) -> dict[str, Any]:
+    query = filters.query()
+    live_query = "&".join(q for q in (f"project={project.slug}" if project else "", query,
+                                      f"page={page.number}" if page.number > 1 else "") if q)
+    return {
+        "page": page, "runs": runs, "filters": filters, "filter_query": query,
+        "live_query": live_query, "list_version": run_list.list_version(runs),
+        "show_project": project is None, "insert_new": page.number == 1,
+        "current_project": project,
+    }
 
 
 # --- a run -----------------------------------------------------------------------------------

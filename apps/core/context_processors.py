@@ -7,12 +7,14 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from apps.core import roles
-from apps.core.nav import NAV
+from apps.core.nav import NAV, is_active
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     main, settings_items = [], []
+    match = getattr(request, "resolver_match", None)
+    url_name = match.url_name if match is not None else None
     if user is not None and roles.is_member(user):
         for item in sorted(NAV.values(), key=lambda i: i.order):
             if not roles.has_role(user, item.role):
@@ -21,8 +23,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
                 url = reverse(item.url_name)
             except NoReverseMatch:
                 continue
-            entry = {"label": item.label, "url": url, "active": request.path == url
-                     or (url != "/" and request.path.startswith(url))}
+            entry = {"label": item.label, "url": url,
+                     "active": is_active(item, url_name=url_name, path=request.path, url=url)}
             (main if item.section == "main" else settings_items).append(entry)
     projects: list = []
     current = None

@@ -3,7 +3,12 @@ from __future__ import annotations
 from django.urls import path
 
 from apps.alerts.consumers import AlertsInboxConsumer
-from apps.benches.consumers import EndpointsConsumer, RunPageConsumer
+from apps.benches.consumers import (
+    EndpointsConsumer,
+    RunPageConsumer,
+    RunsListConsumer,
+    SuitesConsumer,
+)
 from apps.linear.consumers import BoardConsumer
 from apps.realtime import agent_pages
 from apps.realtime.connect_page import ConnectConsumer
@@ -17,5 +22,7 @@ websocket_urlpatterns: list = [
     path("ws/board/", BoardConsumer.as_asgi()),
     path("ws/connect/", ConnectConsumer.as_asgi()),
     path("ws/benches/endpoints/", EndpointsConsumer.as_asgi()),
+    path("ws/benches/runs/", RunsListConsumer.as_asgi()),
     path("ws/benches/runs/<int:pk>/", RunPageConsumer.as_asgi()),
+    path("ws/benches/suites/", SuitesConsumer.as_asgi()),
 ]
