@@ -19,8 +19,9 @@ requests then 3 x `c` measured ones at `c` in flight (GuideLLM: a `requests` war
 over the repetitions and each figure's error relative to the truth.
 
 Definitions, both tools on the same 64-token streams:
-- TTFT p50, ms: from the request going on the wire (both start the clock at httpx's trace
-  event) to the first chunk with content; median over requests.
+- TTFT p50, ms: from the request being sent (ours: httpx's send_request_body.complete trace
+  event; GuideLLM: its send_request_headers.started) to the first chunk with content; median
+  over requests.
 - ITL p50, ms: ours is the median over every gap between content chunks (vllm's ITL); GuideLLM's
   ITL is per request (last token - first token) / (tokens - 1), i.e. vllm's TPOT, its median
   weighted by tokens. On an exact fake both are the set gap; our TPOT p50 is shown as well.
