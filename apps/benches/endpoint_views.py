@@ -77,13 +77,6 @@ def endpoint_new(request: HttpRequest) -> HttpResponse:
             form.apply_errors(err)
         else:
             messages.success(request, f"Added {endpoint.name}; its first probe is under way.")
-            from django.db import transaction
-
-            from apps.benches.tasks import probe_endpoints
-            from apps.core.queueing import enqueue
-
-            transaction.on_commit(
-                lambda: enqueue(probe_endpoints, recovered_by="the next beat round"))
             return redirect(_back(request, endpoint))
     return render(request, "benches/endpoint_form.html", {"form": form, "endpoint": None})
 

@@ -177,7 +177,20 @@ def endpoint_create(
     audit_record("bench_endpoint.created", actor=actor, request=request, target=endpoint,
                  data=_audit_data(endpoint, key_set=bool(api_key)))
     _publish(endpoint.pk, endpoint.project_id, endpoint.version)
+    _probe_soon()
     return endpoint
+
+
+def _probe_soon() -> None:
+    """A new (or moved) endpoint is probed now, not at the next beat round, whichever of the
+    page, the API, the admin or the command added it."""
+    def send() -> None:
+        from apps.benches.tasks import probe_endpoints
+        from apps.core.queueing import enqueue
+
+        enqueue(probe_endpoints, recovered_by="the next beat round")
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic
@@ -231,6 +244,8 @@ def endpoint_update(
                  data={"changed": changed, "api_key_changed": key_changed,
                        **_audit_data(endpoint, key_set=bool(endpoint.api_key_encrypted))})
     _publish(endpoint.pk, endpoint.project_id, endpoint.version)
+    if target_moved or key_changed:
+        _probe_soon()
     return endpoint
 
 

@@ -132,3 +132,14 @@ def test_the_schema_documents_the_endpoints(admin_user):
     assert response.status_code == 200
     text = response.content.decode()
     assert "/api/v1/benches/endpoints/{id}/probe" in text and "api_key_hint" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_added_over_the_api_is_probed_at_once(celery_worker, api, fake):
+    from tests.support import wait_for
+
+    response = api.post("/api/v1/benches/endpoints",
+                        {"name": "gpu", "base_url": fake.url, "kind": "openai"}, format="json")
+    assert response.status_code == 201, response.json()
+    wait_for(lambda: Endpoint.objects.get().state == "up", timeout=20,
+             message="the first probe, without waiting for beat")
