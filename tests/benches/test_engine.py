@@ -60,7 +60,9 @@ def test_it_measures_ttft_itl_tpot_and_e2e(kind):
     # hits the 4 requests of a round together: the medians of 4 rounds hold the bound, which a
     # single sample may not.
     truth = true_ttfts(level, stats["streams"])
-    assert min(truth) >= 100
+    # The clock starts once the request is written and the engine's loop is back to it; the
+    # fake may have read it a moment earlier, never by more than the 5 ms bound.
+    assert min(truth) >= 100 - 5
     assert within(level.ttft.p50, statistics.median(truth)), (level.ttft, truth)
     _, gaps = sent_truth(stats["streams"][-16:])
     assert within(level.itl.p50, statistics.median(gaps)), (level.itl, statistics.median(gaps))
