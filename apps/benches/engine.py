@@ -375,6 +375,16 @@ async def _until_cancelled(work: Awaitable[None], cancel: asyncio.Event | None) 
     return False
 
 
+def _stream_client(*, timeout: float, tls: ssl.SSLContext) -> httpx.AsyncClient:
+    """One connection for one stream at a time (see run_level); asyncio.timeout bounds each
+    request, httpx's own timeout only backs it up."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        timeout=httpx.Timeout(timeout + 5),
+        verify=tls,
+    )
+
+
 async def run_level(
     target: Target,
     *,
@@ -405,13 +415,7 @@ async def run_level(
     tls = ssl.create_default_context(cafile=certifi.where())  # loaded once, not per client
     async with contextlib.AsyncExitStack() as stack:
         clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    timeout=httpx.Timeout(timeout + 5),
-                    verify=tls,
-                )
-            )
+            await stack.enter_async_context(_stream_client(timeout=timeout, tls=tls))
             for _ in range(concurrency)
         ]
         common = dict(prompt=prompt, max_tokens=max_tokens, timeout=timeout)
@@ -506,13 +510,7 @@ async def run_rate(
     def client() -> httpx.AsyncClient:
         if idle:
             return idle.pop()
-        made.append(
-            httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                timeout=httpx.Timeout(timeout + 5),
-                verify=tls,
-            )
-        )
+        made.append(_stream_client(timeout=timeout, tls=tls))
         return made[-1]
 
     samples: list[Sample] = []
