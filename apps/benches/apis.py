@@ -54,7 +54,8 @@ def _project_for_write(request: Request, slug: str | None) -> Project:
     return get_object_or_404(Project.objects.active(), slug=slug)
 
 
-def _service_errors(err: DjangoValidationError) -> ValidationError:
+def service_errors(err: DjangoValidationError) -> ValidationError:
+    """A service's ValidationError as DRF's 400, by field where it names fields."""
     if hasattr(err, "error_dict"):
         return ValidationError(err.message_dict)
     return ValidationError({"non_field_errors": err.messages})
@@ -96,7 +97,7 @@ class EndpointListView(GenericAPIView):
             endpoint = svc.endpoint_create(project=project, actor=_actor(request),
                                            request=request._request, **data)
         except DjangoValidationError as err:
-            raise _service_errors(err) from None
+            raise service_errors(err) from None
         return Response(EndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 
@@ -125,7 +126,7 @@ class EndpointDetailView(GenericAPIView):
                                            clear_api_key=clear, actor=_actor(request),
                                            request=request._request)
         except DjangoValidationError as err:
-            raise _service_errors(err) from None
+            raise service_errors(err) from None
         return Response(EndpointSerializer(endpoint).data)
 
     @extend_schema(summary="Replace a model endpoint's settings", parameters=[ID],

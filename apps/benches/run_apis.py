@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.benches import services
+from apps.benches.apis import service_errors
 from apps.benches.models import (
     Endpoint,
     LoadMode,
@@ -46,11 +47,6 @@ def _scoped(request: Request, qs: QuerySet) -> QuerySet:
     key = api_key_of(request)
     qs = qs.filter(project__archived=False)
     return qs.filter(project=key.project) if key is not None else qs
-
-
-def _django_errors(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else
-                           {"non_field_errors": exc.messages})
 
 
 # --- serializers ---------------------------------------------------------------------------
@@ -163,7 +159,7 @@ def _suite_from(request: Request, serializer: SuiteSerializer, suite: Suite | No
     try:
         return services.suite_save(suite=suite, actor=request.user, request=request._request)
     except DjangoValidationError as exc:
-        raise _django_errors(exc) from None
+        raise service_errors(exc) from None
 
 
 class SuiteListView(ListAPIView):
@@ -337,7 +333,7 @@ class RunListView(ListAPIView):
         except (services.EndpointBusy, services.ForeignTraffic) as exc:
             return _conflict(exc)
         except DjangoValidationError as exc:
-            raise _django_errors(exc) from None
+            raise service_errors(exc) from None
         return Response(RunSummarySerializer(run).data, status=status.HTTP_201_CREATED)
 
 
