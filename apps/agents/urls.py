@@ -10,6 +10,7 @@ urlpatterns = [
     path("agents/archive-finished/", views.agents_archive_finished,
          name="agents-archive-finished"),
     path("agents/<int:pk>/", views.agent_detail, name="agent-detail"),
+    path("agents/<int:pk>/spans/<int:span_pk>/", views.agent_span, name="agent-span"),
     path("agents/<int:pk>/manage/", views.agent_manage, name="agent-manage"),
     path("agents/<int:pk>/action/", views.agent_action, name="agent-action"),
     path("agents/<int:pk>/approvals/<int:approval_id>/", views.agent_approval,

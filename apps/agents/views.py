@@ -161,13 +161,15 @@ def _agent_or_404(pk: int) -> Agent:
     return agent
 
 
-def agent_context(agent: Agent, *, can_act: bool, snapshot: bool = False) -> dict[str, Any]:
+def agent_context(
+    agent: Agent, *, can_act: bool, snapshot: bool = False,
+    filters: selectors.TraceFilters | None = None,
+) -> dict[str, Any]:
     tree = selectors.sub_agent_tree(agent)
-    return {
+    ctx = {
         "agent": agent,
         "can_act": can_act,
         "snapshot": snapshot,
-        "trace": selectors.agent_trace(agent),
         "usage": selectors.agent_usage_panel(agent, tree),
         "tasks": selectors.agent_tasks(agent),
         "tree": tree,
@@ -177,6 +179,26 @@ def agent_context(agent: Agent, *, can_act: bool, snapshot: bool = False) -> dic
         "workflows_enabled": True,
         "signals": WORKFLOW_SIGNALS,
     }
+    ctx.update(trace_context(agent, filters or selectors.TraceFilters()))
+    return ctx
+
+
+def trace_context(agent: Agent, filters: selectors.TraceFilters) -> dict[str, Any]:
+    """The trace panel: session totals, the turn strip and one page of the waterfall."""
+    turns = selectors.session_turns(agent)
+    page = selectors.trace_page(agent, filters, strip=turns)
+    base = filters.as_query()
+    return {
+        "trace": selectors.agent_trace_summary(agent),
+        "strip": selectors.session_strip(turns),
+        "page": page,
+        "filters": filters,
+        "outcomes": selectors.OUTCOMES,
+        "live_ids": not filters.filtered and filters.scale == "session",
+        "filter_query": urlencode(base),
+        "older_query": urlencode({**base, "before": page["older"]})
+        if page["older"] is not None else "",
+    }
 
 
 @require_GET
@@ -185,16 +207,39 @@ def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from apps.core.roles import is_admin
 
     agent = _agent_or_404(pk)
-    snapshot = request.GET.get("partial") == "live"
-    ctx = agent_context(agent, can_act=is_admin(request.user), snapshot=snapshot)
-    if snapshot:
+    partial = request.GET.get("partial", "")
+    if partial == "live":
+        ctx = agent_context(agent, can_act=is_admin(request.user), snapshot=True)
         return render(request, "agents/detail_live.html", ctx)
+    filters = selectors.TraceFilters.from_query(request.GET)
+    if request.htmx and partial == "older":
+        # The next page of turns, in place of the "older turns" link it came from.
+        return render(request, "agents/detail.html#page_turns",
+                      {"agent": agent, **trace_context(agent, filters)})
+    if request.htmx and request.htmx.target == "trace-body":
+        return render(request, "agents/detail.html#trace_body",
+                      {"agent": agent, **trace_context(agent, filters)})
+    ctx = agent_context(agent, can_act=is_admin(request.user), filters=filters)
     from apps.otlp.selectors import agent_figures
     from apps.telemetry.analytics import sparks
 
     ctx["sparks"] = sparks(agents=[agent.pk], by="agent")[agent.pk]
     ctx["otel_figures"] = agent_figures(agent.pk)
     return render(request, "agents/detail.html", ctx)
+
+
+@require_GET
+@member_required
+def agent_span(request: HttpRequest, pk: int, span_pk: int) -> HttpResponse:
+    """One span: the drawer's content for htmx, a page of its own for a plain request."""
+    agent = _agent_or_404(pk)
+    detail = selectors.span_detail(agent, span_pk, full=request.GET.get("full", ""))
+    if detail is None:
+        raise Http404("No such span.")
+    ctx = {"agent": agent, **detail}
+    if request.htmx:
+        return render(request, "agents/_span_detail.html", ctx)
+    return render(request, "agents/span.html", ctx)
 
 
 @require_POST

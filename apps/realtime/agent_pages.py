@@ -195,9 +195,16 @@ class AgentDetailConsumer(LivePageConsumer):
             ctx["usage"] = selectors.agent_usage_panel(agent, tree)
             parts.append(render_to_string("agents/detail.html#usage", ctx))
         if from_sub_agent:
-            # A sub-agent's event: the tree (and the count in the head) may have changed.
+            # A sub-agent's event: the tree (and the count in the head) may have changed, and
+            # a span of it sits in the turn of ours that spawned it.
             ctx["tree"] = tree
             parts.append(render_to_string("agents/detail.html#tree", ctx))
+            if kind.startswith("span."):
+                turn = selectors.spawning_turn(int(message["agent_id"]))
+                t = selectors.live_turn(agent, turn) if turn is not None else None
+                if t is not None:
+                    parts.append(render_to_string(
+                        "agents/_turn.html", {"agent": agent, "t": t, "live_ids": True}))
             return "".join(parts)
         event = selectors.event_for_feed(event_id)
         if event is not None:
@@ -210,11 +217,15 @@ class AgentDetailConsumer(LivePageConsumer):
         if kind.startswith("span.") and event is not None:
             span_id = (event.data or {}).get("span_id") if isinstance(event.data, dict) else None
             turn = selectors.span_turn(agent.pk, str(span_id)) if span_id else None
-            t = selectors.trace_turn(agent, turn) if turn is not None else None
+            t = selectors.live_turn(agent, turn) if turn is not None else None
             if t is not None:
-                parts.append(render_to_string("agents/_turn.html", {"agent": agent, "t": t}))
+                parts.append(render_to_string(
+                    "agents/_turn.html", {"agent": agent, "t": t, "live_ids": True}))
             ctx["trace"] = selectors.agent_trace_summary(agent)
             parts.append(render_to_string("agents/detail.html#trace_summary", ctx))
+            ctx.update(strip=selectors.session_strip(selectors.session_turns(agent)),
+                       live_ids=True, filters=selectors.TraceFilters(), filter_query="")
+            parts.append(render_to_string("agents/detail.html#strip", ctx))
         return "".join(parts)
 
 

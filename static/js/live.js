@@ -47,6 +47,11 @@
       var twin = to.querySelector("#" + CSS.escape(d.id));
       if (twin) twin.open = true;
     });
+    // Open by default, closed by the reader (a trace's turns): they stay closed.
+    from.querySelectorAll("details[data-keep-closed][id]:not([open])").forEach(function (d) {
+      var twin = to.querySelector("#" + CSS.escape(d.id));
+      if (twin) twin.open = false;
+    });
     from.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (f) {
       if (f.type === "hidden" || !f.form) return;
       var dirty = f.tagName === "SELECT" ? f.selectedIndex > 0 : f.value !== f.defaultValue;

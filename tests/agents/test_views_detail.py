@@ -18,12 +18,13 @@ def test_it_shows_the_trace_grouped_by_turn(client, viewer, project):
     # Newest turn first.
     assert body.index(f'id="turn-{a.pk}-3"') < body.index(f'id="turn-{a.pk}-1"')
     # Latency classes: 120 ms fast, 3.2 s slow, 7.4 s bad.
-    assert 'class="span lat-fast"' in body and 'class="span lat-slow"' in body
-    assert 'class="span lat-bad"' in body and "7.4 s" in body
-    assert 'class="span lat-fast is-error"' in body and "old_string not found in file" in body
+    assert 'class="wf-row span lat-fast"' in body and 'class="wf-row span lat-slow"' in body
+    assert 'class="wf-row span lat-bad"' in body and "7.4 s" in body
+    assert 'class="wf-row span lat-fast is-error"' in body
     # Session cache hit rate: cache 41000 of prompt 47500.
     assert "86.3%" in body
-    assert "<details id=\"span-" in body and "output of step 0" in body
+    # Rows link to the span's drawer; payloads are read there, not on the page.
+    assert f'hx-get="/agents/{a.pk}/spans/' in body and "output of step 0" not in body
     assert "Fix the flaky checkout test" in body  # the tasks panel
 
 
@@ -96,12 +97,19 @@ def test_it_404s_for_unknown_agents(client, viewer):
 
 def test_its_live_partial_holds_every_live_region(client, viewer, project):
     a = seed.agent(project, "tracer")
+    seed.traced_session(a)
     client.force_login(viewer)
     body = client.get(reverse("agent-detail", args=[a.pk]) + "?partial=live").content.decode()
+    # Turns come one by one, versioned: a snapshot replaces changed turns and adds new ones,
+    # and leaves older turns the reader paged in alone.
+    assert 'id="trace-turns"' not in body
+    for turn in (1, 2, 3):
+        assert f'id="turn-{a.pk}-{turn}" class="turn" data-version=' in body
+    assert 'data-live-insert="#trace-turns"' in body
     for element in (
         "agent-head",
         "trace-summary",
-        "trace-turns",
+        "trace-strip",
         "agent-tasks",
         "agent-tree",
         "timeline",

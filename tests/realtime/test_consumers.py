@@ -145,7 +145,8 @@ def test_the_agent_page_gets_its_own_events(viewer, project, api):
         )
         assert r.status_code in (200, 201), r.content
         delta = await receive_until(comm, f'id="turn-{a.pk}-4"')
-        assert 'class="span lat-bad"' in delta and 'id="trace-summary"' in delta
+        assert 'class="wf-row span lat-bad"' in delta and 'id="trace-summary"' in delta
+        assert 'id="trace-strip"' in delta
         assert "span.finished" in delta and 'data-live-insert="#timeline"' in delta
         assert "75.0%" in delta  # cache read share of the prompt
         # Nothing about the other agent reached this socket.
@@ -307,6 +308,30 @@ def test_the_parent_page_shows_a_new_sub_agent_live(viewer, project):
         frame = await receive_until(comm, 'id="agent-tree"')
         tree = frame.split('id="agent-tree"')[1]
         assert "researcher" in tree and "No sub-agents." not in tree
+        await comm.disconnect()
+
+    run(scenario)
+
+
+def test_a_sub_agents_span_lands_in_the_parents_turn(viewer, project, api):
+    parent = seed.agent(project, "lead", status="working")
+    (sub,) = seed.waterfall_session(parent, turns=4)
+
+    async def scenario():
+        comm = await connect(f"/ws/agents/{parent.pk}/", viewer)
+        snapshot = await comm.receive_from(timeout=5)
+        before = version_of(snapshot, f"turn-{parent.pk}-4")
+        r = await sync_to_async(api.post)(
+            "/api/v1/spans",
+            {"agent": sub.pk, "span_id": "late", "phase": "finish", "turn": 1,
+             "tool_name": "WebFetch", "latency_ms": 700},
+            format="json",
+        )
+        assert r.status_code in (200, 201), r.content
+        frame = await receive_until(comm, f'id="turn-{parent.pk}-4"')
+        assert version_of(frame, f"turn-{parent.pk}-4") > before
+        turn = frame.split(f'id="turn-{parent.pk}-4"')[1].split("</section>")[0]
+        assert "WebFetch" in turn and "is-nested" in turn
         await comm.disconnect()
 
     run(scenario)

@@ -51,15 +51,22 @@ from apps.agents.selectors.feed import (
 )
 from apps.agents.selectors.scope import agents_in, events_in
 from apps.agents.selectors.traces import (
-    SPAN_LIMIT,
-    agent_trace,
     agent_trace_summary,
     fmt_ms,
     fmt_tokens,
     latency_class,
     latest_agent_event_id,
     span_turn,
-    trace_turn,
+)
+from apps.agents.selectors.waterfall import (
+    OUTCOMES,
+    TraceFilters,
+    live_turn,
+    session_strip,
+    session_turns,
+    span_detail,
+    spawning_turn,
+    trace_page,
 )
 from apps.projects.models import Project
 from apps.telemetry.selectors import (
@@ -450,8 +457,14 @@ __all__ = [
     "EVENT_FAMILIES",
     "FEED_PAGE_SIZE",
     "FeedFilters",
-    "SPAN_LIMIT",
-    "agent_trace",
+    "OUTCOMES",
+    "TraceFilters",
+    "live_turn",
+    "session_strip",
+    "session_turns",
+    "span_detail",
+    "spawning_turn",
+    "trace_page",
     "agent_trace_summary",
     "agent_usage_panel",
     "decorate_event",
@@ -465,5 +478,4 @@ __all__ = [
     "latency_class",
     "latest_agent_event_id",
     "span_turn",
-    "trace_turn",
 ]

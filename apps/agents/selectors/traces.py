@@ -1,11 +1,10 @@
-"""Trace viewer reads: tool spans grouped by turn, latency classes, and the tokens the spans
-themselves carry (per span, per tool, per turn of spans). An agent's token and cost totals are
+"""Trace viewer reads: latency classes, per-tool and session totals, and the tokens the spans
+themselves carry. The waterfall itself is in waterfall.py. An agent's token and cost totals are
 not read here but from TokenUsage (apps.telemetry.selectors), where spans with tokens are
 recorded too."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from django.db.models import Count, Max, Q, Sum, Value
@@ -14,8 +13,6 @@ from django.db.models.functions import Coalesce
 from apps.agents.models import Agent, AgentEvent, SpanOutcome, ToolSpan
 from apps.telemetry.models import TOKEN_FIELDS
 from apps.telemetry.selectors import fmt_tokens
-
-SPAN_LIMIT = 400
 
 
 def latency_class(ms: int | None) -> str:
@@ -60,57 +57,6 @@ def fmt_ms(ms: int | None) -> str:
     return f"{ms // 60_000}m {ms % 60_000 // 1000}s"
 
 
-def _turn(turn: int, spans: list[ToolSpan]) -> dict[str, Any]:
-    """A turn's spans with their latency bars (relative to the turn's slowest span) and the
-    turn's totals. Pushed turns and the page use this one function, so they look the same."""
-    slowest = max([s.latency_ms or 0 for s in spans] or [0])
-    totals = _zero()
-    for s in spans:
-        s.lat_class = latency_class(s.latency_ms)
-        s.latency_label = fmt_ms(s.latency_ms)
-        s.bar_pct = max(2, round(100 * (s.latency_ms or 0) / slowest)) if slowest else 2
-        prompt = s.tokens_input + s.tokens_cache_read + s.tokens_cache_write
-        s.cache_pct = _pct(s.tokens_cache_read, prompt)
-        s.prompt_tokens = fmt_tokens(prompt)
-        s.output_tokens = fmt_tokens(s.tokens_output)
-        s.is_error = s.outcome == SpanOutcome.ERROR or bool(s.error)
-        _add(totals, s)
-    totals["cache_pct"] = cache_share(totals)
-    totals["latency_label"] = fmt_ms(totals["latency_ms"])
-    totals["prompt_tokens"] = fmt_tokens(
-        totals["tokens_input"] + totals["tokens_cache_read"] + totals["tokens_cache_write"]
-    )
-    totals["output_tokens"] = fmt_tokens(totals["tokens_output"])
-    version = max((int(x.updated_at.timestamp() * 1000) for x in spans), default=0)
-    return {
-        "turn": turn,
-        "spans": spans,
-        "totals": totals,
-        "version": version,
-        "lat_class": latency_class(totals["latency_ms"] if spans else None),
-    }
-
-
-def agent_trace(agent: Agent, limit: int = SPAN_LIMIT) -> dict[str, Any]:
-    """Spans grouped by turn (newest turn first) with per-turn totals, per-tool totals and the
-    session cache hit rate. The newest `limit` spans are shown; totals cover the session."""
-    spans = list(ToolSpan.objects.filter(agent=agent).order_by("-turn", "-id")[:limit])
-    spans.reverse()
-    grouped: OrderedDict[int, list[ToolSpan]] = OrderedDict()
-    for s in sorted(spans, key=lambda x: (x.turn, x.started_at or x.created_at, x.id)):
-        grouped.setdefault(s.turn, []).append(s)
-    turns = [_turn(n, rows) for n, rows in grouped.items()]
-    summary = agent_trace_summary(agent)
-    summary.update(
-        {
-            "turns": list(reversed(turns)),
-            "shown": len(spans),
-            "truncated": summary["session"]["spans"] > len(spans),
-        }
-    )
-    return summary
-
-
 def agent_trace_summary(agent: Agent) -> dict[str, Any]:
     """Per-tool totals and the session totals with its cache hit rate: one aggregate query."""
     sums = {f: Coalesce(Sum(f), Value(0)) for f in TOKEN_FIELDS}
@@ -143,18 +89,7 @@ def agent_trace_summary(agent: Agent) -> dict[str, Any]:
         session["tokens_input"] + session["tokens_cache_read"] + session["tokens_cache_write"]
     )
     session["output_tokens"] = fmt_tokens(session["tokens_output"])
-    shown = min(session["spans"], SPAN_LIMIT)
-    return {
-        "tools": tools,
-        "session": session,
-        "shown": shown,
-        "truncated": session["spans"] > shown,
-    }
-
-
-def trace_turn(agent: Agent, turn: int) -> dict[str, Any] | None:
-    spans = list(ToolSpan.objects.filter(agent=agent, turn=turn).order_by("started_at", "id"))
-    return _turn(turn, spans) if spans else None
+    return {"tools": tools, "session": session}
 
 
 def span_turn(agent_id: int, span_id: str) -> int | None:
