@@ -36,7 +36,7 @@ def test_it_shows_the_newest_turns_as_a_waterfall(client, viewer, lead):
     assert body.index(f'id="turn-{lead.pk}-12"') < body.index(f'id="turn-{lead.pk}-5"')
     assert 'id="trace-strip"' in body and body.count('class="wf-seg') == 12
     assert 'class="wf-tick"' in body and "data-list-item" in body
-    assert "sub-agent</span> lead › test-runner 12" in body and "is-nested" in body
+    assert "sub-agent</span> test-runner 12" in body and "is-nested" in body
     assert "src/checkout/cart.py" in body  # the call's file, from its input
     assert 'href="?before=5#trace"' in body and "partial=older" in body
 

@@ -178,32 +178,40 @@ def test_the_trace_viewer_shows_a_seeded_session(live, page, viewer, project):
         page.locator(".span.lat-bad").count() == 1 and page.locator(".span.is-error").count() == 1
     )
     assert "86.3%" in page.text_content("#trace-summary")
-    page.locator(".span.is-error summary").click()
-    assert page.locator(".span.is-error .span-error").is_visible()
-    assert "old_string not found in file" in page.text_content(".span.is-error .span-io")
+    page.locator(".span.is-error .wf-label").click()
+    page.wait_for_selector("#span-drawer:not([hidden]) .span-error")
+    assert "old_string not found in file" in page.text_content("#span-drawer")
+    page.keyboard.press("Escape")
     assert "test-runner" in page.text_content("#agent-tree")
     screenshot(page, "live-agent-trace")
-    # A new span through the API lands in its turn while the page is open.
+    # The reader collapses turn 2; a span landing in it replaces the turn and keeps it closed.
+    page.locator(f"#fold-{parent.pk}-2 > summary").click()
+    before = page.get_attribute(f"#turn-{parent.pk}-2", "data-version")
     with api_client(live, project) as api:
-        r = api.post(
-            "/spans",
-            json={
-                "agent": parent.pk,
-                "span_id": "toolu_new",
-                "phase": "finish",
-                "turn": 4,
-                "tool_name": "WebFetch",
-                "latency_ms": 450,
-            },
-        )
-        assert r.status_code in (200, 201), r.text
+        for turn, span_id, tool in ((2, "toolu_late", "Glob"), (4, "toolu_new", "WebFetch")):
+            r = api.post(
+                "/spans",
+                json={
+                    "agent": parent.pk,
+                    "span_id": span_id,
+                    "phase": "finish",
+                    "turn": turn,
+                    "tool_name": tool,
+                    "latency_ms": 450,
+                },
+            )
+            assert r.status_code in (200, 201), r.text
+    # A new span through the API lands in its turn while the page is open.
     page.wait_for_selector(f"#turn-{parent.pk}-4", timeout=2000)
     assert page.locator("#trace-turns .turn").first.get_attribute("id") == f"turn-{parent.pk}-4"
-    # A fresh snapshot replaces the turns, and the span the reader opened stays open.
-    before = page.get_attribute("#trace-turns", "data-version")
+    wait_js(page, f"document.querySelector('#turn-{parent.pk}-2').dataset.version !== '{before}'")
+    assert "Glob" in page.text_content(f"#turn-{parent.pk}-2")
+    assert page.evaluate(f"document.querySelector('#fold-{parent.pk}-2').open") is False
+    # A fresh snapshot changes nothing the reader did.
     page.evaluate("window.SwitchboardLive.resync()")
-    wait_js(page, f"document.querySelector('#trace-turns').dataset.version !== '{before}'", 5)
-    assert page.evaluate("document.querySelector('.span.is-error details').open") is True
+    page.wait_for_timeout(300)
+    assert page.evaluate(f"document.querySelector('#fold-{parent.pk}-2').open") is False
+    assert page.locator("#trace-turns .turn").count() == 4
 
 
 def test_admins_act_from_the_agent_page(live, page, admin_user, project):

@@ -230,6 +230,8 @@ def _children(parents: list[ToolSpan], parent_ids: set[int]) -> dict[int, list[A
             spawner = next((s for s in spawners if s.agent_id == kid.parent_id
                             and _bounds(s)[0] <= kid.created_at <= _bounds(s)[1]), None)
         if spawner is not None:
+            # The hook names sub-agents "<parent> › <label>"; under the parent, the label says it.
+            kid.short_name = kid.name.rsplit(" › ", 1)[-1]
             out[spawner.pk].append(kid)
     return out
 
@@ -285,6 +287,7 @@ def build_turn(turn: int, spans: list[ToolSpan], kids_of: dict[int, list[Agent]]
     for r in rows:
         r.left = min(round(100 * _ms(t0, r.start) / axis, 3), 99.5)
         r.width = min(max(round(100 * _ms(r.start, r.end) / axis, 3), 0.4), 100 - r.left)
+    ticks = ruler(axis)
     tokens = {f: sum(getattr(s, f) for s in spans) for f in TOKEN_FIELDS}
     prompt = tokens["tokens_input"] + tokens["tokens_cache_read"] + tokens["tokens_cache_write"]
     version = max(int(x.updated_at.timestamp() * 1000) for x in
@@ -303,7 +306,8 @@ def build_turn(turn: int, spans: list[ToolSpan], kids_of: dict[int, list[Agent]]
         "prompt_tokens": fmt_tokens(prompt),
         "output_tokens": fmt_tokens(tokens["tokens_output"]),
         "cost_label": usage.cost_label if usage is not None and usage.calls else "",
-        "ruler": ruler(axis),
+        "ruler": ticks,
+        "tick_pct": ticks[1]["pct"] if len(ticks) > 1 else 100,
         "extent_pct": min(round(100 * length / axis, 2), 100),
         "started_at": t0,
         "version": version,
