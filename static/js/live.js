@@ -5,7 +5,9 @@
 //   <div data-live hx-ext="ws" ws-connect="/ws/..." data-poll-url="/page/?partial=x"> ... </div>
 //   live rows: id + data-version; tombstone: data-deleted + data-version;
 //   new rows: data-live-insert="#container" (+ data-live-position="append", default prepend);
-//   data-snapshot on an element replaces it whatever its version (a full snapshot).
+//   data-snapshot on an element replaces it whatever its version (a full snapshot);
+//   a replaced element's open <details id> stay open, and <details data-keep-closed> the
+//   reader closed stay closed.
 (function () {
   "use strict";
   var tombstones = {};

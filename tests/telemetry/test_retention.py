@@ -219,7 +219,10 @@ def test_the_trace_viewer_says_an_emptied_payload_was_removed(client, viewer, ag
     _span(agent, 1, now - timedelta(days=4), payload="y" * 2048)
     apply_retention(now=now)
     client.force_login(viewer)
-    body = client.get(reverse("agent-detail", args=[agent.pk])).content.decode()
+    from apps.agents.models import ToolSpan
+
+    span = ToolSpan.objects.get(agent=agent)
+    body = client.get(reverse("agent-span", args=[agent.pk, span.pk])).content.decode()
     assert body.count("(2.0\xa0KB, removed by retention)") == 2  # input and output
 
 
