@@ -192,6 +192,7 @@ def trace_context(agent: Agent, filters: selectors.TraceFilters) -> dict[str, An
         "trace": selectors.agent_trace_summary(agent),
         "strip": selectors.session_strip(turns),
         "page": page,
+        "shown_turns": {t["turn"] for t in page["turns"]},
         "filters": filters,
         "outcomes": selectors.OUTCOMES,
         "live_ids": not filters.filtered and filters.scale == "session",

@@ -39,6 +39,8 @@ def test_it_shows_the_newest_turns_as_a_waterfall(client, viewer, lead):
     assert "sub-agent</span> test-runner 12" in body and "is-nested" in body
     assert "src/checkout/cart.py" in body  # the call's file, from its input
     assert 'href="?before=5#trace"' in body and "partial=older" in body
+    # The strip jumps to a turn on the page, and loads the page of one that is not.
+    assert f'href="#turn-{lead.pk}-12"' in body and f'href="?before=4#turn-{lead.pk}-3"' in body
 
 
 def test_older_turns_come_as_a_fragment_and_as_a_page(client, viewer, lead):
