@@ -151,3 +151,13 @@ def test_the_page_query_count_does_not_grow_with_spans(client, viewer, project,
     with django_assert_max_num_queries(len(few)):
         body = client.get(url(big)).content.decode()
     assert body.count("data-list-item") > 30
+
+
+def test_the_filter_form_works_without_javascript(client, viewer, lead):
+    client.force_login(viewer)
+    body = client.get(url(lead, tool="Bash", outcome="", scale="turn")).content.decode()
+    assert "<html" in body and '<option value="Bash" selected>' in body
+    assert '<option value="turn" selected>' in body
+    assert 'class="span-tool mono">Read<' not in body and 'class="span-tool mono">Bash<' in body
+    assert "New calls appear live in the unfiltered view." in body
+    assert f'href="/agents/{lead.pk}/#trace">Newest, unfiltered</a>' in body
