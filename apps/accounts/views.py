@@ -136,7 +136,10 @@ def team(request: HttpRequest) -> HttpResponse:
         "can_invite": can_invite,
         "can_change_roles": roles.can_change_roles(actor),
         "can_remove": roles.can_remove_members(actor),
-        "role_choices": grantable_roles(actor),
+        "role_choices": [
+            (value, label, roles.ROLE_POWERS[value]) for value, label in grantable_roles(actor)
+        ],
+        "all_roles": [(r.value, r.label, roles.ROLE_POWERS[r]) for r in Role],
         "new_invite": new_invite,
         "team_name": team_name(),
         "sign_in_url": _absolute(request, reverse("account_login")),
@@ -234,17 +237,35 @@ def team_preauth_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("team")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @owner_required
 def team_member_role(request: HttpRequest, pk: int) -> HttpResponse:
+    """A role changes only once confirmed: the team page asks in a dialog and posts `confirm`;
+    without JavaScript (or from a bare POST) this page asks instead."""
     member = get_object_or_404(User.objects.members(), pk=pk)
-    form = RoleForm(request.POST)
+    form = RoleForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(request, "Choose owner, admin or viewer.")
         return redirect("team")
+    role = form.cleaned_data["role"]
+    if role == member.role:
+        return redirect("team")
+    if request.method == "GET" or request.POST.get("confirm") != "1":
+        return render(
+            request,
+            "accounts/role_confirm.html",
+            {
+                "member": member,
+                "role": role,
+                "role_label": Role(role).label,
+                "previous_label": Role(member.role).label,
+                "role_powers": roles.ROLE_POWERS[role],
+                "is_self": member.pk == request.user.pk,
+            },
+        )
     try:
         member = services.member_set_role(
-            actor=request.user, member=member, role=form.cleaned_data["role"], request=request
+            actor=request.user, member=member, role=role, request=request
         )
         messages.success(request, f"{member.label} is now {Role(member.role).label}.")
     except services.AccessError as exc:

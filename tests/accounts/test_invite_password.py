@@ -131,3 +131,14 @@ def test_the_joined_member_signs_in_with_the_password_later(client, owner):
     response = client.post("/accounts/login/", {"login": "priya", "password": PASSWORD})
     assert response.status_code == 302
     assert User.objects.get(username="priya").role == "viewer"
+
+
+def test_the_team_page_does_not_promise_github_when_it_is_not_set_up(client, owner):
+    client.force_login(owner)
+    response = client.post(
+        "/settings/team/preauthorized/", {"github_login": "octocat", "role": "viewer"}, follow=True
+    )
+    body = response.content.decode()
+    assert "can now sign in with GitHub" not in body
+    assert "Send them an invite link instead" in body
+    assert "they join with a password" in body
