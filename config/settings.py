@@ -116,6 +116,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.accounts.context_processors.sign_in",
                 "apps.alerts.context_processors.alerts_badge",
             ],
             "builtins": ["template_partials.templatetags.partials"],

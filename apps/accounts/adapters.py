@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from apps.accounts import services
+from apps.accounts.github import env_in_effect, github_config
 from apps.core.roles import Role
 
 INVITE_SESSION_KEY = "accounts.invite_token"
@@ -37,6 +38,23 @@ class AccountAdapter(DefaultAccountAdapter):
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
         return False
+
+    def list_apps(self, request: Any, provider: Any = None, client_id: Any = None) -> list[Any]:
+        """The environment's app (SOCIALACCOUNT_PROVIDERS) when GITHUB_CLIENT_ID is set, else the
+        one saved in Settings → Sign-in."""
+        if provider not in (None, "github") or env_in_effect():
+            return super().list_apps(request, provider=provider, client_id=client_id)
+        from allauth.socialaccount.models import SocialApp
+
+        config = github_config()
+        if not config.enabled or (client_id and client_id != config.client_id):
+            return []
+        return [
+            SocialApp(
+                provider="github", name="GitHub", client_id=config.client_id,
+                secret=config.secret, key="",
+            )
+        ]
 
     def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
         if sociallogin.account.provider != "github":

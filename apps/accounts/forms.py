@@ -50,6 +50,18 @@ class ClaimForm(forms.Form):
         return data
 
 
+class JoinForm(ClaimForm):
+    """Accepting an invite without GitHub: the claim page's fields, and a free username."""
+
+    def clean_username(self) -> str:
+        from apps.accounts.services import username_is_taken
+
+        username = self.cleaned_data["username"]
+        if username_is_taken(username):
+            raise forms.ValidationError("That username is taken; choose another.")
+        return username
+
+
 class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=())
     days = forms.IntegerField(
@@ -87,3 +99,28 @@ class PreauthForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class GithubSignInForm(forms.Form):
+    client_id = forms.CharField(
+        label="Client ID",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    client_secret = forms.CharField(
+        label="Client secret",
+        max_length=200,
+        required=False,
+        strip=True,
+        # Never rendered back: the page shows only the stored secret's last characters.
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    github_url = forms.URLField(
+        label="GitHub Enterprise URL",
+        required=False,
+        assume_scheme="https",
+        help_text="Only for a GitHub Enterprise Server, e.g. https://github.example.com. "
+        "Leave empty for github.com.",
+        widget=forms.URLInput(attrs={"placeholder": "https://github.com"}),
+    )

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
 
+from apps.core.fields import EncryptedTextField
 from apps.core.roles import Role
 
 
@@ -108,3 +109,35 @@ class ClaimToken(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
+
+
+class GithubSignIn(models.Model):
+    """GitHub sign-in set up from Settings → Sign-in (a singleton row, pk=1). GITHUB_CLIENT_ID in
+    the environment wins over it. The secret is stored Fernet-encrypted and never shown again;
+    only its last characters are kept in clear, as a hint."""
+
+    client_id = models.CharField(max_length=100, blank=True)
+    client_secret = EncryptedTextField(blank=True)
+    secret_hint = models.CharField(max_length=8, blank=True, help_text="Last characters only.")
+    github_url = models.URLField(
+        blank=True, help_text="A GitHub Enterprise server; empty for github.com."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "GitHub sign-in"
+
+    def __str__(self) -> str:
+        return "GitHub sign-in"
+
+    @property
+    def is_complete(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+    @classmethod
+    def load(cls) -> GithubSignIn:
+        """The stored row, or an unsaved empty one (reading never writes)."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

@@ -14,11 +14,19 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from apps.accounts.models import ClaimToken, Invite, User, hash_token, new_token
+from apps.accounts.github import (
+    CheckResult,
+    check_credentials,
+    env_in_effect,
+    github_config,
+    github_endpoints,
+    github_login_enabled,
+)
+from apps.accounts.models import ClaimToken, GithubSignIn, Invite, User, hash_token, new_token
 from apps.core import roles
 from apps.core.audit import audit_record
 from apps.core.roles import Role
@@ -144,6 +152,47 @@ def invite_revoke(*, actor: User, invite: Invite, request: HttpRequest | None = 
         "invite.revoked", actor=actor, request=request, target=invite, data={"role": invite.role}
     )
     return invite
+
+
+def username_is_taken(username: str) -> bool:
+    return User.objects.filter(username__iexact=username).exists()
+
+
+def invite_accept_with_password(
+    *, raw_token: str, username: str, password: str, request: HttpRequest | None = None
+) -> User:
+    """Join through an invite with a username and password, for a Switchboard without GitHub
+    sign-in (where GitHub is set up, it stays the way in: one identity per person).
+
+    The caller validated the password (Django's validators); this creates the member with the
+    invite's role, spends the invite and records it. AccessError when the invite can't be used
+    any more or the username is taken (checked here too: two people may race for one name).
+    """
+    if github_login_enabled():
+        raise AccessError("This Switchboard signs people in with GitHub: use the GitHub button.")
+    if not settings.PASSWORD_LOGIN_ENABLED:
+        raise AccessError("Password sign-in is turned off on this Switchboard.")
+    try:
+        with transaction.atomic():
+            invite = invite_find_usable(raw_token=raw_token)
+            if invite is None:
+                raise AccessError("This invite link is invalid, used, revoked or expired.")
+            if username_is_taken(username):
+                raise AccessError("That username is taken; choose another.")
+            user = User.objects.create_user(username=username, password=password, role=invite.role)
+            if not _invite_consume(invite=invite, user=user):
+                # Lost a race for the same invite: the exception rolls back the new user too.
+                raise AccessError("This invite link has already been used.")
+            audit_record(
+                "invite.accepted",
+                actor=user,
+                request=request,
+                target=invite,
+                data={"role": invite.role, "username": username, "via": "password"},
+            )
+    except IntegrityError:
+        raise AccessError("That username is taken; choose another.") from None
+    return user
 
 
 def _invite_consume(*, invite: Invite, user: User) -> bool:
@@ -419,3 +468,62 @@ def _delete_sessions_of(user: User) -> None:
         if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
             doomed.append(session.pk)
     Session.objects.filter(pk__in=doomed).delete()
+
+
+# --- GitHub sign-in settings -------------------------------------------------------------------
+@transaction.atomic
+def github_sign_in_save(
+    *,
+    actor: User,
+    client_id: str,
+    client_secret: str,
+    github_url: str = "",
+    request: HttpRequest | None = None,
+) -> GithubSignIn:
+    """Store the GitHub OAuth app that Settings → Sign-in shows. An empty secret keeps the one
+    stored. Refused while the environment's GITHUB_CLIENT_ID is in effect: it would be ignored."""
+    if not roles.is_owner(actor):
+        raise AccessError("Only owners set up sign-in.")
+    if env_in_effect():
+        raise AccessError("GITHUB_CLIENT_ID is set in the environment; it wins over this page.")
+    config = GithubSignIn.objects.select_for_update().filter(pk=1).first() or GithubSignIn(pk=1)
+    previous = {"client_id": config.client_id, "github_url": config.github_url}
+    config.client_id = client_id.strip()
+    config.github_url = github_url.strip().rstrip("/")
+    secret_changed = bool(client_secret)
+    if secret_changed:
+        config.client_secret = client_secret.strip()
+        config.secret_hint = client_secret.strip()[-4:]
+    if not config.client_id:
+        config.client_secret, config.secret_hint = "", ""
+    config.updated_by = actor
+    config.full_clean(exclude=["updated_by"])
+    config.save()
+    audit_record(
+        "settings.github_sign_in_saved",
+        actor=actor,
+        request=request,
+        target=config,
+        data={
+            "client_id": config.client_id,
+            "github_url": config.github_url,
+            "secret_changed": secret_changed,
+            "previous": previous,
+        },
+    )
+    return config
+
+
+def github_sign_in_check() -> CheckResult:
+    """Check the credentials in effect (the environment's, else the saved ones) against GitHub."""
+    config = github_config()
+    if config.source == "env":
+        return check_credentials(
+            client_id=config.client_id, secret=config.secret, web_url=config.web_url
+        )
+    stored = GithubSignIn.load()
+    return check_credentials(
+        client_id=stored.client_id,
+        secret=stored.client_secret,
+        web_url=stored.github_url or github_endpoints()[0],
+    )

@@ -26,5 +26,6 @@ urlpatterns = [
         views.team_member_remove,
         name="team-member-remove",
     ),
+    path("settings/sign-in/", views.sign_in_settings, name="settings-sign-in"),
     path("settings/audit/", views.audit, name="audit"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,8 +15,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts import selectors, services
 from apps.accounts.adapters import INVITE_SESSION_KEY, LOGIN_METHOD_ATTR
-from apps.accounts.forms import ClaimForm, InviteForm, PreauthForm, RoleForm, grantable_roles
-from apps.accounts.models import Invite, User
+from apps.accounts.forms import (
+    ClaimForm,
+    GithubSignInForm,
+    InviteForm,
+    JoinForm,
+    PreauthForm,
+    RoleForm,
+    grantable_roles,
+)
+from apps.accounts.github import env_in_effect, github_config, github_login_enabled
+from apps.accounts.models import GithubSignIn, Invite, User
 from apps.core import roles
 from apps.core.permissions import admin_required, member_required, owner_required
 from apps.core.roles import Role
@@ -62,7 +72,7 @@ def claim(request: HttpRequest, token: str) -> HttpResponse:
 
 
 # --- invite ----------------------------------------------------------------------------------
-@require_GET
+@require_http_methods(["GET", "POST"])
 @never_cache
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     invite = services.invite_find_usable(raw_token=token)
@@ -70,8 +80,35 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         request.session.pop(INVITE_SESSION_KEY, None)
         # One page and one status for expired, used, revoked and made-up tokens alike.
         return render(request, "accounts/invite_invalid.html", status=410)
-    # Kept until the GitHub round trip comes back; the adapter spends it.
-    request.session[INVITE_SESSION_KEY] = token
+    github = github_login_enabled()
+    # Without GitHub sign-in the invite is accepted here, with a username and password.
+    password_join = not github and settings.PASSWORD_LOGIN_ENABLED
+    form = JoinForm(request.POST or None) if password_join else None
+    if request.method == "POST":
+        if form is None:
+            return redirect("invite-accept", token=token)
+        if form.is_valid():
+            try:
+                user = services.invite_accept_with_password(
+                    raw_token=token,
+                    username=form.cleaned_data["username"],
+                    password=form.cleaned_data["password1"],
+                    request=request,
+                )
+            except services.AccessError as exc:
+                if services.invite_find_usable(raw_token=token) is None:
+                    return render(request, "accounts/invite_invalid.html", status=410)
+                form.add_error("username", str(exc))
+            else:
+                setattr(request, LOGIN_METHOD_ATTR, "invite")
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(
+                    request, f"Welcome to the team. You joined as {Role(user.role).label}."
+                )
+                return redirect("/")
+    if github:
+        # Kept until the GitHub round trip comes back; the adapter spends it.
+        request.session[INVITE_SESSION_KEY] = token
     return render(
         request,
         "accounts/invite.html",
@@ -80,7 +117,10 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
             "team_name": team_name(),
             "inviter": invite.created_by,
             "role_label": Role(invite.role).label,
+            "role_powers": roles.ROLE_POWERS[invite.role],
+            "form": form,
         },
+        status=400 if form is not None and form.errors else 200,
     )
 
 
@@ -96,11 +136,13 @@ def team(request: HttpRequest) -> HttpResponse:
         "can_invite": can_invite,
         "can_change_roles": roles.can_change_roles(actor),
         "can_remove": roles.can_remove_members(actor),
-        "role_choices": grantable_roles(actor),
+        "role_choices": [
+            (value, label, roles.ROLE_POWERS[value]) for value, label in grantable_roles(actor)
+        ],
+        "all_roles": [(r.value, r.label, roles.ROLE_POWERS[r]) for r in Role],
         "new_invite": new_invite,
         "team_name": team_name(),
         "sign_in_url": _absolute(request, reverse("account_login")),
-        "github_login_enabled": settings.GITHUB_LOGIN_ENABLED,
     }
     if can_invite:
         context["invites"] = list(selectors.pending_invites())
@@ -166,10 +208,18 @@ def team_preauth_create(request: HttpRequest) -> HttpResponse:
             role=form.cleaned_data["role"],
             request=request,
         )
-        messages.success(
-            request,
-            f"@{user.github_login} can now sign in with GitHub as {Role(user.role).label}.",
-        )
+        if github_login_enabled():
+            messages.success(
+                request,
+                f"@{user.github_login} can now sign in with GitHub as {Role(user.role).label}.",
+            )
+        else:
+            messages.warning(
+                request,
+                f"@{user.github_login} is added as {Role(user.role).label}, but GitHub sign-in "
+                "is not set up yet, so they can't get in that way. Send them an invite link "
+                "instead: it lets them choose a username and password.",
+            )
     except services.AccessError as exc:
         messages.error(request, str(exc))
     return redirect("team")
@@ -187,17 +237,35 @@ def team_preauth_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("team")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @owner_required
 def team_member_role(request: HttpRequest, pk: int) -> HttpResponse:
+    """A role changes only once confirmed: the team page asks in a dialog and posts `confirm`;
+    without JavaScript (or from a bare POST) this page asks instead."""
     member = get_object_or_404(User.objects.members(), pk=pk)
-    form = RoleForm(request.POST)
+    form = RoleForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(request, "Choose owner, admin or viewer.")
         return redirect("team")
+    role = form.cleaned_data["role"]
+    if role == member.role:
+        return redirect("team")
+    if request.method == "GET" or request.POST.get("confirm") != "1":
+        return render(
+            request,
+            "accounts/role_confirm.html",
+            {
+                "member": member,
+                "role": role,
+                "role_label": Role(role).label,
+                "previous_label": Role(member.role).label,
+                "role_powers": roles.ROLE_POWERS[role],
+                "is_self": member.pk == request.user.pk,
+            },
+        )
     try:
         member = services.member_set_role(
-            actor=request.user, member=member, role=form.cleaned_data["role"], request=request
+            actor=request.user, member=member, role=role, request=request
         )
         messages.success(request, f"{member.label} is now {Role(member.role).label}.")
     except services.AccessError as exc:
@@ -215,6 +283,58 @@ def team_member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except services.AccessError as exc:
         messages.error(request, str(exc))
     return redirect("team")
+
+
+# --- sign-in settings -----------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@owner_required
+def sign_in_settings(request: HttpRequest) -> HttpResponse:
+    stored = GithubSignIn.load()
+    env = env_in_effect()
+    form = GithubSignInForm(
+        initial={"client_id": stored.client_id, "github_url": stored.github_url}
+    )
+    check = None
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        if action == "check":
+            check = services.github_sign_in_check()
+        elif action == "save" and not env:
+            form = GithubSignInForm(request.POST)
+            if form.is_valid():
+                try:
+                    services.github_sign_in_save(actor=request.user, request=request,
+                                                 **form.cleaned_data)
+                except services.AccessError as exc:
+                    messages.error(request, str(exc))
+                except ValidationError as exc:
+                    messages.error(request, " ".join(exc.messages))
+                else:
+                    messages.success(
+                        request, "GitHub sign-in saved. Use Test to check it with GitHub."
+                    )
+                return redirect("settings-sign-in")
+            status = 400
+        else:
+            messages.error(request, "The environment's settings are in effect; nothing was saved."
+                           if env else "Unknown action.")
+            return redirect("settings-sign-in")
+    return render(
+        request,
+        "accounts/sign_in_settings.html",
+        {
+            "form": form,
+            "stored": stored,
+            "env": env,
+            "config": github_config(),
+            "callback_url": _absolute(request, reverse("github_callback")),
+            "homepage_url": _absolute(request, "/"),
+            "check": check,
+            "password_login_enabled": settings.PASSWORD_LOGIN_ENABLED,
+        },
+        status=status,
+    )
 
 
 # --- audit -------------------------------------------------------------------------------------

@@ -41,6 +41,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "user_role": roles.role_of(user),
         "is_admin": roles.is_admin(user),
         "is_owner": roles.is_owner(user),
-        "github_login_enabled": settings.GITHUB_LOGIN_ENABLED,
         "password_login_enabled": settings.PASSWORD_LOGIN_ENABLED,
     }

@@ -5,6 +5,11 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 
+# Extra form-action sources for sign-in pages, registered by apps at start-up (accounts adds a
+# GitHub Enterprise server saved in Settings → Sign-in): called only on the paths listed.
+FORM_ACTION_SOURCES: list[Callable[[], str]] = []
+FORM_ACTION_PATHS = ("/accounts/", "/invite/")
+
 
 class SecurityHeadersMiddleware:
     """CSP and Permissions-Policy on every response."""
@@ -39,7 +44,12 @@ class SecurityHeadersMiddleware:
 
     def add_headers(self, request: HttpRequest, response: HttpResponse) -> None:
         if not request.path.startswith(("/api/v1/docs", "/admin/")):
-            response.headers.setdefault("Content-Security-Policy", self.csp)
+            csp = self.csp
+            if FORM_ACTION_SOURCES and request.path.startswith(FORM_ACTION_PATHS):
+                extra = {source() for source in FORM_ACTION_SOURCES} - {"", *self.csp.split()}
+                if extra:
+                    csp = f"{csp} {' '.join(sorted(extra))}"
+            response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 
 

@@ -13,6 +13,15 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
+# What each role may do, in one place: the team page, the invite page and the role-change
+# confirmation all say it with these words.
+ROLE_POWERS = {
+    Role.VIEWER: "Watches agents, tasks, alerts and the board; changes nothing.",
+    Role.ADMIN: "Runs agents, routes issues, manages rules, projects, API keys and invites.",
+    Role.OWNER: "Everything an admin does, plus roles, removing people, sign-in settings "
+    "and the Django admin.",
+}
+
 RANK = {"": 0, Role.VIEWER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -111,56 +109,51 @@ def project_archive(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("project-settings", slug=project.slug)
 
 
+NEW_KEY_SESSION_KEY = "projects.new_key"
+
+
 @require_http_methods(["GET", "POST"])
 @admin_required
 def project_keys(request: HttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_get(slug)
     form = ApiKeyForm(request.POST or None)
-    created: tuple[ApiKey, str] | None = None
     status = 200
-    repeated = False
     if request.method == "POST":
-        # Reloading the page that shows a new key re-sends its form: the form's one-use
-        # nonce makes that a no-op instead of a second key (the raw key is never kept, so it
-        # cannot be shown again either: the page says so).
-        nonce = request.POST.get("nonce", "")
-        used = request.session.get("used_key_nonces", [])
-        repeated = bool(nonce) and nonce in used
-        if nonce and not repeated:
-            request.session["used_key_nonces"] = [*used, nonce][-20:]
-        if repeated:
-            form = ApiKeyForm()
         if project.archived:
             form.add_error(None, "This project is archived. Unarchive it to create keys.")
-        if repeated:
-            pass
-        elif form.is_valid():
-            # The raw key is rendered in this response only; it is never stored or redirected.
-            created = services.api_key_create(
+        if form.is_valid():
+            key, raw = services.api_key_create(
                 project=project,
                 name=form.cleaned_data["name"],
                 scope=form.cleaned_data["scope"],
                 created_by=request.user,
                 request=request,
             )
-            form = ApiKeyForm()
-            status = 200
-        else:
-            status = 400
+            # Post/redirect/get: a reload of the page showing the key re-sends nothing. The raw
+            # key waits in the session for that one page view, which takes it out again.
+            request.session[NEW_KEY_SESSION_KEY] = {
+                "project": project.pk, "pk": key.pk, "raw": raw
+            }
+            return redirect("project-keys", slug=project.slug)
+        status = 400
+    new_key = request.session.get(NEW_KEY_SESSION_KEY)
+    if request.method == "GET" and new_key and new_key.get("project") == project.pk:
+        del request.session[NEW_KEY_SESSION_KEY]
+    else:
+        new_key = None
     keys = list(selectors.project_keys(project))
+    created = next((k for k in keys if new_key and k.pk == new_key["pk"]), None)
     response = render(
         request,
         "projects/keys.html",
         {
             "project": project,
-            "form": form,
+            "form": form if status == 400 else ApiKeyForm(),
             "keys": keys,
             "active_count": sum(1 for k in keys if k.is_active),
             "api_base": settings.SITE_URL or request.build_absolute_uri("/").rstrip("/"),
-            "created_key": created[0] if created else None,
-            "raw_key": created[1] if created else None,
-            "repeated": repeated,
-            "nonce": secrets.token_urlsafe(16),
+            "created_key": created,
+            "raw_key": new_key["raw"] if created else None,
             "active_tab": "keys",
         },
         status=status,

@@ -91,6 +91,11 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             if url.path != "/login/oauth/access_token":
                 return self._send(404, b'{"message":"Not Found"}')
+            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+                # GitHub checks the app's credentials before the code.
+                return self._send(
+                    200, b"error=incorrect_client_credentials", "application/x-www-form-urlencoded"
+                )
             grant = fake.codes.pop(form.get("code", ""), None)
             if (
                 grant is None
@@ -120,6 +125,22 @@ def _fake_github_server() -> Iterator[FakeGitHub]:
     yield fake
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def fake_github_unconfigured(_fake_github_server: FakeGitHub, settings: Any, monkeypatch: Any) -> FakeGitHub:
+    """The fake GitHub running, and nothing in the environment pointing at it: an owner sets
+    it up from Settings → Sign-in."""
+    fake = _fake_github_server
+    fake.profile, fake.codes, fake.tokens, fake.requests = {}, {}, {}, []
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    settings.GITHUB_CLIENT_ID = ""
+    settings.GITHUB_CLIENT_SECRET = ""
+    settings.GITHUB_LOGIN_ENABLED = False
+    settings.GITHUB_URL = ""
+    settings.GITHUB_API_URL = ""
+    settings.SOCIALACCOUNT_PROVIDERS = {"github": {"SCOPE": ["read:user"]}}
+    return fake
 
 
 @pytest.fixture

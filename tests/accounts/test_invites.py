@@ -87,12 +87,14 @@ def test_the_invite_page_shows_team_and_role(client, owner, fake_github):
     assert client.session["accounts.invite_token"] == raw
 
 
-def test_the_invite_page_says_when_github_is_not_set_up(client, owner, settings):
+def test_without_github_the_invite_page_asks_for_a_password(client, owner, settings):
     settings.GITHUB_LOGIN_ENABLED = False
     _, raw = services.invite_create(actor=owner, role="viewer")
     response = client.get(f"/invite/{raw}/")
     assert response.status_code == 200
-    assert b"GitHub sign-in is not set up" in response.content
+    # Without GitHub the link is no dead end: it asks for a username and password.
+    assert b'name="password1"' in response.content
+    assert b"Sign in with GitHub" not in response.content
 
 
 def _invalid_page(client, raw):

@@ -23,6 +23,7 @@ def _objects(team):
 MATRIX = [
     ("get", "/settings/team/", (OK, OK, OK, DENIED, LOGIN)),
     ("get", "/settings/audit/", (OK, OK, DENIED, DENIED, LOGIN)),
+    ("get", "/settings/sign-in/", (OK, DENIED, DENIED, DENIED, LOGIN)),
     ("post", "/settings/team/invites/", (OK, OK, DENIED, DENIED, LOGIN)),
     ("post", "/settings/team/invites/{invite}/revoke/", (OK, OK, DENIED, DENIED, LOGIN)),
     ("post", "/settings/team/preauthorized/", (OK, OK, DENIED, DENIED, LOGIN)),

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _set_role(client, member, role):
-    return client.post(f"/settings/team/members/{member.pk}/role/", {"role": role}, follow=True)
+    return client.post(
+        f"/settings/team/members/{member.pk}/role/", {"role": role, "confirm": "1"}, follow=True
+    )
 
 
 def test_an_owner_changes_a_role(client, owner, viewer):

@@ -22,7 +22,8 @@ def created_key(response) -> str:
 def test_it_creates_a_key_and_shows_it_once(client, admin_user, project):
     client.force_login(admin_user)
     response = client.post("/projects/apollo/keys/", {"name": "CI runner", "scope": "read"})
-    assert response.status_code == 200
+    assert response.status_code == 302 and response["Location"] == "/projects/apollo/keys/"
+    response = client.get(response["Location"])
     raw = created_key(response)
     body = response.content.decode()
     assert 'data-copy="#new-key"' in body
@@ -31,7 +32,7 @@ def test_it_creates_a_key_and_shows_it_once(client, admin_user, project):
     assert key.key_hash == hash_key(raw)
     assert raw.startswith(key.prefix) and key.prefix.startswith("sbk_")
     assert (key.name, key.scope, key.created_by) == ("CI runner", "read", admin_user)
-    # The raw key is stored nowhere: not in the row, the session or the audit log.
+    # The raw key is stored nowhere: not in the row, the audit log, nor (once shown) the session.
     assert raw not in str(ApiKey.objects.values().get())
     assert raw not in str(list(AuditEntry.objects.values()))
     assert raw not in str(dict(client.session))
@@ -44,7 +45,9 @@ def test_it_creates_a_key_and_shows_it_once(client, admin_user, project):
 
 def test_the_created_key_authenticates(client, admin_user, project):
     client.force_login(admin_user)
-    raw = created_key(client.post("/projects/apollo/keys/", {"name": "k", "scope": "write"}))
+    raw = created_key(
+        client.post("/projects/apollo/keys/", {"name": "k", "scope": "write"}, follow=True)
+    )
     client.logout()
     response = client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 200
@@ -171,21 +174,27 @@ def test_query_count_does_not_grow_with_keys(
 
 def test_the_page_showing_a_new_key_is_never_cached(client, admin_user, project):
     client.force_login(admin_user)
-    response = client.post("/projects/apollo/keys/", {"name": "k", "scope": "write"})
+    response = client.post("/projects/apollo/keys/", {"name": "k", "scope": "write"}, follow=True)
     assert "no-store" in response["Cache-Control"]
+    assert "no-store" not in client.get("/projects/apollo/keys/").get("Cache-Control", "")
 
 
 def test_a_reload_after_creating_a_key_creates_no_second_one(client, admin_user, project):
     client.force_login(admin_user)
-    page = client.get("/projects/apollo/keys/").content.decode()
-    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
-    first = client.post("/projects/apollo/keys/", {"name": "CI", "scope": "read", "nonce": nonce})
-    raw = created_key(first)
-    again = client.post("/projects/apollo/keys/", {"name": "CI", "scope": "read", "nonce": nonce})
-    body = again.content.decode()
+    response = client.post("/projects/apollo/keys/", {"name": "CI", "scope": "read"})
+    # Post/redirect/get: what a reload repeats is the GET of the redirected page.
+    assert response.status_code == 302
+    shown = client.get(response["Location"])
+    raw = created_key(shown)
+    reloaded = client.get(response["Location"]).content.decode()
     assert ApiKey.objects.count() == 1
-    assert "no second key was created" in body and raw not in body
-    fresh = re.search(r'name="nonce" value="([^"]+)"', body).group(1)
-    assert fresh != nonce  # the form on that page makes a new key as usual
-    client.post("/projects/apollo/keys/", {"name": "CD", "scope": "read", "nonce": fresh})
-    assert ApiKey.objects.count() == 2
+    assert raw not in reloaded and 'id="new-key"' not in reloaded
+    assert "projects.new_key" not in client.session
+
+
+def test_a_key_is_shown_only_on_its_projects_page(client, admin_user, project, other_project):
+    client.force_login(admin_user)
+    client.post("/projects/apollo/keys/", {"name": "CI", "scope": "read"})
+    other = client.get(f"/projects/{other_project.slug}/keys/").content.decode()
+    assert 'id="new-key"' not in other
+    assert 'id="new-key"' in client.get("/projects/apollo/keys/").content.decode()
