@@ -303,3 +303,22 @@ def test_the_agent_page_and_the_board_show_the_session(installed, claude_pool, l
     assert 'id="linear-session-link"' in page and session["url"] in page
     board = client.get("/board/").content.decode()
     assert "Linear agent · working" in board
+
+
+def test_mirroring_paces_itself_and_never_runs_into_the_rate_limit(installed, claude_pool,
+                                                                   linear_app):
+    from apps.linear.agent_sessions import activity_add
+
+    session = linear_app.open_session(agent_issue(linear_app))
+    deliver(linear_app, linear_app.session_event("created", session))
+    row = LinearAgentSession.objects.get()
+    for i in range(6):
+        activity_add(row, "thought", {"body": f"step {i}"})
+    with linear_app.lock:
+        linear_app.rate_limit = linear_app.rate_remaining = 5
+        linear_app.rate_reset_at = time.time() + 120
+    flush(row)
+    assert not [r for r in linear_app.requests if r["limited"]]  # never a 429
+    waiting = LinearAgentActivity.objects.filter(status=OutboxStatus.PENDING).order_by("seq")
+    assert waiting.exists() and "rate limit" in waiting[0].error.lower()
+    assert (waiting[0].next_attempt_at - waiting[0].created_at).total_seconds() > 60
