@@ -153,6 +153,14 @@ def _session_created(install: LinearAppInstall, data: dict[str, Any],
 def _route(session: LinearAgentSession, issue: LinearIssue) -> str:
     from apps.linear import routing
 
+    if not routing.routable(issue):
+        where = (f"{issue.state.name} in Linear" if issue.state_id and issue.is_visible
+                 else "archived or deleted in Linear")
+        activity_add(session, ActivityKind.ERROR, {"body": (
+            f"{issue.identifier} is {where}: Switchboard only hands open issues to agents. "
+            "Reopen it, then delegate it again.")})
+        _set_state(session, SessionState.ERROR)
+        return "closed issue"
     task = routing.open_task_for(issue)
     if task is None:
         task = routing.issue_route(issue=issue)

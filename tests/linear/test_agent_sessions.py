@@ -322,3 +322,14 @@ def test_mirroring_paces_itself_and_never_runs_into_the_rate_limit(installed, cl
     waiting = LinearAgentActivity.objects.filter(status=OutboxStatus.PENDING).order_by("seq")
     assert waiting.exists() and "rate limit" in waiting[0].error.lower()
     assert (waiting[0].next_attempt_at - waiting[0].created_at).total_seconds() > 60
+
+
+def test_a_closed_issue_is_not_handed_out(installed, claude_pool, linear_app):
+    done = LinearIssue.objects.filter(state__type="completed").select_related("state").first()
+    session = linear_app.open_session(linear_app.issues_by_id[done.linear_id])
+    deliver(linear_app, linear_app.session_event("created", session))
+    row = LinearAgentSession.objects.get()
+    assert row.state == SessionState.ERROR and not AgentTask.objects.exists()
+    flush(row)
+    (only,) = linear_app.session_activities(session["id"])
+    assert f"{done.identifier} is {done.state.name} in Linear" in only["content"]["body"]
