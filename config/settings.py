@@ -410,6 +410,16 @@ LINEAR_WEBHOOK_SECRET = env_str("LINEAR_WEBHOOK_SECRET")
 LINEAR_SWEEP_SECONDS = env_int("LINEAR_SWEEP_SECONDS", 60, minimum=5)
 LINEAR_API_URL = env_str("LINEAR_API_URL", "https://api.linear.app/graphql")
 LINEAR_SYNC_INTERVAL_SECONDS = env_int("LINEAR_SYNC_INTERVAL_SECONDS", 300, minimum=10)
+# Switchboard as a Linear agent (an OAuth app installed with actor=app): the app's client
+# credentials from Linear's Settings → API → OAuth applications. Without them the personal-key
+# mode above is all there is.
+LINEAR_OAUTH_CLIENT_ID = env_str("LINEAR_OAUTH_CLIENT_ID")
+LINEAR_OAUTH_CLIENT_SECRET = env_str("LINEAR_OAUTH_CLIENT_SECRET")
+LINEAR_OAUTH_AUTHORIZE_URL = env_str("LINEAR_OAUTH_AUTHORIZE_URL", "https://linear.app/oauth/authorize")
+LINEAR_OAUTH_TOKEN_URL = env_str("LINEAR_OAUTH_TOKEN_URL", "https://api.linear.app/oauth/token")
+# Tool calls are mirrored into a Linear agent session as one summary per this many seconds at
+# most (Linear shows every activity; one per tool call would bury the thread).
+LINEAR_AGENT_ACTION_INTERVAL_SECONDS = env_int("LINEAR_AGENT_ACTION_INTERVAL_SECONDS", 20, minimum=1)
 # Secrets stored in the database (API key, webhook secret) are Fernet-encrypted with a key
 # derived from SECRET_KEY; rotating SECRET_KEY means entering the Linear key again.
 import base64 as _base64  # noqa: E402

@@ -226,6 +226,9 @@ def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     ctx["sparks"] = sparks(agents=[agent.pk], by="agent")[agent.pk]
     ctx["otel_figures"] = agent_figures(agent.pk)
+    from apps.linear.selectors import agent_linear_session
+
+    ctx["linear_session"] = agent_linear_session(agent.pk)
     return render(request, "agents/detail.html", ctx)
 
 

@@ -27,3 +27,9 @@ class LinearConfig(AppConfig):
         add_periodic("linear-sweep-deliveries", "linear.sweep_deliveries",
                      settings.LINEAR_SWEEP_SECONDS)
         register_reactor("linear.routing", reactor)
+        from apps.linear import agent_sessions
+
+        register_reactor("linear.agent_sessions", agent_sessions.reactor)
+        add_periodic("linear-session-outbox", "linear.session_outbox_sweep", 10)
+        add_periodic("linear-session-actions", "linear.session_actions",
+                     settings.LINEAR_AGENT_ACTION_INTERVAL_SECONDS)

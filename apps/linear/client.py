@@ -150,6 +150,17 @@ class LinearClient:
         if not lows:
             return
         to_reset = max(0.0, b.reset_at - time.time())
+        spent = [r for r in (b.requests_remaining, b.complexity_remaining)
+                 if r is not None and r <= 0]
+        if spent and to_reset > 0:
+            # Nothing left until the reset: sending now could only earn a 429.
+            if to_reset > self.max_inline_wait:
+                self.note(f"Linear's rate limit is spent; resuming after the reset in "
+                          f"{to_reset:.0f}s.")
+                raise RateLimited("Linear rate limit spent.", b.reset_at)
+            self.note(f"Linear's rate limit is spent; waiting {to_reset:.1f}s for the reset.")
+            self.sleep(to_reset)
+            return
         delay = min(to_reset / min(lows), self.max_inline_wait)
         if delay > 0.01:
             self.note(

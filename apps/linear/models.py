@@ -379,3 +379,12 @@ class RoutingTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} ×{self.capacity}"
+
+from apps.linear.models_agent import (  # noqa: E402,F401  (models of the Linear agent)
+    ActivityKind,
+    LinearAgentActivity,
+    LinearAgentSession,
+    LinearAppInstall,
+    OutboxStatus,
+    SessionState,
+)

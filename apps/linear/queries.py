@@ -159,3 +159,34 @@ DOCUMENTS = {
     "CommentCreate": COMMENT_CREATE,
     "WebhookCreate": WEBHOOK_CREATE,
 }
+
+# --- Switchboard as a Linear agent (app token: `Bearer …`) ---------------------------------------
+APP_VIEWER = """
+query AppViewer {
+  viewer { id name }
+  organization { id name urlKey }
+}
+"""
+
+AGENT_ACTIVITY_CREATE = """
+mutation AgentActivityCreate($input: AgentActivityCreateInput!) {
+  agentActivityCreate(input: $input) {
+    success
+    agentActivity { id }
+  }
+}
+"""
+
+AGENT_SESSION_UPDATE = """
+mutation AgentSessionUpdate($id: String!, $input: AgentSessionUpdateInput!) {
+  agentSessionUpdate(id: $id, input: $input) {
+    success
+  }
+}
+"""
+
+DOCUMENTS.update({
+    "AppViewer": APP_VIEWER,
+    "AgentActivityCreate": AGENT_ACTIVITY_CREATE,
+    "AgentSessionUpdate": AGENT_SESSION_UPDATE,
+})

@@ -125,11 +125,25 @@ def attach_agents(issues: list[LinearIssue]) -> list[LinearIssue]:
             .order_by("created_at", "id")
         ):
             by_issue[task.linear_issue_id] = task
+    sessions = _open_sessions([i.pk for i in issues])
     for issue in issues:
         task = by_issue.get(issue.linear_id)
         issue.agent_task = task  # type: ignore[attr-defined]
         issue.chip_version = chip_version(task)  # type: ignore[attr-defined]
+        issue.agent_session = sessions.get(issue.pk)  # type: ignore[attr-defined]
     return issues
+
+
+def _open_sessions(issue_pks: list[int]) -> dict[int, Any]:
+    """The newest Linear agent session of each card (delegated in Linear), one query."""
+    from apps.linear.models_agent import LinearAgentSession
+
+    found: dict[int, Any] = {}
+    if issue_pks:
+        for session in (LinearAgentSession.objects.filter(issue_id__in=issue_pks)
+                        .select_related("agent").order_by("created_at", "id")):
+            found[session.issue_id] = session
+    return found
 
 
 def chip_version(task: Any) -> int:
@@ -234,3 +248,10 @@ def api_issues(
     if agent:
         qs = qs.filter(linear_id__in=agent_issue_ids(int(agent))) if agent.isdigit() else qs.none()
     return qs
+
+
+def agent_linear_session(agent_id: int) -> Any:
+    """The newest Linear agent session this agent works for, or None (the agent page links it)."""
+    from apps.linear.models_agent import LinearAgentSession
+
+    return LinearAgentSession.objects.filter(agent_id=agent_id).order_by("-created_at", "-id").first()

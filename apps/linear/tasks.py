@@ -182,3 +182,32 @@ def task_completed(self, event_id: int) -> None:  # type: ignore[no-untyped-def]
     except LinearError as exc:
         logger.warning("completing task %s in Linear failed: %s", task_id, exc)
         raise self.retry(countdown=30) from exc
+
+
+# --- Switchboard as a Linear agent ----------------------------------------------------------------
+@shared_task(name="linear.session_flush", ignore_result=True)
+def session_flush(session_id: int) -> None:
+    from apps.linear.session_outbox import session_flush as flush
+
+    flush(session_id)
+
+
+@shared_task(name="linear.session_mirror", ignore_result=True)
+def session_mirror(event_id: int) -> None:
+    from apps.linear.agent_sessions import event_mirror
+
+    event_mirror(event_id)
+
+
+@shared_task(name="linear.session_outbox_sweep", ignore_result=True)
+def session_outbox_sweep() -> None:
+    from apps.linear.session_outbox import outbox_sweep
+
+    outbox_sweep()
+
+
+@shared_task(name="linear.session_actions", ignore_result=True)
+def session_actions() -> None:
+    from apps.linear.agent_sessions import actions_summarise
+
+    actions_summarise()

@@ -247,4 +247,18 @@ def _settings_context(
         "issue_count": LinearIssue.objects.filter(deleted_at__isnull=True).count(),
         "sync_interval": settings.LINEAR_SYNC_INTERVAL_SECONDS,
         "is_owner": roles.is_owner(request.user),
+        **_agent_app_context(request),
+    }
+
+
+def _agent_app_context(request: HttpRequest) -> dict[str, Any]:
+    from apps.linear.app_install import app_configured
+    from apps.linear.app_views import callback_url
+    from apps.linear.models_agent import LinearAgentSession, LinearAppInstall
+
+    return {
+        "app_configured": app_configured(),
+        "app_callback": callback_url(request),
+        "app_installs": list(LinearAppInstall.objects.all()),
+        "agent_sessions": list(LinearAgentSession.objects.select_related("agent")[:10]),
     }

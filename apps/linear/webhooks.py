@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 MAX_SKEW_SECONDS = 60
 MAX_BODY_BYTES = 1024 * 1024
-HANDLED_TYPES = {"Issue", "Comment", "Project", "Cycle", "IssueLabel"}
+HANDLED_TYPES = {"Issue", "Comment", "Project", "Cycle", "IssueLabel", "AgentSessionEvent"}
 
 
 @dataclass
@@ -76,10 +76,14 @@ def verify(*, body: bytes, headers: Any, now: float | None = None) -> tuple[str,
         raise Rejection(400, "Missing Linear-Signature or Linear-Delivery header.")
     if len(delivery_id) > 100:
         raise Rejection(400, "Linear-Delivery is too long.")
-    secret = webhook_secret()
-    if not secret:
+    from apps.linear.app_install import webhook_secrets
+
+    # The workspace webhook's secret, and each app installation's session-event webhook's.
+    secrets = [s for s in [webhook_secret(), *webhook_secrets()] if s]
+    if not secrets:
         raise Rejection(503, "No webhook secret is configured.")
-    if not hmac.compare_digest(sign(body, secret), signature.strip().lower()):
+    given = signature.strip().lower()
+    if not any(hmac.compare_digest(sign(body, s), given) for s in secrets):
         raise Rejection(401, "Signature does not match.")
     try:
         payload = json.loads(body, parse_constant=_refuse_constant)
@@ -105,6 +109,8 @@ def delivery_store(*, delivery_id: str, payload: dict[str, Any]) -> tuple[int | 
     The hot path is one INSERT ... ON CONFLICT DO NOTHING RETURNING in autocommit: one round
     trip and one commit, no savepoint, no exception for a replay (PostgreSQL and SQLite)."""
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    if not data and isinstance(payload.get("agentSession"), dict):
+        data = payload["agentSession"]  # AgentSessionEvent: the session is the resource
     table = WebhookDelivery._meta.db_table
     payload_field = WebhookDelivery._meta.get_field("payload")
     received_field = WebhookDelivery._meta.get_field("received_at")
@@ -206,6 +212,10 @@ def _apply(delivery: WebhookDelivery) -> None:
         upserts.upsert_projects([data])
     elif kind == "Cycle":
         upserts.upsert_cycles([data])
+    elif kind == "AgentSessionEvent":
+        from apps.linear.agent_sessions import event_apply
+
+        event_apply(payload)
     elif kind == "IssueLabel":
         if action == "remove":
             data = {**data, "archivedAt": data.get("archivedAt") or timezone.now().isoformat()}

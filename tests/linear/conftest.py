@@ -49,3 +49,63 @@ def mapping(synced, project, fake_linear):
 
     team = LinearTeam.objects.get(linear_id=fake_linear.teams[0]["id"])
     return ProjectMapping.objects.create(project=project, team=team)
+
+
+@pytest.fixture
+def linear_app(settings, fake_linear):
+    """The fake's OAuth app credentials and endpoints in settings (no installation yet)."""
+    base = fake_linear.url.removesuffix("/graphql")
+    settings.LINEAR_OAUTH_CLIENT_ID = fake_linear.oauth_client_id
+    settings.LINEAR_OAUTH_CLIENT_SECRET = fake_linear.oauth_client_secret
+    settings.LINEAR_OAUTH_AUTHORIZE_URL = f"{base}/oauth/authorize"
+    settings.LINEAR_OAUTH_TOKEN_URL = f"{base}/oauth/token"
+    settings.LINEAR_API_URL = fake_linear.url
+    from apps.linear.agent_sessions import forget_install_cache
+
+    forget_install_cache()
+    return fake_linear
+
+
+def install_via_oauth(client, fake) -> object:
+    """The owner's round trip: Install → Linear's consent page → back with a code."""
+    import requests
+
+    from apps.linear.models_agent import LinearAppInstall
+
+    start = client.post("/settings/integrations/linear/app/install/")
+    assert start.status_code == 302, start.content
+    consent = requests.get(start["Location"], allow_redirects=False, timeout=10)
+    assert consent.status_code == 302, consent.text
+    back = consent.headers["Location"]
+    path = back[back.index("/settings/"):]
+    done = client.get(path)
+    assert done.status_code == 302 and done["Location"].endswith("/settings/integrations/linear/")
+    return LinearAppInstall.objects.get()
+
+
+@pytest.fixture
+def installed(linear_app, owner, client):
+    client.force_login(owner)
+    return install_via_oauth(client, linear_app)
+
+
+@pytest.fixture
+def claude_pool(mapping, project):
+    """One idle agent behind a rule for the issues labelled "agent"."""
+    from apps.agents.models import Agent, AgentStatus
+    from apps.linear.models import LinearLabel, RoutingRule, RoutingTarget
+
+    agent = Agent.objects.create(project=project, name="claude-1", status=AgentStatus.IDLE)
+    rule = RoutingRule.objects.create(name="agent label",
+                                      label=LinearLabel.objects.get(name="agent"))
+    RoutingTarget.objects.create(rule=rule, agent=agent, capacity=1)
+    return rule, agent
+
+
+def agent_issue(fake) -> dict:
+    """A fake-Linear issue labelled "agent" in an open state (matches `claude_pool`'s rule)."""
+    from apps.linear.models import LinearIssue
+
+    local = LinearIssue.objects.filter(labels__name="agent",
+                                       state__type__in=["backlog", "unstarted"]).order_by("id")[0]
+    return fake.issues_by_id[local.linear_id]

@@ -25,6 +25,8 @@ from typing import Any
 import requests
 from graphql import GraphQLError, GraphQLSchema, build_schema, graphql_sync
 
+from tests.linear.fake_linear_agent import AgentAppMixin
+
 SCHEMA_PATH = Path("/work/shared/linear/schema.graphql")
 if not SCHEMA_PATH.exists():  # the checkout's sibling directory
     SCHEMA_PATH = Path(__file__).resolve().parents[3] / "shared" / "linear" / "schema.graphql"
@@ -133,7 +135,7 @@ class Refused(Exception):
     pass
 
 
-class FakeLinear:
+class FakeLinear(AgentAppMixin):
     """Fixture workspace + HTTP server. Use as a context manager or start()/stop()."""
 
     def __init__(self, *, api_key: str = "lin_api_test_key") -> None:
@@ -165,6 +167,7 @@ class FakeLinear:
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
+        self.agent_app_init()
 
     # --- fixture building -------------------------------------------------------------------
     def tick(self) -> str:
@@ -428,6 +431,7 @@ class FakeLinear:
             "issueUpdate": self._issue_update,
             "commentCreate": self._comment_create,
             "webhookCreate": self._webhook_create,
+            **self.agent_app_root(),
         }
 
     def _issue_update(self, info: Any, id: str, input: dict[str, Any]) -> dict[str, Any]:
@@ -502,7 +506,7 @@ class FakeLinear:
             if now >= self.rate_reset_at:
                 self.rate_remaining = self.rate_limit
                 self.rate_reset_at = now + self.rate_window
-            if headers.get("Authorization") != self.api_key:
+            if not self.authorized(headers.get("Authorization") or ""):
                 return (
                     401,
                     {},
@@ -571,9 +575,20 @@ class FakeLinear:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def do_GET(self) -> None:  # noqa: N802
+                status, headers, body = fake.handle_get(self.path)
+                self._answer(status, headers, body)
+
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                status, headers, body = fake.handle(self.headers, self.rfile.read(length))
+                raw_body = self.rfile.read(length)
+                if self.path.startswith("/oauth/"):
+                    status, headers, body = fake.handle_oauth_post(self.path, raw_body)
+                else:
+                    status, headers, body = fake.handle(self.headers, raw_body)
+                self._answer(status, headers, body)
+
+            def _answer(self, status: int, headers: dict[str, str], body: Any) -> None:
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -1,0 +1,439 @@
+"""Linear agent sessions in, the coding agent's life out.
+
+In: `AgentSessionEvent` webhooks (stored and deduplicated like every Linear delivery, applied
+by a worker). `created` routes the issue to a Switchboard agent with the routing rules and
+answers with a first `thought` naming the agent and linking its page; `prompted` hands a
+human's reply to the agent (its next instruction, or the answer to a permission prompt), and
+the `stop` signal stops it.
+
+Out: the agent's events become activities in the session's outbox (apps.linear.session_outbox
+sends them in order): task started → action, permission prompt → elicitation, error → error,
+completed → response. Tool calls are summarised at most once per
+LINEAR_AGENT_ACTION_INTERVAL_SECONDS by a beat task, never one activity per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.linear.models import LinearIssue
+from apps.linear.models_agent import (
+    ActivityKind,
+    LinearAgentActivity,
+    LinearAgentSession,
+    LinearAppInstall,
+    SessionState,
+)
+
+logger = logging.getLogger(__name__)
+
+ALLOW_WORDS = {"allow", "yes", "approve", "approved", "ok", "go ahead", "y"}
+DENY_WORDS = {"deny", "no", "reject", "rejected", "n", "stop"}
+
+
+def site_url() -> str:
+    return settings.SITE_URL or "http://127.0.0.1:8000"
+
+
+def agent_link(agent_id: int) -> str:
+    return site_url() + reverse("agent-detail", args=[agent_id])
+
+
+# --- the outbox ---------------------------------------------------------------------------------
+def activity_add(session: LinearAgentSession, kind: str, content: dict[str, Any], *,
+                 source_event_id: int | None = None, ephemeral: bool = False
+                 ) -> LinearAgentActivity | None:
+    """Queue one activity after the session's last one; sent after commit. The same event
+    mirrored twice (a retried reaction) queues nothing the second time."""
+    LinearAgentSession.objects.select_for_update().filter(pk=session.pk).first()
+    if source_event_id is not None and LinearAgentActivity.objects.filter(
+            session=session, source_event_id=source_event_id, kind=kind).exists():
+        return None
+    seq = (LinearAgentActivity.objects.filter(session=session).aggregate(m=Max("seq"))["m"]
+           or 0) + 1
+    try:
+        with transaction.atomic():
+            activity = LinearAgentActivity.objects.create(
+                session=session, seq=seq, kind=kind, content=content, ephemeral=ephemeral,
+                source_event_id=source_event_id)
+    except IntegrityError:  # another worker mirrored the same event a moment ago
+        return None
+    session_id = session.pk
+
+    def flush() -> None:
+        from apps.core.queueing import enqueue
+        from apps.linear.tasks import session_flush
+
+        enqueue(session_flush, session_id, recovered_by="the outbox sweep")
+
+    transaction.on_commit(flush)
+    return activity
+
+
+def _set_state(session: LinearAgentSession, state: str, **fields: Any) -> None:
+    session.state = state
+    for key, value in fields.items():
+        setattr(session, key, value)
+    LinearAgentSession.objects.filter(pk=session.pk).update(state=state, updated_at=timezone.now(),
+                                                            **fields)
+    if session.issue_id:  # the board shows delegated cards with their session state
+        from apps.core.events import bump_version
+        from apps.linear.announce import issues_announce
+
+        issue = LinearIssue.objects.filter(pk=session.issue_id).first()
+        if issue is not None:
+            bump_version(issue)
+            issues_announce([(issue.pk, "updated")])
+
+
+def _thought(session: LinearAgentSession, body: str, **kw: Any) -> None:
+    activity_add(session, ActivityKind.THOUGHT, {"body": body}, **kw)
+
+
+# --- sessions in --------------------------------------------------------------------------------
+def event_apply(payload: dict[str, Any]) -> str:
+    """Apply one AgentSessionEvent delivery (inside the delivery's transaction). Returns what
+    was done, for the delivery log. Raises ValueError for a workspace Switchboard is not
+    installed in (the delivery is marked failed with that reason)."""
+    org = str(payload.get("organizationId") or "")
+    install = LinearAppInstall.objects.filter(organization_id=org).first()
+    if install is None:
+        raise ValueError(f"Switchboard is not installed as an app in workspace {org or '?'}")
+    data = payload.get("agentSession")
+    if not isinstance(data, dict) or not data.get("id"):
+        raise ValueError("AgentSessionEvent without agentSession.id")
+    action = payload.get("action")
+    if action == "created":
+        return _session_created(install, data, payload)
+    if action == "prompted":
+        return _session_prompted(install, data, payload)
+    return f"ignored action {action!r}"
+
+
+def _session_created(install: LinearAppInstall, data: dict[str, Any],
+                     payload: dict[str, Any]) -> str:
+    issue_data = data.get("issue") if isinstance(data.get("issue"), dict) else {}
+    issue_id = str(data.get("issueId") or issue_data.get("id") or "")
+    creator = data.get("creator") if isinstance(data.get("creator"), dict) else {}
+    session, created = LinearAgentSession.objects.get_or_create(
+        linear_id=str(data["id"])[:64],
+        defaults={
+            "install": install,
+            "issue_linear_id": issue_id[:64],
+            "issue_identifier": str(issue_data.get("identifier") or "")[:32],
+            "url": str(data.get("url") or "")[:500],
+            "creator_name": str(creator.get("name") or "")[:200],
+            "prompt_context": str(payload.get("promptContext") or "")[:20000],
+        })
+    if not created:
+        return "duplicate session"
+    issue = LinearIssue.objects.filter(linear_id=issue_id).select_related("state").first() \
+        if issue_id else None
+    if issue is None:
+        name = session.issue_identifier or "this issue"
+        activity_add(session, ActivityKind.ERROR, {"body": (
+            f"Switchboard does not know {name}: map its Linear team to a Switchboard project "
+            "(Settings → Linear) and let the sync bring it in, then delegate it again.")})
+        _set_state(session, SessionState.ERROR)
+        return "unknown issue"
+    _set_state(session, SessionState.PENDING, issue=issue)
+    return _route(session, issue)
+
+
+def _route(session: LinearAgentSession, issue: LinearIssue) -> str:
+    from apps.linear import routing
+
+    if not routing.routable(issue):
+        where = (f"{issue.state.name} in Linear" if issue.state_id and issue.is_visible
+                 else "archived or deleted in Linear")
+        activity_add(session, ActivityKind.ERROR, {"body": (
+            f"{issue.identifier} is {where}: Switchboard only hands open issues to agents. "
+            "Reopen it, then delegate it again.")})
+        _set_state(session, SessionState.ERROR)
+        return "closed issue"
+    task = routing.open_task_for(issue)
+    if task is None:
+        task = routing.issue_route(issue=issue)
+    if task is not None:
+        session_task_attach(session=session, task=task)
+        return "routed"
+    issue.refresh_from_db(fields=["route_waiting_since", "route_rule"])
+    if issue.route_waiting_since is not None:
+        rule = issue.route_rule.name if issue.route_rule_id else "its routing rule"
+        _thought(session, f"Every agent of “{rule}” is busy; {issue.identifier} waits for the "
+                          "next one that frees up.")
+        return "waiting"
+    activity_add(session, ActivityKind.ERROR, {"body": (
+        f"No Switchboard routing rule matches {issue.identifier}. Add one (Settings → Linear "
+        "→ Routing rules) or assign the issue to an agent from the board, then delegate again.")})
+    _set_state(session, SessionState.ERROR)
+    return "no rule"
+
+
+def session_task_attach(*, session: LinearAgentSession, task: Any,
+                        source_event_id: int | None = None) -> bool:
+    """The session's work is this task: say who took it and link the agent's page. Once."""
+    from apps.agents.models import AgentEvent
+
+    # Mirror this task's events from its assignment on, nothing of the agent's past.
+    assigned = AgentEvent.objects.filter(task=task, kind="task.assigned").order_by("pk") \
+        .values_list("pk", flat=True).first()
+    cursor = assigned or (AgentEvent.objects.filter(agent_id=task.agent_id).order_by("-pk")
+                          .values_list("pk", flat=True).first() or 0)
+    claimed = LinearAgentSession.objects.filter(pk=session.pk).exclude(task=task).update(
+        task=task, agent_id=task.agent_id, state=SessionState.ACTIVE, updated_at=timezone.now(),
+        mirrored_event_id=cursor)
+    if not claimed:
+        return False
+    session.task, session.agent_id, session.state = task, task.agent_id, SessionState.ACTIVE
+    link = agent_link(task.agent_id)
+    name = task.agent.name if task.agent_id else "An agent"
+    _thought(session, f"{name} took {session.issue_identifier or 'this issue'} (Switchboard task "
+                      f"{task.pk}). Follow it live: {link}", source_event_id=source_event_id)
+    activity_add(session, ActivityKind.SESSION_UPDATE, {
+        "externalUrls": [{"label": f"{name} in Switchboard", "url": link}]})
+    return True
+
+
+def _decision(body: str) -> str | None:
+    words = re.sub(r"[^\w\s]", " ", body.lower()).split()
+    text = " ".join(words)
+    if text in ALLOW_WORDS or (words and words[0] in {"allow", "approve", "yes"}):
+        return "allow"
+    if text in DENY_WORDS or (words and words[0] in {"deny", "reject", "no"}):
+        return "deny"
+    return None
+
+
+def _session_prompted(install: LinearAppInstall, data: dict[str, Any],
+                      payload: dict[str, Any]) -> str:
+    session = (LinearAgentSession.objects.select_related("agent", "issue")
+               .filter(linear_id=str(data["id"])).first())
+    if session is None:  # prompted before we saw it created (Linear retries out of order)
+        _session_created(install, data, payload)
+        session = LinearAgentSession.objects.select_related("agent", "issue").get(
+            linear_id=str(data["id"]))
+    activity = payload.get("agentActivity") if isinstance(payload.get("agentActivity"),
+                                                            dict) else {}
+    user = activity.get("user") if isinstance(activity.get("user"), dict) else {}
+    who = f"Linear: {user.get('name') or 'someone'}"[:150]
+    content = activity.get("content") if isinstance(activity.get("content"), dict) else {}
+    body = str(content.get("body") or "").strip()
+    agent = session.agent
+    if activity.get("signal") == "stop":
+        if agent is not None:
+            from apps.agents.models import CommandAction
+            from apps.agents.services import agent_action
+
+            agent_action(agent=agent, action=CommandAction.STOP, actor_label=who,
+                         reason="stop signal from Linear")
+        activity_add(session, ActivityKind.RESPONSE, {"body": (
+            f"Stopped {agent.name} as asked." if agent else "Stopped: nothing was running.")})
+        _set_state(session, SessionState.STOPPED)
+        return "stopped"
+    if agent is None:
+        if session.issue is None:
+            return "no agent"
+        return _route(session, session.issue)
+    from apps.agents.approvals import approval_decide, pending_approval
+
+    waiting = pending_approval(agent.pk)
+    decision = _decision(body) if waiting is not None else None
+    if waiting is not None and decision is not None:
+        from django.core.exceptions import ValidationError
+
+        try:
+            approval_decide(approval=waiting, decision=decision, actor=None,
+                            message=f"{'Allowed' if decision == 'allow' else 'Denied'} by "
+                                    f"{who.removeprefix('Linear: ')} in Linear")
+        except ValidationError:
+            _thought(session, "That prompt was already answered.")
+            return "late decision"
+        _set_state(session, SessionState.ACTIVE)
+        return f"approval {decision}"
+    if not body:
+        return "empty prompt"
+    from apps.agents.services import task_assign
+
+    identifier = session.issue_identifier or "the issue"
+    task = task_assign(agent=agent, title=f"{identifier}: {body.splitlines()[0]}"[:300],
+                       description=f"A reply in Linear on {identifier}:\n\n{body}",
+                       linear_issue_id=session.issue_linear_id, actor_label=who)
+    LinearAgentSession.objects.filter(pk=session.pk).update(task=task)
+    _thought(session, f"Passed your reply to {agent.name} as its next instruction.")
+    _set_state(session, SessionState.ACTIVE)
+    return "reply delivered"
+
+
+# --- the agent's life out -----------------------------------------------------------------------
+MIRRORED_KINDS = {"task.assigned", "task.started", "task.completed", "task.failed",
+                  "task.cancelled", "approval.requested", "approval.decided", "agent.error"}
+
+
+OPEN_STATES = (SessionState.PENDING, SessionState.ACTIVE, SessionState.AWAITING_INPUT)
+
+
+@transaction.atomic
+def event_mirror(event_id: int) -> int:
+    """Mirror the events of the agents concerned into their open sessions. Returns activities
+    queued. Workers may run these out of order; each session is mirrored under its row lock
+    from its own cursor, in event id order, so the activities keep the order things happened."""
+    from apps.agents.models import AgentEvent
+
+    event = AgentEvent.objects.select_related("task__agent").filter(pk=event_id).first()
+    if event is None or event.kind not in MIRRORED_KINDS or event.agent_id is None:
+        return 0
+    queued = 0
+    if event.kind == "task.assigned" and event.task is not None:
+        # A session that waited for a free agent: this is its task.
+        issue_id = (event.data or {}).get("linear_issue_id") or ""
+        for session in LinearAgentSession.objects.filter(
+                state__in=OPEN_STATES, issue_linear_id=issue_id, task__isnull=True) \
+                if issue_id else []:
+            queued += session_task_attach(session=session, task=event.task,
+                                          source_event_id=event.pk)
+    for session_id in LinearAgentSession.objects.filter(
+            state__in=OPEN_STATES, agent_id=event.agent_id).values_list("pk", flat=True):
+        queued += _mirror_session(session_id)
+    return queued
+
+
+def _mirror_session(session_id: int) -> int:
+    from apps.agents.models import AgentEvent
+
+    session = LinearAgentSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None or session.agent_id is None:
+        return 0
+    events = list(AgentEvent.objects.filter(
+        agent_id=session.agent_id, pk__gt=session.mirrored_event_id,
+        kind__in=MIRRORED_KINDS - {"task.assigned"}).select_related("task", "agent")
+        .order_by("pk")[:200])
+    queued = 0
+    for event in events:
+        if session.state not in OPEN_STATES:
+            break
+        if event.kind.startswith("task.") and (
+                event.task is None or event.task.linear_issue_id != session.issue_linear_id):
+            continue  # another task of the same agent
+        queued += _mirror_one(session, event)
+    if events:
+        LinearAgentSession.objects.filter(pk=session.pk).update(mirrored_event_id=events[-1].pk)
+    return queued
+
+
+def _mirror_one(session: LinearAgentSession, event: Any) -> int:
+    kind, data = event.kind, event.data or {}
+    agent_name = event.agent.name if event.agent else "The agent"
+    if kind == "task.started":
+        added = activity_add(session, ActivityKind.ACTION, {
+            "action": "Started", "parameter": (event.task.title if event.task else "")[:200]},
+            source_event_id=event.pk)
+    elif kind == "task.completed":
+        result = str(data.get("result") or "").strip() or "Done."
+        added = activity_add(session, ActivityKind.RESPONSE, {"body": result[:6000]},
+                             source_event_id=event.pk)
+        _set_state(session, SessionState.COMPLETE)
+    elif kind in ("task.failed", "task.cancelled"):
+        reason = str(data.get("error") or "").strip() or (
+            "The task was cancelled in Switchboard." if kind == "task.cancelled"
+            else "The task failed.")
+        added = activity_add(session, ActivityKind.ERROR, {"body": reason[:6000]},
+                             source_event_id=event.pk)
+        _set_state(session, SessionState.ERROR)
+    elif kind == "approval.requested":
+        tool = data.get("tool_name") or "a tool"
+        summary = str(data.get("summary") or "").strip()
+        added = activity_add(session, ActivityKind.ELICITATION, {"body": (
+            f"{agent_name} waits for permission to use {tool}"
+            + (f": {summary}" if summary else "") + ".\n\nReply **allow** or **deny** here, or "
+            "answer on the agent's Switchboard page.")[:6000]}, source_event_id=event.pk)
+        _set_state(session, SessionState.AWAITING_INPUT)
+    elif kind == "approval.decided":
+        decision = data.get("decision") or "decided"
+        added = activity_add(session, ActivityKind.THOUGHT, {
+            "body": f"Permission {decision}"
+                    + (f" by {event.actor_label}" if event.actor_label else "") + "."},
+            source_event_id=event.pk)
+        _set_state(session, SessionState.ACTIVE)
+    else:  # agent.error: worth knowing, not the end of the session
+        added = activity_add(session, ActivityKind.ERROR, {
+            "body": str(data.get("message") or "The agent reported an error.")[:6000]},
+            source_event_id=event.pk)
+    return int(added is not None)
+
+
+def reactor(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
+    """Registered with apps.core.events: enqueue only, and only for the kinds mirrored."""
+    if kind not in MIRRORED_KINDS or not _any_install():
+        return
+    from apps.core.queueing import enqueue
+    from apps.linear.tasks import session_mirror
+
+    enqueue(session_mirror, event_id, recovered_by="nothing (a lost mirror is not retried)")
+
+
+_install_seen: tuple[float, bool] = (0.0, False)
+
+
+def _any_install() -> bool:
+    """Whether any workspace installed the app, asked at most every 30 s per process: the
+    reactor runs after every event and must not cost a query each time."""
+    global _install_seen
+    import time
+
+    checked, answer = _install_seen
+    if time.monotonic() - checked > 30:
+        answer = LinearAppInstall.objects.exists()
+        _install_seen = (time.monotonic(), answer)
+    return answer
+
+
+def forget_install_cache() -> None:
+    global _install_seen
+    _install_seen = (0.0, False)
+
+
+def actions_summarise(now: datetime | None = None) -> int:
+    """Beat: one `action` per active session for the tool calls finished since its last
+    summary ("Edit ×3, Bash ×2 — last: Edit app.py"). Returns activities queued."""
+    from apps.agents.models import ToolSpan
+
+    now = now or timezone.now()
+    queued = 0
+    sessions = list(LinearAgentSession.objects.filter(
+        state=SessionState.ACTIVE, agent__isnull=False, task__isnull=False))
+    for session in sessions:
+        since = session.last_action_at or session.created_at
+        spans = list(ToolSpan.objects.filter(
+            agent_id=session.agent_id, finished_at__gt=since, finished_at__lte=now)
+            .order_by("finished_at").values("tool_name", "outcome", "input")[:500])
+        if not spans:
+            continue
+        counts = Counter(s["tool_name"] or "tool" for s in spans)
+        errors = sum(1 for s in spans if s["outcome"] == "error")
+        parts = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in counts.most_common(6))
+        with transaction.atomic():
+            claimed = LinearAgentSession.objects.filter(
+                pk=session.pk, last_action_at=session.last_action_at).update(last_action_at=now)
+            if not claimed:
+                continue
+            result = f"{len(spans)} tool call{'s' if len(spans) != 1 else ''}" + (
+                f", {errors} failed" if errors else "")
+            added = activity_add(session, ActivityKind.ACTION, {
+                "action": "Used tools", "parameter": parts[:200], "result": result})
+            queued += added is not None
+    return queued
+
+
+def due_interval() -> int:
+    return settings.LINEAR_AGENT_ACTION_INTERVAL_SECONDS
