@@ -213,6 +213,9 @@ class Platform:
         return self.logs(tail=20000)
 
 
+PLATFORM_SECRET_KEY = "test-secret-key-for-the-live-platform-process-0123456789"
+
+
 @pytest.fixture(scope="session")
 def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Platform]:
     """`manage.py serve` as a subprocess on the test database: daphne (HTTP + WebSockets) and,
@@ -223,7 +226,7 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[P
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
-        "SECRET_KEY": "test-secret-key-for-the-live-platform-process-0123456789",
+        "SECRET_KEY": PLATFORM_SECRET_KEY,
         "DEBUG": "false",
         "SECURE_HTTPS": "false",
         "BEAT_TICK_SECONDS": "1",

@@ -374,33 +374,14 @@ def _mirror_one(session: LinearAgentSession, event: Any) -> int:
 
 def reactor(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:
     """Registered with apps.core.events: enqueue only, and only for the kinds mirrored."""
-    if kind not in MIRRORED_KINDS or not _any_install():
+    # Mirrored kinds are the rare ones (tasks, prompts, errors): one indexed look at a tiny
+    # table, asked every time, so an installation made in another process counts at once.
+    if kind not in MIRRORED_KINDS or not LinearAppInstall.objects.exists():
         return
     from apps.core.queueing import enqueue
     from apps.linear.tasks import session_mirror
 
     enqueue(session_mirror, event_id, recovered_by="nothing (a lost mirror is not retried)")
-
-
-_install_seen: tuple[float, bool] = (0.0, False)
-
-
-def _any_install() -> bool:
-    """Whether any workspace installed the app, asked at most every 30 s per process: the
-    reactor runs after every event and must not cost a query each time."""
-    global _install_seen
-    import time
-
-    checked, answer = _install_seen
-    if time.monotonic() - checked > 30:
-        answer = LinearAppInstall.objects.exists()
-        _install_seen = (time.monotonic(), answer)
-    return answer
-
-
-def forget_install_cache() -> None:
-    global _install_seen
-    _install_seen = (0.0, False)
 
 
 def actions_summarise(now: datetime | None = None) -> int:

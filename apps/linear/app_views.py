@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.core import roles
 from apps.core.permissions import admin_required, forbidden
 from apps.linear import app_install
-from apps.linear.agent_sessions import forget_install_cache, site_url
+from apps.linear.agent_sessions import site_url
 from apps.linear.client import LinearError
 from apps.linear.models_agent import LinearAppInstall
 
@@ -68,7 +68,6 @@ def app_install_callback(request: HttpRequest) -> HttpResponse:
     except LinearError as exc:
         messages.error(request, f"Installing in Linear failed: {exc}")
         return redirect("linear-settings")
-    forget_install_cache()
     messages.success(request, f"Switchboard is installed in {install.organization_name} as an "
                               "agent: delegate an issue to it, or @-mention it.")
     return redirect("linear-settings")
@@ -81,7 +80,6 @@ def app_install_remove(request: HttpRequest, pk: int) -> HttpResponse:
         return forbidden(request, roles.Role.OWNER)
     install = get_object_or_404(LinearAppInstall, pk=pk)
     app_install.install_remove(install=install, actor=request.user, request=request)
-    forget_install_cache()
     messages.success(request, f"Removed the installation in {install.organization_name}. "
                               "Remove the app in Linear too (Settings → Applications).")
     return redirect("linear-settings")

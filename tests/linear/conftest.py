@@ -60,9 +60,6 @@ def linear_app(settings, fake_linear):
     settings.LINEAR_OAUTH_AUTHORIZE_URL = f"{base}/oauth/authorize"
     settings.LINEAR_OAUTH_TOKEN_URL = f"{base}/oauth/token"
     settings.LINEAR_API_URL = fake_linear.url
-    from apps.linear.agent_sessions import forget_install_cache
-
-    forget_install_cache()
     return fake_linear
 
 

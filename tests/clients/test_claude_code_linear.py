@@ -1,0 +1,132 @@
+"""Switchboard as a Linear agent with the real Claude Code CLI: an issue delegated in the fake
+Linear reaches a real, idle Claude Code session through the live platform (web, worker, beat);
+its permission prompt becomes an elicitation in Linear, the human's reply there unblocks it,
+and its answer comes back to Linear as the session's response."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from apps.agents.models import Agent, AgentStatus, ApprovalRequest, TaskStatus
+from apps.linear.models import LinearIssue, RoutingRule, RoutingTarget
+from apps.linear.models_agent import LinearAgentSession, LinearAppInstall, SessionState
+from tests.clients.claude_cli import Claude
+from tests.clients.conftest import warm_up
+from tests.clients.fake_anthropic import FakeAnthropic
+from tests.conftest import PLATFORM_SECRET_KEY, make_key
+from tests.linear.conftest import fake_linear, linear_conn, mapping, synced  # noqa: F401
+from tests.support import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+def platform_encrypt(value: str) -> str:
+    """Encrypted as the platform process (its own SECRET_KEY) stores secrets."""
+    from cryptography.fernet import Fernet
+
+    key = base64.urlsafe_b64encode(
+        hashlib.sha256(f"switchboard.linear:{PLATFORM_SECRET_KEY}".encode()).digest())
+    return Fernet(key).encrypt(value.encode()).decode()
+
+
+@pytest.fixture
+def app_installed(fake_linear) -> tuple[LinearAppInstall, str]:  # noqa: F811
+    """The app as installed by an owner: the token the fake Linear issued, the session
+    webhook's secret, the API at the fake (install.api_url)."""
+    token, secret = "lin_oauth_e2e_token", "session-webhook-secret-e2e"
+    fake_linear.app_tokens.add(token)
+    fake_linear.webhooks.append({"id": "wh-sessions", "url": "", "secret": secret,
+                                 "resourceTypes": ["AgentSessionEvent"]})
+    install = LinearAppInstall.objects.create(
+        organization_id="org-1", organization_name="Acme Inc", app_user_id="viewer-1",
+        access_token_encrypted=platform_encrypt(token), api_url=fake_linear.url,
+        webhook_secret_encrypted=platform_encrypt(secret))
+    return install, secret
+
+
+def deliver(live, fake, payload: dict) -> requests.Response:
+    body = json.dumps(payload).encode()
+    headers = fake.signed(body, fake.session_webhook()["secret"])[1]
+    return requests.post(f"{live.url}/api/v1/linear/webhook", data=body, headers=headers,
+                         timeout=10)
+
+
+def kinds(fake, sid: str) -> list[str]:
+    # Tool-call summaries depend on when beat runs: the order of the rest is the contract.
+    return [a["content"]["type"] for a in fake.session_activities(sid)
+            if a["content"].get("action") != "Used tools"]
+
+
+def test_delegated_in_linear_done_by_claude_code(
+        live, project, mapping, app_installed,  # noqa: F811 (fixtures imported above)
+        fake_linear, api: FakeAnthropic, tmp_path: Path) -> None:  # noqa: F811
+    key = make_key(project, "write")
+    warm_up(live.url, key)
+    claude = Claude(tmp_path, api.url, live.url, key)
+    api.script("LINEARWORKER", [
+        {"text": "Ready for work."},
+        {"tools": [{"name": "Bash", "input": {"command": "touch released.txt",
+                                              "description": "release"}}]},
+        {"text": "Released: released.txt is in place."},
+    ])
+    proc = claude.start("LINEARWORKER wait for tasks", SWITCHBOARD_WAIT_FOR_TASK="90",
+                        SWITCHBOARD_APPROVAL_WAIT="90")
+    try:
+        agent = wait_for(lambda: Agent.objects.filter(status=AgentStatus.IDLE,
+                                                      kind="claude-code").first(),
+                         timeout=60, message="the Claude Code session to go idle")
+        rule = RoutingRule.objects.create(name="delegated in Linear")
+        RoutingTarget.objects.create(rule=rule, agent=agent, capacity=1)
+        local = LinearIssue.objects.filter(state__type__in=["backlog", "unstarted"]).first()
+        session = fake_linear.open_session(fake_linear.issues_by_id[local.linear_id])
+        delegated = time.monotonic()
+        assert deliver(live, fake_linear, fake_linear.session_event("created", session)
+                       ).status_code == 200
+        wait_for(lambda: kinds(fake_linear, session["id"])[:1] == ["thought"], timeout=30,
+                 message="the first thought in Linear")
+        assert time.monotonic() - delegated < 10, "Linear would show the session as stale"
+        first = fake_linear.session_activities(session["id"])[0]["content"]["body"]
+        assert agent.name in first and f"/agents/{agent.pk}/" in first
+        # Claude Code picks the task up at its Stop hook and asks to run Bash.
+        wait_for(lambda: "elicitation" in kinds(fake_linear, session["id"]), timeout=90,
+                 message="the permission prompt to become an elicitation")
+        elicitation = next(a for a in fake_linear.session_activities(session["id"])
+                           if a["content"]["type"] == "elicitation")
+        assert "Bash" in elicitation["content"]["body"]
+        assert LinearAgentSession.objects.get(linear_id=session["id"]).state == \
+            SessionState.AWAITING_INPUT
+        assert deliver(live, fake_linear, fake_linear.session_event(
+            "prompted", session, body="Allow")).status_code == 200
+        wait_for(lambda: kinds(fake_linear, session["id"])[-1:] == ["response"], timeout=90,
+                 message="the response in Linear")
+    finally:
+        from apps.agents.services import agent_action
+
+        for a in Agent.objects.filter(kind="claude-code", parent=None):
+            agent_action(agent=a, action="stop", actor_label="test")
+        try:
+            proc.wait(timeout=60)
+        except Exception:  # noqa: BLE001 - a stuck CLI must not outlive the test
+            proc.kill()
+    assert (claude.cwd / "released.txt").exists()
+    assert ApprovalRequest.objects.get(agent=agent).status == "allowed"
+    assert kinds(fake_linear, session["id"]) == [
+        "thought", "action", "elicitation", "thought", "response"]
+    response = fake_linear.session_activities(session["id"])[-1]["content"]["body"]
+    assert response == "Released: released.txt is in place."
+    task = agent.tasks.get(linear_issue_id=local.linear_id)
+    assert task.status == TaskStatus.COMPLETED
