@@ -263,7 +263,12 @@ def _session_prompted(install: LinearAppInstall, data: dict[str, Any],
         return f"approval {decision}"
     if not body:
         return "empty prompt"
-    from apps.agents.services import task_assign
+    from apps.agents.models import AgentStatus, CommandAction
+    from apps.agents.services import agent_action, task_assign
+
+    if agent.status == AgentStatus.BLOCKED:  # it asked something: the reply is the answer
+        agent_action(agent=agent, action=CommandAction.UNBLOCK, actor_label=who,
+                     reason="answered in Linear")
 
     identifier = session.issue_identifier or "the issue"
     task = task_assign(agent=agent, title=f"{identifier}: {body.splitlines()[0]}"[:300],
@@ -277,7 +282,10 @@ def _session_prompted(install: LinearAppInstall, data: dict[str, Any],
 
 # --- the agent's life out -----------------------------------------------------------------------
 MIRRORED_KINDS = {"task.assigned", "task.started", "task.completed", "task.failed",
-                  "task.cancelled", "approval.requested", "approval.decided", "agent.error"}
+                  "task.cancelled", "approval.requested", "approval.decided", "agent.error",
+                  "agent.blocked", "agent.unblocked"}
+# A permission prompt blocks the agent too; its approval.requested says more, once.
+PERMISSION_REASON = "waiting for permission"
 
 
 OPEN_STATES = (SessionState.PENDING, SessionState.ACTIVE, SessionState.AWAITING_INPUT)
@@ -365,6 +373,19 @@ def _mirror_one(session: LinearAgentSession, event: Any) -> int:
                     + (f" by {event.actor_label}" if event.actor_label else "") + "."},
             source_event_id=event.pk)
         _set_state(session, SessionState.ACTIVE)
+    elif kind == "agent.blocked":
+        reason = str(data.get("reason") or "").strip()
+        if reason.startswith(PERMISSION_REASON):
+            return 0
+        added = activity_add(session, ActivityKind.ELICITATION, {"body": (
+            f"{agent_name} is blocked" + (f": {reason}" if reason else "") + ".\n\nReply here "
+            "to answer it: the reply unblocks the agent and becomes its next instruction.")[:6000]},
+            source_event_id=event.pk)
+        _set_state(session, SessionState.AWAITING_INPUT)
+    elif kind == "agent.unblocked":
+        if session.state == SessionState.AWAITING_INPUT:
+            _set_state(session, SessionState.ACTIVE)
+        return 0
     else:  # agent.error: worth knowing, not the end of the session
         added = activity_add(session, ActivityKind.ERROR, {
             "body": str(data.get("message") or "The agent reported an error.")[:6000]},

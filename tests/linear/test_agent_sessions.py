@@ -333,3 +333,28 @@ def test_a_closed_issue_is_not_handed_out(installed, claude_pool, linear_app):
     flush(row)
     (only,) = linear_app.session_activities(session["id"])
     assert f"{done.identifier} is {done.state.name} in Linear" in only["content"]["body"]
+
+
+def test_a_question_becomes_an_elicitation_and_the_reply_unblocks(installed, claude_pool,
+                                                                  linear_app):
+    from apps.agents.services import agent_block
+
+    rule, agent = claude_pool
+    session = linear_app.open_session(agent_issue(linear_app))
+    deliver(linear_app, linear_app.session_event("created", session))
+    agent_block(agent=agent, reason="waiting for input: Which database should I use?")
+    agent_block(agent=agent, reason="waiting for permission to use Bash: make")  # skipped
+    mirror_all()
+    row = LinearAgentSession.objects.get()
+    assert row.state == SessionState.AWAITING_INPUT
+    deliver(linear_app, linear_app.session_event("prompted", session, body="PostgreSQL."))
+    agent.refresh_from_db()
+    assert agent.status != AgentStatus.BLOCKED
+    assert agent.tasks.filter(description__contains="PostgreSQL.").exists()
+    mirror_all()
+    flush(row)
+    acts = linear_app.session_activities(session["id"])
+    elicitations = [a for a in acts if a["content"]["type"] == "elicitation"]
+    assert len(elicitations) == 1
+    assert "Which database should I use?" in elicitations[0]["content"]["body"]
+    assert LinearAgentSession.objects.get(pk=row.pk).state == SessionState.ACTIVE
