@@ -214,12 +214,32 @@ ATTENTION_RANK = Case(
 )
 
 
-def attention_agents(project: Project | None, limit: int = ATTENTION_LIMIT) -> list[Agent]:
+def attention_agents(project: Project | None, limit: int = ATTENTION_LIMIT,
+                     statuses: tuple[str, ...] = ATTENTION_STATUSES) -> list[Agent]:
     """Blocked, erroring and offline agents: waiting for a human first, then erroring, then
     blocked for other reasons, offline last; longest-waiting first within each."""
-    qs = _with_card_fields(agents_in(project).filter(status__in=ATTENTION_STATUSES))
+    qs = _with_card_fields(agents_in(project).filter(status__in=statuses))
     qs = qs.annotate(attention_rank=ATTENTION_RANK)
     return decorate_agents(qs.order_by("attention_rank", "status_since", "id")[:limit])
+
+
+def attention_groups(project: Project | None, counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The strip's two groups: what a person can act on now (waiting for a human, erroring,
+    blocked), and offline agents apart, collapsed under their count, so forty quiet sessions
+    never push a fresh permission prompt out of sight. Two queries at most."""
+    by_status = {c["status"]: c["count"] for c in counts}
+    offline_total = by_status.get(AgentStatus.OFFLINE, 0)
+    acting_total = by_status.get(AgentStatus.BLOCKED, 0) + by_status.get(AgentStatus.ERROR, 0)
+    acting = attention_agents(project, statuses=(AgentStatus.BLOCKED, AgentStatus.ERROR)) \
+        if acting_total else []
+    offline = attention_agents(project, statuses=(AgentStatus.OFFLINE,)) if offline_total else []
+    return {
+        "attention": acting,
+        "attention_acting_total": acting_total,
+        "attention_offline": offline,
+        "attention_offline_total": offline_total,
+        "attention_total": acting_total + offline_total,
+    }
 
 
 def overview_cards(project: Project | None, limit: int = OVERVIEW_CARD_LIMIT) -> list[Agent]:
@@ -230,13 +250,11 @@ def overview_cards(project: Project | None, limit: int = OVERVIEW_CARD_LIMIT) ->
 def overview(project: Project | None) -> dict[str, Any]:
     counts = status_counts(project)
     total = sum(c["count"] for c in counts)
-    attention = attention_agents(project) if total else []
     return {
         **overview_usage(project),
+        **attention_groups(project, counts),
         "counts": counts,
         "total": total,
-        "attention": attention,
-        "attention_total": sum(c["count"] for c in counts if c["status"] in ATTENTION_STATUSES),
         "cards": overview_cards(project) if total else [],
         "card_limit": OVERVIEW_CARD_LIMIT,
         "version": latest_event_id(project),
