@@ -242,9 +242,24 @@ def attention_groups(project: Project | None, counts: list[dict[str, Any]]) -> d
     }
 
 
+# The overview's cards: what a person can act on, then the live ones; offline and stopped
+# sessions last, so a page of stale sessions never pushes a live one past the card limit.
+CARD_RANK = Case(
+    When(WAITING_FOR_HUMAN, then=Value(0)),
+    When(status=AgentStatus.ERROR, then=Value(1)),
+    When(status=AgentStatus.BLOCKED, then=Value(2)),
+    When(status=AgentStatus.WORKING, then=Value(3)),
+    When(status=AgentStatus.IDLE, then=Value(4)),
+    When(status=AgentStatus.SLEEPING, then=Value(5)),
+    When(status=AgentStatus.OFFLINE, then=Value(6)),
+    default=Value(7),
+    output_field=IntegerField(),
+)
+
+
 def overview_cards(project: Project | None, limit: int = OVERVIEW_CARD_LIMIT) -> list[Agent]:
-    qs = _with_card_fields(agents_in(project))
-    return decorate_agents(qs.order_by("status_rank", "name", "id")[:limit])
+    qs = _with_card_fields(agents_in(project)).annotate(card_rank=CARD_RANK)
+    return decorate_agents(qs.order_by("card_rank", "name", "id")[:limit])
 
 
 def overview(project: Project | None) -> dict[str, Any]:
