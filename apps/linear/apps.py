@@ -27,3 +27,7 @@ class LinearConfig(AppConfig):
         add_periodic("linear-sweep-deliveries", "linear.sweep_deliveries",
                      settings.LINEAR_SWEEP_SECONDS)
         register_reactor("linear.routing", reactor)
+        from apps.core.search import register_search
+        from apps.linear.search import find_issues
+
+        register_search("linear", "Linear issues", find_issues, order=20)
