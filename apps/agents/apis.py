@@ -108,6 +108,7 @@ class AgentListView(GenericAPIView):
             OpenApiParameter("project", str, description="Project slug or id"),
             OpenApiParameter("status", str, description="One status or a comma-separated list"),
             OpenApiParameter("kind", str),
+            OpenApiParameter("model", str, description="Exact model name"),
             OpenApiParameter("parent", int, description="Sub-agents of this agent"),
         ],
         responses=s.AgentSerializer(many=True),
@@ -122,6 +123,8 @@ class AgentListView(GenericAPIView):
             qs = qs.filter(status__in=params["status"].split(","))
         if params.get("kind"):
             qs = qs.filter(kind=params["kind"])
+        if params.get("model"):
+            qs = qs.filter(model=params["model"])
         parent = id_param(request, "parent")
         if parent is not None:
             qs = qs.filter(parent_id=parent)

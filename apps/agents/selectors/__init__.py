@@ -325,6 +325,7 @@ def connect_status(project: Project, *, opened: datetime) -> dict[str, Any]:
 class ListFilters:
     status: str = ""
     kind: str = ""
+    model: str = ""
     q: str = ""
     sort: str = "status"
     page: int = 1
@@ -342,6 +343,8 @@ class ListFilters:
         return cls(
             status=status if status in AgentStatus.values or status == "attention" else "",
             kind=kind if KIND_RE.match(kind or "") and len(kind) <= 40 else "",
+            # Any text: a model nobody runs simply matches no agent.
+            model=(query.get("model", "") or "").strip()[:150],
             q=(query.get("q", "") or "").strip()[:100],
             sort=sort if sort in LIST_SORTS else "status",
             page=page,
@@ -349,7 +352,8 @@ class ListFilters:
         )
 
     def as_query(self, **override: Any) -> dict[str, Any]:
-        values = {"status": self.status, "kind": self.kind, "q": self.q, "sort": self.sort,
+        values = {"status": self.status, "kind": self.kind, "model": self.model, "q": self.q,
+                  "sort": self.sort,
                   "archived": "1" if self.archived else ""}
         values.update(override)
         return {k: v for k, v in values.items() if v not in ("", None)}
@@ -363,6 +367,8 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
         qs = qs.filter(status=filters.status)
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
+    if filters.model:
+        qs = qs.filter(model=filters.model)
     if filters.q:
         qs = qs.filter(
             Q(name__icontains=filters.q)
@@ -374,6 +380,12 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
     page = Paginator(qs, LIST_PAGE_SIZE).get_page(filters.page)
     page.object_list = decorate_agents(page.object_list)
     return page
+
+
+def list_models(project: Project | None, limit: int = 100) -> list[str]:
+    """The list's model filter: the models the agents in scope report, in one query."""
+    return list(agents_in(project, archived=None).exclude(model="").order_by("model")
+                .values_list("model", flat=True).distinct()[:limit])
 
 
 def archive_counts(project: Project | None) -> dict[str, int]:
