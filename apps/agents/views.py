@@ -294,12 +294,14 @@ def agent_manage(request: HttpRequest, pk: int) -> HttpResponse:
     op = request.POST.get("op", "")
     try:
         if op in ("archive", "unarchive"):
-            n = services.agent_archive(agent=agent, archive=op == "archive", actor=request.user)
+            n = services.agent_archive(agent=agent, archive=op == "archive", actor=request.user,
+                                       request=request)
             done = "Archived" if op == "archive" else "Back in the list:"
             messages.success(request, f"{done} {agent.name}" + (
                 f" and {n - 1} sub-agent{'s' if n > 2 else ''}." if n > 1 else "."))
         elif op == "delete":
-            n = services.agent_delete(agent=agent, actor=request.user, finished_only=True)
+            n = services.agent_delete(agent=agent, actor=request.user, finished_only=True,
+                                      request=request)
             messages.success(request, f"Deleted {agent.name}" + (
                 f" and {n - 1} sub-agent{'s' if n > 2 else ''}" if n > 1 else "")
                 + "; its events stay in the activity log.")
