@@ -103,7 +103,7 @@ def test_offline_agents_wait_collapsed_under_their_count(client, viewer, project
     client.force_login(viewer)
     body = client.get(reverse("overview")).content.decode()
     strip = body[body.index('id="ov-attention"'): body.index('id="ov-grid"')]
-    details = strip[strip.index('<details class="attention-offline">'):]
+    details = strip[strip.index("<details class=\"attention-offline\""):]
     assert "<summary>41 offline agents</summary>" in details
     assert "asking" in strip and "asking" not in details
     assert "gone-00" in details

@@ -175,3 +175,25 @@ def test_global_search_finds_an_agent_and_an_issue(live, page, viewer, project):
     # Without the live list: the form submits to /search/.
     page.goto(f"{live.url}/search/?q=PAY-142")
     assert "PAY-142" in page.locator("#search-page-results").inner_text()
+
+
+def test_the_offline_group_stays_open_across_a_live_update(live, page, viewer, project):
+    from tests.e2e.test_live_pages import api_client, wait_js, wait_live
+
+    fixer = seed.agent(project, "fixer", status="working")
+    for i in range(3):
+        seed.agent(project, f"gone-{i}", status="offline", reason="no heartbeat")
+    login_browser(page, live.url, viewer.username)
+    page.goto(f"{live.url}/?project=apollo")
+    wait_live(page)
+    page.locator("#ov-attention-offline > summary").click()
+    assert page.locator("#ov-attention-offline a", has_text="gone-0").is_visible()
+    with api_client(live, project) as api:
+        r = api.post(f"/agents/{fixer.pk}/heartbeat",
+                     json={"status": "blocked", "message": "waiting for permission to use Bash"})
+        assert r.status_code == 200, r.text
+    wait_js(page, "document.querySelector('#ov-attention .attention-list a')"
+                  " && document.querySelector('#ov-attention .attention-list a')"
+                  ".textContent === 'fixer'", 10)
+    assert page.locator("#ov-attention-offline").get_attribute("open") is not None
+    assert page.locator("#ov-attention-offline a", has_text="gone-0").is_visible()
