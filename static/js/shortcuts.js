@@ -42,6 +42,9 @@
   document.addEventListener("click", function (e) {
     var m = menu();
     if (m && m.open && !m.contains(e.target)) closeMenu();
+    // The header's live results close when the reader clicks elsewhere.
+    var box = document.getElementById("topsearch-results");
+    if (box && box.innerHTML && !e.target.closest(".topsearch")) box.innerHTML = "";
   });
 
   // --- rows -------------------------------------------------------------------------------
