@@ -8,6 +8,9 @@ from apps.agents import apis
 urlpatterns = [
     path("agents", apis.AgentListView.as_view(), name="api-agents"),
     path("agents/<int:pk>", apis.AgentDetailView.as_view(), name="api-agent"),
+    path("agents/<int:pk>/archive", apis.AgentArchiveView.as_view(), name="api-agent-archive"),
+    path("agents/<int:pk>/unarchive", apis.AgentUnarchiveView.as_view(),
+         name="api-agent-unarchive"),
     path("agents/<int:pk>/heartbeat", apis.HeartbeatView.as_view(), name="api-agent-heartbeat"),
     path("agents/<int:pk>/commands/<int:command_id>/ack", apis.CommandAckView.as_view(),
          name="api-agent-command-ack"),

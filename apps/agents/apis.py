@@ -108,6 +108,7 @@ class AgentListView(GenericAPIView):
             OpenApiParameter("project", str, description="Project slug or id"),
             OpenApiParameter("status", str, description="One status or a comma-separated list"),
             OpenApiParameter("kind", str),
+            OpenApiParameter("model", str, description="Exact model name"),
             OpenApiParameter("parent", int, description="Sub-agents of this agent"),
         ],
         responses=s.AgentSerializer(many=True),
@@ -122,6 +123,8 @@ class AgentListView(GenericAPIView):
             qs = qs.filter(status__in=params["status"].split(","))
         if params.get("kind"):
             qs = qs.filter(kind=params["kind"])
+        if params.get("model"):
+            qs = qs.filter(model=params["model"])
         parent = id_param(request, "parent")
         if parent is not None:
             qs = qs.filter(parent_id=parent)
@@ -163,6 +166,42 @@ class AgentDetailView(GenericAPIView):
         actor, label = actor_of(request)
         services.agent_delete(agent=agent, actor=actor, actor_label=label)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ArchiveView(GenericAPIView):
+    """Archive a finished agent (with its sub-agents), or bring it back: the same service as the
+    agent page's buttons. Archiving a running agent is a 400."""
+
+    serializer_class = s.AgentSerializer
+    archive = True
+
+    def get_queryset(self) -> QuerySet[Agent]:
+        return agents_qs(self.request)
+
+    def post(self, request: Request, pk: int) -> Response:
+        agent = get_agent(request, pk)
+        actor, label = actor_of(request)
+        services.agent_archive(agent=agent, archive=self.archive, actor=actor, actor_label=label,
+                               request=request._request)
+        return Response(fresh(request, agent))
+
+
+class AgentArchiveView(ArchiveView):
+    archive = True
+
+    @extend_schema(summary="Archive a stopped or offline agent and its sub-agents (history stays)",
+                   parameters=[ID], request=None, responses=s.AgentSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+
+class AgentUnarchiveView(ArchiveView):
+    archive = False
+
+    @extend_schema(summary="Bring an archived agent back into the lists", parameters=[ID],
+                   request=None, responses=s.AgentSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
 
 
 class HeartbeatView(GenericAPIView):

@@ -71,6 +71,7 @@ def agent_json(agent: Agent, now: datetime | None = None) -> dict[str, Any]:
         "metadata": agent.metadata,
         "version": agent.version,
         "created_at": agent.created_at,
+        "archived_at": agent.archived_at,
         "usage": usage.as_json() if (usage := agent_usage(agent)) is not None else None,
     }
 
@@ -149,6 +150,8 @@ class AgentSerializer(serializers.Serializer):
     metadata = serializers.JSONField()
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    archived_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set while the agent is archived (out of the lists).")
     usage = UsageSerializer(
         allow_null=True, help_text="Token and cost totals in agent list and detail replies; "
         "null in heartbeat and action replies.")

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.agents import lifecycle
@@ -28,6 +29,7 @@ from apps.agents.models import (
     LifecyclePolicy,
     TaskStatus,
 )
+from apps.core.audit import audit_record
 from apps.core.db import hot_writer, prepared_cursor
 from apps.core.events import bump_version, record_event
 from apps.projects.models import Project
@@ -129,7 +131,7 @@ def agent_update(*, agent: Agent, actor: Any = None, actor_label: str = "",
 
 @transaction.atomic
 def agent_delete(*, agent: Agent, actor: Any = None, actor_label: str = "",
-                 finished_only: bool = False) -> int:
+                 finished_only: bool = False, request: HttpRequest | None = None) -> int:
     """Deletes the agent and its sub-agents with their spans, usage, commands and alerts. The
     event log keeps their history (events lose the link; the `agent.deleted` event, agent=None,
     names them with the old id, so feeds can drop the row) and tasks stay as work items.
@@ -149,6 +151,9 @@ def agent_delete(*, agent: Agent, actor: Any = None, actor_label: str = "",
     Agent.objects.filter(pk__in=ids).delete()
     event = record_event("agent.deleted", project=project, actor=actor,
                          actor_label=_actor_label(actor, actor_label), data=data, publish=False)
+    audit_record("agent.deleted", actor=actor, actor_label=actor_label, request=request,
+                 target=agent, data={"agent_id": old_id, "project": project.slug,
+                                     "sub_agents": len(family) - 1})
     # Published with the old agent id so the agent's own page hears about it.
     transaction.on_commit(
         lambda: spine.after_commit(event.pk, "agent.deleted", project.pk, old_id)
@@ -623,7 +628,8 @@ def _finished_family(agent: Agent) -> list[Agent]:
 
 @transaction.atomic
 def agent_archive(*, agent: Agent, archive: bool = True, actor: Any = None,
-                  actor_label: str = "", now: datetime | None = None) -> int:
+                  actor_label: str = "", now: datetime | None = None,
+                  request: HttpRequest | None = None) -> int:
     """Put a finished agent (with its sub-agents) out of the lists, or back. Nothing is lost:
     an archived agent keeps its traces, usage and events, and reporting again un-archives it.
     Returns how many agents changed."""
@@ -636,6 +642,9 @@ def agent_archive(*, agent: Agent, archive: bool = True, actor: Any = None,
     record_event("agent.archived" if archive else "agent.unarchived", project=project_of(agent),
                  agent=agent, actor=actor, actor_label=_actor_label(actor, actor_label),
                  data={"agents": len(ids)}, changed=agent, ts=now)
+    audit_record("agent.archived" if archive else "agent.unarchived", actor=actor,
+                 actor_label=actor_label, request=request, target=agent,
+                 data={"agents": len(ids), "project": project_of(agent).slug})
     return len(ids)
 
 
@@ -658,4 +667,6 @@ def agents_archive_finished(*, agents: Any, actor: Any = None, actor_label: str 
     for project in Project.objects.filter(pk__in=per_project):
         record_event("agents.archived", project=project, actor=actor, actor_label=label,
                      data={"agents": per_project[project.pk]}, ts=now)
+        audit_record("agents.archived", actor=actor, actor_label=actor_label, target=project,
+                     data={"agents": per_project[project.pk]})
     return len(ids)

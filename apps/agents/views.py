@@ -101,7 +101,8 @@ def agents_list(request: HttpRequest) -> HttpResponse:
         "show_project": project is None,
         "current_project": project,
         "project_param": pp,
-        "filtered": bool(filters.status or filters.kind or filters.q or filters.archived),
+        "filtered": bool(filters.status or filters.kind or filters.model or filters.q
+                         or filters.archived),
         "version": selectors.latest_event_id(project),
         "snapshot": request.GET.get("partial") == "rows",
     }
@@ -113,6 +114,7 @@ def agents_list(request: HttpRequest) -> HttpResponse:
             "statuses": AgentStatus.choices,
             "kinds": kind_choices() + ([(filters.kind, filters.kind)]
                                        if filters.kind and filters.kind not in KNOWN else []),
+            "models": _with_current(selectors.list_models(project), filters.model),
             "sorts": list(selectors.LIST_SORT_LABELS.items()),
             "live_query": urlencode({**base, "page": page.number}),
             "page_prev_query": urlencode({**base, "page": page.number - 1})
@@ -128,6 +130,11 @@ def agents_list(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "agents/list.html#live", ctx)
     return render(request, "agents/list.html", ctx)
+
+
+def _with_current(values: list[str], current: str) -> list[str]:
+    """A filter's choices keep the chosen value even when no agent in scope has it now."""
+    return values + [current] if current and current not in values else values
 
 
 def _sort_links(filters: selectors.ListFilters, base: dict[str, Any]) -> dict[str, Any]:
@@ -336,12 +343,14 @@ def agent_manage(request: HttpRequest, pk: int) -> HttpResponse:
     op = request.POST.get("op", "")
     try:
         if op in ("archive", "unarchive"):
-            n = services.agent_archive(agent=agent, archive=op == "archive", actor=request.user)
+            n = services.agent_archive(agent=agent, archive=op == "archive", actor=request.user,
+                                       request=request)
             done = "Archived" if op == "archive" else "Back in the list:"
             messages.success(request, f"{done} {agent.name}" + (
                 f" and {n - 1} sub-agent{'s' if n > 2 else ''}." if n > 1 else "."))
         elif op == "delete":
-            n = services.agent_delete(agent=agent, actor=request.user, finished_only=True)
+            n = services.agent_delete(agent=agent, actor=request.user, finished_only=True,
+                                      request=request)
             messages.success(request, f"Deleted {agent.name}" + (
                 f" and {n - 1} sub-agent{'s' if n > 2 else ''}" if n > 1 else "")
                 + "; its events stay in the activity log.")

@@ -25,4 +25,8 @@ class AlertsConfig(AppConfig):
         register_nav("Notification channels", "alerts-channels", order=41, role=Role.ADMIN,
                      section="settings")
         register_nav("My notifications", "alerts-personal", order=42, section="settings")
+        from apps.alerts.search import find_alerts
+        from apps.core.search import register_search
+
+        register_search("alerts", "Alerts", find_alerts, order=30)
         add_periodic("alerts-sweep", "alerts.sweep", settings.ALERTS_SWEEP_SECONDS)

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.core.health import run_checks
 from apps.core.models import ServiceBeat
-from apps.core.permissions import owner_required
+from apps.core.permissions import member_required, owner_required
 
 
 @require_GET
@@ -113,3 +113,20 @@ def admin_login(request: HttpRequest) -> HttpResponse:
             return redirect(target)
         return forbidden(request, roles.Role.OWNER)  # signed in, but the admin is for owners
     return redirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
+
+
+@require_GET
+@member_required
+def search(request: HttpRequest) -> HttpResponse:
+    """The header's live results (htmx, as you type) and the /search/?q= page without JS."""
+    from apps.core.search import MIN_LENGTH, clean_query
+    from apps.core.search import search as run_search
+    from apps.projects.selectors import current_project
+
+    query = clean_query(request.GET.get("q"))
+    project = current_project(request)
+    ctx = {"q": query, "groups": run_search(query, project=project), "min_length": MIN_LENGTH,
+           "too_short": 0 < len(query) < MIN_LENGTH, "current_project": project}
+    if request.htmx:
+        return render(request, "core/search.html#results", ctx)
+    return render(request, "core/search.html", ctx)

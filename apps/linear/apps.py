@@ -33,3 +33,7 @@ class LinearConfig(AppConfig):
         add_periodic("linear-session-outbox", "linear.session_outbox_sweep", 10)
         add_periodic("linear-session-actions", "linear.session_actions",
                      settings.LINEAR_AGENT_ACTION_INTERVAL_SECONDS)
+        from apps.core.search import register_search
+        from apps.linear.search import find_issues
+
+        register_search("linear", "Linear issues", find_issues, order=20)

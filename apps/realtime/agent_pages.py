@@ -64,10 +64,7 @@ class OverviewConsumer(LivePageConsumer):
         ctx = {
             "counts": counts,
             "total": sum(c["count"] for c in counts),
-            "attention": selectors.attention_agents(self.project),
-            "attention_total": sum(
-                c["count"] for c in counts if c["status"] in ("blocked", "error", "offline")
-            ),
+            **selectors.attention_groups(self.project, counts),
             "version": message["event_id"],
             "current_project": self.project,
             "show_project": self.project is None,

@@ -13,3 +13,7 @@ class RealtimeConfig(AppConfig):
         register_nav("Overview", "overview", order=10)
         register_nav("Agents", "agents-list", order=20)
         register_nav("Activity", "activity", order=30)
+        from apps.agents.search import find_agents
+        from apps.core.search import register_search
+
+        register_search("agents", "Agents", find_agents, order=10)

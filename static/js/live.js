@@ -97,6 +97,11 @@
       }
       activate(el, !el.hasAttribute("data-snapshot") && inLiveRegion(current));
       var focus = carryOver(current, el);
+      // A group the reader opened (the overview's offline agents) stays open across updates.
+      current.querySelectorAll("details[id][open]").forEach(function (d) {
+        var twin = el.querySelector("#" + CSS.escape(d.id));
+        if (twin) twin.open = true;
+      });
       current.replaceWith(el);
       refocus(el, focus);
       return true;

@@ -96,6 +96,11 @@ def test_it_lists_agents_with_filters_and_enrichment(api, make_agent, foreign_ag
     assert [r["name"] for r in api.get(URL, {"status": "working"}).json()["results"]] == ["a"]
     assert api.get(URL, {"project": "zephyr"}).json()["results"] == []
     assert b.pk in [r["id"] for r in api.get(URL, {"status": "idle,working"}).json()["results"]]
+    from apps.agents.models import Agent
+
+    Agent.objects.filter(pk=b.pk).update(model="gpt-5-codex")
+    assert [r["name"] for r in api.get(URL, {"model": "gpt-5-codex"}).json()["results"]] == ["b"]
+    assert api.get(URL, {"model": "no-such-model"}).json()["results"] == []
 
 
 def test_list_queries_do_not_grow_with_agents(api, make_agent, django_assert_max_num_queries):

@@ -112,3 +112,35 @@ def test_viewers_cannot_archive_or_delete(client, viewer, project):
     assert client.post(reverse("agents-archive-finished")).status_code == 403
     assert "Archive finished" not in listed(client)
     assert Agent.objects.filter(pk=done.pk, archived_at=None).exists()
+
+
+def test_archive_unarchive_and_delete_leave_audit_entries(client, admin_user, project):
+    from apps.core.models import AuditEntry
+
+    done = seed.agent(project, "finished-run", status="stopped")
+    client.force_login(admin_user)
+    manage(client, done, "archive")
+    manage(client, done, "unarchive")
+    manage(client, done, "delete")
+    rows = list(AuditEntry.objects.filter(target_type="agent", target_id=str(done.pk))
+                .order_by("id").values_list("action", "actor_label"))
+    assert rows == [("agent.archived", admin_user.username),
+                    ("agent.unarchived", admin_user.username),
+                    ("agent.deleted", admin_user.username)]
+    kinds = set(AgentEvent.objects.filter(project=project).values_list("kind", flat=True))
+    assert {"agent.archived", "agent.unarchived", "agent.deleted"} <= kinds
+
+
+def test_the_agent_page_offers_archive_and_a_confirmed_delete_to_admins_only(
+        client, admin_user, viewer, project):
+    done = seed.agent(project, "finished-run", status="stopped")
+    client.force_login(admin_user)
+    body = client.get(reverse("agent-detail", args=[done.pk])).content.decode()
+    assert 'name="op" value="archive"' in body
+    # Delete is behind a disclosure: the first click only shows what will go.
+    confirm = body[body.index('id="act-delete"'):]
+    assert "<summary" in confirm.split('value="delete"')[0]
+    assert "Their events stay in the activity log" in confirm
+    client.force_login(viewer)
+    body = client.get(reverse("agent-detail", args=[done.pk])).content.decode()
+    assert 'value="archive"' not in body and 'id="act-delete"' not in body

@@ -80,3 +80,28 @@ def test_its_query_count_does_not_grow_with_agents(
     with django_assert_max_num_queries(12):
         r = client.get(reverse("agents-list") + "?sort=heartbeat")
     assert r.status_code == 200
+
+
+def test_it_filters_by_model_and_pages_keep_the_filters(client, viewer, project):
+    for i in range(55):
+        seed.agent(project, f"opus-{i:02}", model="claude-opus-4")
+    seed.agent(project, "sonnet-1", model="claude-sonnet-4-5")
+    client.force_login(viewer)
+    url = reverse("agents-list")
+    body = client.get(url + "?model=claude-sonnet-4-5").content.decode()
+    assert "1 agent<" in body and "sonnet-1" in body and "opus-00" not in body
+    assert '<option value="claude-sonnet-4-5" selected>' in body
+    body = client.get(url + "?model=claude-opus-4&kind=claude-code&sort=name").content.decode()
+    assert "55 agents" in body
+    assert 'href="?project=all&amp;kind=claude-code&amp;model=claude-opus-4&amp;sort=name&amp;page=2"' in body
+    body = client.get(url + "?model=claude-opus-4&sort=name&page=2").content.decode()
+    assert "opus-54" in body and "sonnet-1" not in body
+
+
+def test_an_unknown_model_matches_nothing_and_says_so(client, viewer, project):
+    seed.agent(project, "alpha", model="claude-opus-4")
+    client.force_login(viewer)
+    r = client.get(reverse("agents-list") + "?model=" + "x" * 400)
+    body = r.content.decode()
+    assert r.status_code == 200 and "No agents match these filters" in body
+    assert "Clear filters" in body

@@ -91,3 +91,29 @@ def test_needs_attention_puts_what_a_human_can_act_on_first(client, viewer, proj
     strip = body[body.index('id="ov-attention"'): body.index('id="ov-grid"')]
     order = sorted(["asking", "crashy", "stuck", "gone-0"], key=strip.index)
     assert order == ["asking", "crashy", "stuck", "gone-0"]
+
+
+def test_offline_agents_wait_collapsed_under_their_count(client, viewer, project):
+    """41 offline sessions do not hide a fresh permission prompt: they sit in a closed
+    <details> after it, and the prompt is in the list a person sees first."""
+    for i in range(41):
+        seed.agent(project, f"gone-{i:02}", status="offline", reason="no heartbeat")
+    seed.agent(project, "asking", status="blocked",
+               reason="waiting for permission to use Bash: git push")
+    client.force_login(viewer)
+    body = client.get(reverse("overview")).content.decode()
+    strip = body[body.index('id="ov-attention"'): body.index('id="ov-grid"')]
+    details = strip[strip.index("<details class=\"attention-offline\""):]
+    assert "<summary>41 offline agents</summary>" in details
+    assert "asking" in strip and "asking" not in details
+    assert "gone-00" in details
+    assert "See all 41 offline" in details
+
+
+def test_the_strip_is_all_clear_for_action_when_only_offline_agents_remain(
+        client, viewer, project):
+    seed.agent(project, "gone", status="offline", reason="no heartbeat")
+    client.force_login(viewer)
+    body = client.get(reverse("overview")).content.decode()
+    assert "Nothing is waiting for you" in body
+    assert "<summary>1 offline agent</summary>" in body

@@ -116,7 +116,8 @@ def test_the_lists_query_count_does_not_grow_with_usage(
     assert r.status_code == 200 and r.content.decode().count("agent-row-") == n
 
 
-QUERIES = 7  # session, user, project selector, count, page, latest event id, archive counts
+QUERIES = 8  # session, user, project selector, count, page, latest event id, archive counts,
+#             the model filter's choices
 
 
 def test_the_overview_shows_todays_cost_per_project(client, viewer, project, other_project):

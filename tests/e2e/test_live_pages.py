@@ -293,7 +293,7 @@ def test_the_agents_list_filters_in_place_and_stays_live(live, page, viewer, pro
     page.goto(f"{live.url}/agents/?project=apollo")
     wait_live(page)
     page.evaluate("window.__notReloaded = true")
-    page.fill("input[name=q]", "agent-00")
+    page.fill("#f-q", "agent-00")  # the list's own search, not the header's
     wait_js(page, "document.querySelectorAll('#agents-tbody tr').length === 10", 5)
     assert "q=agent-00" in page.url
     page.select_option("select[name=status]", "blocked")

@@ -221,29 +221,62 @@ ATTENTION_RANK = Case(
 )
 
 
-def attention_agents(project: Project | None, limit: int = ATTENTION_LIMIT) -> list[Agent]:
+def attention_agents(project: Project | None, limit: int = ATTENTION_LIMIT,
+                     statuses: tuple[str, ...] = ATTENTION_STATUSES) -> list[Agent]:
     """Blocked, erroring and offline agents: waiting for a human first, then erroring, then
     blocked for other reasons, offline last; longest-waiting first within each."""
-    qs = _with_card_fields(agents_in(project).filter(status__in=ATTENTION_STATUSES))
+    qs = _with_card_fields(agents_in(project).filter(status__in=statuses))
     qs = qs.annotate(attention_rank=ATTENTION_RANK)
     return decorate_agents(qs.order_by("attention_rank", "status_since", "id")[:limit])
 
 
+def attention_groups(project: Project | None, counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The strip's two groups: what a person can act on now (waiting for a human, erroring,
+    blocked), and offline agents apart, collapsed under their count, so forty quiet sessions
+    never push a fresh permission prompt out of sight. Two queries at most."""
+    by_status = {c["status"]: c["count"] for c in counts}
+    offline_total = by_status.get(AgentStatus.OFFLINE, 0)
+    acting_total = by_status.get(AgentStatus.BLOCKED, 0) + by_status.get(AgentStatus.ERROR, 0)
+    acting = attention_agents(project, statuses=(AgentStatus.BLOCKED, AgentStatus.ERROR)) \
+        if acting_total else []
+    offline = attention_agents(project, statuses=(AgentStatus.OFFLINE,)) if offline_total else []
+    return {
+        "attention": acting,
+        "attention_acting_total": acting_total,
+        "attention_offline": offline,
+        "attention_offline_total": offline_total,
+        "attention_total": acting_total + offline_total,
+    }
+
+
+# The overview's cards: what a person can act on, then the live ones; offline and stopped
+# sessions last, so a page of stale sessions never pushes a live one past the card limit.
+CARD_RANK = Case(
+    When(WAITING_FOR_HUMAN, then=Value(0)),
+    When(status=AgentStatus.ERROR, then=Value(1)),
+    When(status=AgentStatus.BLOCKED, then=Value(2)),
+    When(status=AgentStatus.WORKING, then=Value(3)),
+    When(status=AgentStatus.IDLE, then=Value(4)),
+    When(status=AgentStatus.SLEEPING, then=Value(5)),
+    When(status=AgentStatus.OFFLINE, then=Value(6)),
+    default=Value(7),
+    output_field=IntegerField(),
+)
+
+
 def overview_cards(project: Project | None, limit: int = OVERVIEW_CARD_LIMIT) -> list[Agent]:
-    qs = _with_card_fields(agents_in(project))
-    return decorate_agents(qs.order_by("status_rank", "name", "id")[:limit])
+    qs = _with_card_fields(agents_in(project)).annotate(card_rank=CARD_RANK)
+    return decorate_agents(qs.order_by("card_rank", "name", "id")[:limit])
 
 
 def overview(project: Project | None) -> dict[str, Any]:
     counts = status_counts(project)
     total = sum(c["count"] for c in counts)
-    attention = attention_agents(project) if total else []
     return {
         **overview_usage(project),
+        **attention_groups(project, counts),
         "counts": counts,
         "total": total,
-        "attention": attention,
-        "attention_total": sum(c["count"] for c in counts if c["status"] in ATTENTION_STATUSES),
         "cards": overview_cards(project) if total else [],
         "card_limit": OVERVIEW_CARD_LIMIT,
         "version": latest_event_id(project),
@@ -299,6 +332,7 @@ def connect_status(project: Project, *, opened: datetime) -> dict[str, Any]:
 class ListFilters:
     status: str = ""
     kind: str = ""
+    model: str = ""
     q: str = ""
     sort: str = "status"
     page: int = 1
@@ -316,6 +350,8 @@ class ListFilters:
         return cls(
             status=status if status in AgentStatus.values or status == "attention" else "",
             kind=kind if KIND_RE.match(kind or "") and len(kind) <= 40 else "",
+            # Any text: a model nobody runs simply matches no agent.
+            model=(query.get("model", "") or "").strip()[:150],
             q=(query.get("q", "") or "").strip()[:100],
             sort=sort if sort in LIST_SORTS else "status",
             page=page,
@@ -323,7 +359,8 @@ class ListFilters:
         )
 
     def as_query(self, **override: Any) -> dict[str, Any]:
-        values = {"status": self.status, "kind": self.kind, "q": self.q, "sort": self.sort,
+        values = {"status": self.status, "kind": self.kind, "model": self.model, "q": self.q,
+                  "sort": self.sort,
                   "archived": "1" if self.archived else ""}
         values.update(override)
         return {k: v for k, v in values.items() if v not in ("", None)}
@@ -337,6 +374,8 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
         qs = qs.filter(status=filters.status)
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
+    if filters.model:
+        qs = qs.filter(model=filters.model)
     if filters.q:
         qs = qs.filter(
             Q(name__icontains=filters.q)
@@ -348,6 +387,12 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
     page = Paginator(qs, LIST_PAGE_SIZE).get_page(filters.page)
     page.object_list = decorate_agents(page.object_list)
     return page
+
+
+def list_models(project: Project | None, limit: int = 100) -> list[str]:
+    """The list's model filter: the models the agents in scope report, in one query."""
+    return list(agents_in(project, archived=None).exclude(model="").order_by("model")
+                .values_list("model", flat=True).distinct()[:limit])
 
 
 def archive_counts(project: Project | None) -> dict[str, int]:
