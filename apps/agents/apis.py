@@ -109,6 +109,8 @@ class AgentListView(GenericAPIView):
             OpenApiParameter("status", str, description="One status or a comma-separated list"),
             OpenApiParameter("kind", str),
             OpenApiParameter("model", str, description="Exact model name"),
+            OpenApiParameter("label", str, description="Exact label"),
+            OpenApiParameter("owner", int, description="Agents this user answers for"),
             OpenApiParameter("parent", int, description="Sub-agents of this agent"),
         ],
         responses=s.AgentSerializer(many=True),
@@ -125,6 +127,11 @@ class AgentListView(GenericAPIView):
             qs = qs.filter(kind=params["kind"])
         if params.get("model"):
             qs = qs.filter(model=params["model"])
+        if params.get("label"):
+            qs = qs.filter(label=params["label"])
+        owner = id_param(request, "owner")
+        if owner is not None:
+            qs = qs.filter(owner_id=owner)
         parent = id_param(request, "parent")
         if parent is not None:
             qs = qs.filter(parent_id=parent)
@@ -138,8 +145,9 @@ class AgentListView(GenericAPIView):
     def post(self, request: Request) -> Response:
         project = write_project(request)
         data = valid(s.AgentRegisterSerializer, request, project=project)
-        _, label = actor_of(request)
-        agent, created = services.agent_register(project=project, actor_label=label, **data)
+        actor, label = actor_of(request)
+        agent, created = services.agent_register(project=project, actor_label=label,
+                                                 owner=actor, **data)
         return Response(fresh(request, agent), status=201 if created else 200)
 
 

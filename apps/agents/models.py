@@ -74,6 +74,13 @@ class Agent(VersionedModel):
     # locked row instead of counting events.
     error_times = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # How a team groups its fleet ("backend", "nightly", "ci-runner-3"): sent by the client
+    # (SWITCHBOARD_AGENT_LABEL) or set by an admin on the agent page.
+    label = models.CharField(max_length=60, blank=True, db_index=True)
+    # Who answers for the agent: the person who issued the key it registered with, unless an
+    # admin says otherwise.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="owned_agents")
     archived_at = models.DateTimeField(
         null=True, blank=True,
         help_text="A finished agent put out of the lists; it comes back when it reports again.",

@@ -69,6 +69,8 @@ def agent_json(agent: Agent, now: datetime | None = None) -> dict[str, Any]:
         "sub_agent_count": getattr(agent, "sub_agent_count", None) or 0,
         "age_seconds": max(int((now - agent.created_at).total_seconds()), 0),
         "metadata": agent.metadata,
+        "label": agent.label,
+        "owner": agent.owner_id,
         "version": agent.version,
         "created_at": agent.created_at,
         "archived_at": agent.archived_at,
@@ -148,6 +150,10 @@ class AgentSerializer(serializers.Serializer):
     sub_agent_count = serializers.IntegerField()
     age_seconds = serializers.IntegerField()
     metadata = serializers.JSONField()
+    label = serializers.CharField(help_text="The team's label for the agent (may be empty).")
+    owner = serializers.IntegerField(
+        allow_null=True, help_text="The user who answers for the agent: by default whoever "
+        "issued the key it registered with.")
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     archived_at = serializers.DateTimeField(
@@ -206,6 +212,9 @@ class AgentRegisterSerializer(_ParentMixin):
     parent = serializers.IntegerField(required=False, allow_null=True)
     parent_external_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False, default=dict)
+    label = serializers.CharField(max_length=60, required=False, allow_blank=True, default="",
+                                  help_text="A label to group agents by (e.g. backend, nightly); "
+                                  "kept when a re-registration sends none.")
     project = serializers.SlugField(required=False, help_text="Only with a browser session: "
                                     "the project's slug (an API key implies its project).")
 
@@ -216,6 +225,7 @@ class AgentRegisterSerializer(_ParentMixin):
 
 class AgentPatchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150, required=False)
+    label = serializers.CharField(max_length=60, required=False, allow_blank=True)
     kind = KindField(required=False)
     model = serializers.CharField(max_length=150, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False)

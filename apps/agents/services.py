@@ -60,10 +60,14 @@ def agent_register(
     external_id: str = "",
     parent: Agent | None = None,
     metadata: dict[str, Any] | None = None,
+    label: str = "",
+    owner: Any = None,
     actor_label: str = "",
     now: datetime | None = None,
 ) -> tuple[Agent, bool]:
-    """Idempotent on project + external_id: a re-register updates name, model, metadata."""
+    """Idempotent on project + external_id: a re-register updates name, model, metadata and
+    label (when it sends one). A new agent's owner is `owner`, else whoever issued the key
+    named in `actor_label` ("key:<prefix>")."""
     now = now or timezone.now()
     if parent is not None and parent.project_id != project.pk:
         raise ValidationError({"parent": ["The parent agent belongs to another project."]})
@@ -75,7 +79,8 @@ def agent_register(
     if existing is None:
         agent = Agent(project=project, name=name, kind=kind, model=model, external_id=external_id,
                       parent=parent, metadata=metadata or {}, status_since=now,
-                      last_heartbeat_at=now)
+                      last_heartbeat_at=now, label=label.strip(),
+                      owner_id=getattr(owner, "pk", None) or _key_owner(project, actor_label))
         agent.full_clean(exclude=["current_task", "parent", "project"])
         try:
             with transaction.atomic():
@@ -92,7 +97,8 @@ def agent_register(
             return agent, True
     agent = existing
     fields = {"name": name, "model": model or agent.model, "kind": kind or agent.kind,
-              "metadata": {**(agent.metadata or {}), **(metadata or {})}}
+              "metadata": {**(agent.metadata or {}), **(metadata or {})},
+              "label": label.strip() or agent.label}
     if parent is not None:
         fields["parent"] = parent
     dirty = [f for f, v in fields.items() if getattr(agent, f) != v]
@@ -106,6 +112,42 @@ def agent_register(
         record_event("agent.updated", project=project, agent=agent, actor_label=actor_label,
                      data={"fields": dirty}, changed=agent, ts=now)
     return agent, False
+
+
+def _key_owner(project: Project, actor_label: str) -> int | None:
+    """The user who issued the project key an agent registers with (one query, at creation)."""
+    if not actor_label.startswith("key:"):
+        return None
+    from apps.projects.models import ApiKey
+
+    return ApiKey.objects.filter(project=project, prefix=actor_label[4:]).values_list(
+        "created_by_id", flat=True).first()
+
+
+@transaction.atomic
+def agent_set_owner(*, agent: Agent, owner: Any, label: str, actor: Any,
+                    request: Any = None) -> Agent:
+    """An admin says who answers for the agent and how it is labelled (audited)."""
+    agent = _lock(agent)
+    label = label.strip()
+    if len(label) > 60:
+        raise ValidationError({"label": ["At most 60 characters."]})
+    changes = {}
+    if agent.owner_id != getattr(owner, "pk", None):
+        changes["owner"] = getattr(owner, "username", None)
+        agent.owner = owner
+    if agent.label != label:
+        changes["label"] = label
+        agent.label = label
+    if not changes:
+        return agent
+    agent.save(update_fields=["owner", "label", "updated_at"])
+    record_event("agent.updated", project=project_of(agent), agent=agent, actor=actor,
+                 actor_label=_actor_label(actor, ""), data={"fields": sorted(changes)},
+                 changed=agent)
+    audit_record("agent.owner_changed", actor=actor, request=request, target=agent,
+                 data={"agent": agent.name, **changes})
+    return agent
 
 
 @transaction.atomic

@@ -101,20 +101,23 @@ def agents_list(request: HttpRequest) -> HttpResponse:
         "show_project": project is None,
         "current_project": project,
         "project_param": pp,
-        "filtered": bool(filters.status or filters.kind or filters.model or filters.q
-                         or filters.archived),
+        "filtered": bool(filters.status or filters.kind or filters.model or filters.label
+                         or filters.owner or filters.q or filters.archived),
         "version": selectors.latest_event_id(project),
         "snapshot": request.GET.get("partial") == "rows",
     }
     if ctx["snapshot"]:
         return render(request, "agents/list.html#rows", ctx)
     base = {"project": pp, **filters.as_query()}
+    facets = selectors.list_facets(project)
     ctx.update(
         {
             "statuses": AgentStatus.choices,
             "kinds": kind_choices() + ([(filters.kind, filters.kind)]
                                        if filters.kind and filters.kind not in KNOWN else []),
-            "models": _with_current(selectors.list_models(project), filters.model),
+            "models": _with_current(facets.models, filters.model),
+            "labels": _with_current(facets.labels, filters.label),
+            "owners": facets.owners,
             "sorts": list(selectors.LIST_SORT_LABELS.items()),
             "live_query": urlencode({**base, "page": page.number}),
             "page_prev_query": urlencode({**base, "page": page.number - 1})
@@ -236,6 +239,10 @@ def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from apps.linear.selectors import agent_linear_session
 
     ctx["linear_session"] = agent_linear_session(agent.pk)
+    if ctx["can_act"]:
+        from apps.accounts.selectors import team_members
+
+        ctx["team"] = team_members()
     return render(request, "agents/detail.html", ctx)
 
 
@@ -336,7 +343,8 @@ def agent_action(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @admin_required
 def agent_manage(request: HttpRequest, pk: int) -> HttpResponse:
-    """Archive, un-archive or delete a finished agent (with its sub-agents)."""
+    """Archive, un-archive or delete a finished agent (with its sub-agents); set its owner and
+    label."""
     from apps.agents import services
 
     agent = _agent_or_404(pk)
@@ -348,6 +356,18 @@ def agent_manage(request: HttpRequest, pk: int) -> HttpResponse:
             done = "Archived" if op == "archive" else "Back in the list:"
             messages.success(request, f"{done} {agent.name}" + (
                 f" and {n - 1} sub-agent{'s' if n > 2 else ''}." if n > 1 else "."))
+        elif op == "owner":
+            from django.contrib.auth import get_user_model
+
+            owner_id = request.POST.get("owner", "")
+            owner = get_user_model().objects.filter(pk=owner_id).first() \
+                if owner_id.isdigit() else None
+            if owner_id and owner is None:
+                raise ValidationError({"owner": ["No such team member."]})
+            services.agent_set_owner(agent=agent, owner=owner,
+                                     label=request.POST.get("label", ""), actor=request.user,
+                                     request=request)
+            messages.success(request, f"Saved the owner and label of {agent.name}.")
         elif op == "delete":
             n = services.agent_delete(agent=agent, actor=request.user, finished_only=True,
                                       request=request)

@@ -7,6 +7,7 @@ README.md beside it). Configure with environment variables:
   SWITCHBOARD_URL          e.g. http://127.0.0.1:8000 (unset: the hook does nothing)
   SWITCHBOARD_API_KEY      a write-scoped project key, sbk_...
   SWITCHBOARD_AGENT_NAME   optional; default: the name of the session's working folder
+  SWITCHBOARD_AGENT_LABEL  optional; a label to group agents by (backend, nightly, ...)
   SWITCHBOARD_STATE_DIR    optional; default $XDG_STATE_HOME/switchboard or ~/.switchboard
   SWITCHBOARD_TIMEOUT      optional; seconds the whole hook may take (default 2)
 
@@ -386,6 +387,9 @@ class Reporter:
                                     "external_id": self.sid, "metadata": metadata}
             if self.session.get("model"):
                 body["model"] = self.session["model"]
+            label = os.environ.get("SWITCHBOARD_AGENT_LABEL", "").strip()[:60]
+            if label:
+                body["label"] = label
             self.emit("agent.register", self.sid, body)
             self.session["registered"] = True
             self.session["last_heartbeat"] = self.clock

@@ -41,6 +41,12 @@ import switchboard_hook as sh  # noqa: E402
 USER_AGENT = "switchboard-hooks/1"
 
 
+def _label() -> dict[str, str]:
+    """SWITCHBOARD_AGENT_LABEL, when set: the label the team groups its agents by."""
+    label = os.environ.get("SWITCHBOARD_AGENT_LABEL", "").strip()[:60]
+    return {"label": label} if label else {}
+
+
 def parse_json(value: Any) -> Any:
     """A JSON document given as a string (Copilot's toolArgs, Cursor's tool_input), or the value."""
     if isinstance(value, str):
@@ -656,7 +662,7 @@ class Runner:
             self.event("agent.register", {
                 "name": self.name, "kind": self.kind, "external_id": self.external_id,
                 "metadata": {"cwd": cwd, "command": self.argv[:20], "pid": os.getpid(),
-                             "client": USER_AGENT}}),
+                             "client": USER_AGENT}, **_label()}),
             self.event("agent.status", {"status": "working",
                                         "reason": f"running {os.path.basename(self.argv[0])}"}))
         env = dict(os.environ, SWITCHBOARD_RUN_AGENT=self.external_id)
@@ -743,7 +749,8 @@ def notify(kind: str, payload: str) -> None:
             name = (os.environ.get("SWITCHBOARD_AGENT_NAME", "").strip()
                     or os.path.basename(cwd.rstrip("/\\")) or kind)
             event("agent.register", agent, {"name": name[:150], "kind": kind, "external_id": agent,
-                                            "metadata": {"cwd": cwd, "client": USER_AGENT}})
+                                            "metadata": {"cwd": cwd, "client": USER_AGENT},
+                                            **_label()})
         event("agent.status", agent, {"status": "blocked", "reason": "waiting for input"})
     if os.environ.get("SWITCHBOARD_URL", "").strip():
         spool.append(events)

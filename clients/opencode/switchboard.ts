@@ -208,6 +208,10 @@ class SwitchboardReporter {
     })
   }
 
+  label(): string {
+    return (this.env.SWITCHBOARD_AGENT_LABEL ?? "").trim().slice(0, 60)
+  }
+
   private name(directory?: string): string {
     const explicit = (this.env.SWITCHBOARD_AGENT_NAME ?? "").trim()
     if (explicit) return explicit.slice(0, 150)
@@ -240,6 +244,7 @@ class SwitchboardReporter {
       external_id: sessionID,
       ...(parent ? { parent_external_id: parent } : {}),
       metadata: { directory: info.directory || this.directory, title: info.title ?? "", client: "switchboard-opencode/2" },
+      ...(this.label() ? { label: this.label() } : {}),
     })
     this.startPolling()
   }

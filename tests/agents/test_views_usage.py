@@ -117,7 +117,7 @@ def test_the_lists_query_count_does_not_grow_with_usage(
 
 
 QUERIES = 8  # session, user, project selector, count, page, latest event id, archive counts,
-#             the model filter's choices
+#             the model, label and owner filters' choices (one query)
 
 
 def test_the_overview_shows_todays_cost_per_project(client, viewer, project, other_project):

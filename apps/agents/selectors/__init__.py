@@ -333,6 +333,8 @@ class ListFilters:
     status: str = ""
     kind: str = ""
     model: str = ""
+    label: str = ""
+    owner: int | None = None
     q: str = ""
     sort: str = "status"
     page: int = 1
@@ -352,6 +354,8 @@ class ListFilters:
             kind=kind if KIND_RE.match(kind or "") and len(kind) <= 40 else "",
             # Any text: a model nobody runs simply matches no agent.
             model=(query.get("model", "") or "").strip()[:150],
+            label=(query.get("label", "") or "").strip()[:60],
+            owner=_int_or_none(query.get("owner", "")),
             q=(query.get("q", "") or "").strip()[:100],
             sort=sort if sort in LIST_SORTS else "status",
             page=page,
@@ -359,7 +363,8 @@ class ListFilters:
         )
 
     def as_query(self, **override: Any) -> dict[str, Any]:
-        values = {"status": self.status, "kind": self.kind, "model": self.model, "q": self.q,
+        values = {"status": self.status, "kind": self.kind, "model": self.model,
+                  "label": self.label, "owner": self.owner, "q": self.q,
                   "sort": self.sort,
                   "archived": "1" if self.archived else ""}
         values.update(override)
@@ -376,9 +381,14 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
         qs = qs.filter(kind=filters.kind)
     if filters.model:
         qs = qs.filter(model=filters.model)
+    if filters.label:
+        qs = qs.filter(label=filters.label)
+    if filters.owner is not None:
+        qs = qs.filter(owner_id=filters.owner)
     if filters.q:
         qs = qs.filter(
             Q(name__icontains=filters.q)
+            | Q(label__icontains=filters.q)
             | Q(model__icontains=filters.q)
             | Q(external_id__icontains=filters.q)
             | Q(current_task__title__icontains=filters.q)
@@ -389,10 +399,33 @@ def agent_list(project: Project | None, filters: ListFilters) -> Page:
     return page
 
 
-def list_models(project: Project | None, limit: int = 100) -> list[str]:
-    """The list's model filter: the models the agents in scope report, in one query."""
-    return list(agents_in(project, archived=None).exclude(model="").order_by("model")
-                .values_list("model", flat=True).distinct()[:limit])
+@dataclass
+class ListFacets:
+    models: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    owners: list[tuple[int, str]] = field(default_factory=list)
+
+
+def list_facets(project: Project | None, limit: int = 1000) -> ListFacets:
+    """The list's model, label and owner filters: what the agents in scope have, one query."""
+    rows = (agents_in(project, archived=None).order_by()
+            .values_list("model", "label", "owner_id", "owner__username").distinct()[:limit])
+    models, labels, owners = set(), set(), {}
+    for model, label, owner_id, username in rows:
+        models.add(model)
+        labels.add(label)
+        if owner_id is not None:
+            owners[owner_id] = username
+    return ListFacets(models=sorted(m for m in models if m), labels=sorted(x for x in labels if x),
+                      owners=sorted(owners.items(), key=lambda o: o[1].lower()))
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
 
 
 def archive_counts(project: Project | None) -> dict[str, int]:
@@ -410,7 +443,7 @@ def agent_for_page(agent_id: int) -> Agent | None:
     rows = decorate_agents(
         _with_card_fields(
             Agent.objects.filter(pk=agent_id, project__archived=False)
-        ).select_related("parent")[:1]
+        ).select_related("parent", "owner")[:1]
     )
     if not rows:
         return None
