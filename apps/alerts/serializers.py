@@ -50,6 +50,14 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         value = value.strip().lower()
         if not KIND_RE.match(value) or value.startswith("alert."):
             raise serializers.ValidationError("Use a dotted event kind such as agent.blocked.")
+        from django.core.exceptions import ValidationError
+
+        from apps.alerts import kinds
+
+        try:
+            kinds.validate(value)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0]) from None
         return value
 
     def validate_agent_kind(self, value: str) -> str:
