@@ -1,0 +1,35 @@
+"""Informational rules record and notify, but nothing stands open in the inbox."""
+
+from __future__ import annotations
+
+from apps.alerts import selectors
+from apps.alerts.models import Alert, AlertState, Notification
+
+
+def test_an_info_alert_opens_resolved_and_is_notified(make_rule, agent, emit):
+    make_rule("task.completed", severity="info")
+    emit("task.completed", agent, result="done")
+    alert = Alert.objects.get()
+    assert alert.state == AlertState.RESOLVED
+    assert alert.resolved_reason.startswith("informational")
+    assert Notification.objects.get(alert=alert).state == "sent"
+
+
+def test_info_alerts_stay_out_of_the_open_inbox_but_are_listed_under_resolved(
+        make_rule, agent, emit, project):
+    make_rule("task.completed", severity="info")
+    emit("task.completed", agent, result="one")
+    emit("task.completed", agent, result="two")
+    assert Alert.objects.count() == 2  # each completion is its own record
+    active = selectors.inbox_page(project, selectors.InboxFilters(state="active"))
+    resolved = selectors.inbox_page(project, selectors.InboxFilters(state="resolved"))
+    every = selectors.inbox_page(project, selectors.InboxFilters(state="all"))
+    assert list(active.object_list) == []
+    assert len(resolved.object_list) == 2 and len(every.object_list) == 2
+    assert selectors.inbox_counts(project)["open"] == 0
+
+
+def test_warning_alerts_still_stand_open(make_rule, agent, emit):
+    make_rule("agent.blocked", severity="warning")
+    emit("agent.blocked", agent, status="blocked", reason="x")
+    assert Alert.objects.get().state == AlertState.OPEN
