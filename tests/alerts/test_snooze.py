@@ -84,3 +84,15 @@ def test_one_hour_and_custom(db):
         services.snooze_until(choice="custom", custom=None, now=now)
     with pytest.raises(ValidationError):
         services.snooze_until(choice="forever", now=now)
+
+
+def test_a_snoozed_alert_is_not_counted_in_the_header_badge(blocked, admin_user, viewer):
+    from apps.alerts.badge import unread_count
+
+    assert unread_count(viewer.pk) == 1
+    services.alert_snooze(alert=blocked, until=timezone.now() + timedelta(hours=1),
+                          user=admin_user)
+    from django.core.cache import cache
+
+    cache.clear()
+    assert unread_count(viewer.pk) == 0
