@@ -251,8 +251,12 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         else:
             messages.success(request, f"Rule “{saved.name}” saved.")
             return redirect("alerts-rules")
+    from apps.alerts.kinds import KNOWN_KINDS
+
+    offered = {value for value, _ in WATCH_PRESETS}
     return render(request, "alerts/rule_form.html",
-                  {"form": form, "rule": rule, "presets": WATCH_PRESETS},
+                  {"form": form, "rule": rule, "presets": WATCH_PRESETS,
+                   "other_kinds": sorted(KNOWN_KINDS - offered)},
                   status=400 if request.method == "POST" else 200)
 
 

@@ -39,3 +39,10 @@ def test_the_api_refuses_an_unknown_kind_with_a_400(admin_user, make_rule):
     ok = c.put("/api/v1/settings/alerts",
                {"rules": [{"name": "y", "event_kind": "hook.notification"}]}, format="json")
     assert ok.status_code == 200
+
+
+def test_the_form_offers_every_valid_kind(client, admin_user):
+    client.force_login(admin_user)
+    body = client.get("/settings/alerts/new/").content.decode()
+    for kind in ("agent.blocked", "task.failed", "endpoint.up", "workflow.step_failed"):
+        assert f'<option value="{kind}"' in body
