@@ -127,7 +127,13 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
         f"a{event.agent_id}" if event.agent_id
         else f"p{event.project_id}" + rules.subject_suffix(event.kind, event.data)
     )
-    if _repeat_fast(rule=rule, event=event, key=key, now=now):
+    if rule.severity == Severity.INFO:
+        # Opened resolved, so no active alert dedupes a re-run of the same event: its own
+        # record does (evaluation stays idempotent).
+        done = Alert.objects.filter(first_event_id=event.pk, rule_id=rule.id).first()
+        if done is not None:
+            return done
+    elif _repeat_fast(rule=rule, event=event, key=key, now=now):
         return None
     with transaction.atomic(savepoint=False):  # inside a drain's batch: no savepoint needed
         alert = (

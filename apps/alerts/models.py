@@ -197,6 +197,8 @@ class Alert(VersionedModel):
         indexes = [
             models.Index(fields=["agent", "state"]),
             models.Index(fields=["project", "state", "-last_fired_at"]),
+            # an info alert opens resolved: re-evaluating its event finds it by the event
+            models.Index(fields=["first_event_id"]),
         ]
 
     def __str__(self) -> str:

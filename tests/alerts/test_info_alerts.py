@@ -33,3 +33,15 @@ def test_warning_alerts_still_stand_open(make_rule, agent, emit):
     make_rule("agent.blocked", severity="warning")
     emit("agent.blocked", agent, status="blocked", reason="x")
     assert Alert.objects.get().state == AlertState.OPEN
+
+
+def test_evaluating_an_info_event_again_changes_nothing(make_rule, agent):
+    from apps.alerts import engine
+    from apps.core.events import record_event
+
+    make_rule("task.completed", severity="info")
+    event = record_event("task.completed", project=agent.project, agent=agent, data={})
+    engine.evaluate_event(event.pk)
+    engine.evaluate_event(event.pk)
+    assert Alert.objects.count() == 1
+    assert Notification.objects.count() == 1
