@@ -218,6 +218,8 @@ def _open(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> tuple[Alert
                 **closed,
             )
     except IntegrityError:
+        if info:  # another worker recorded this very event a moment ago
+            return Alert.objects.get(rule_id=rule.id, first_event_id=event.pk), False
         # Another worker opened it a moment ago: this event is a repeat of that alert.
         return Alert.objects.select_for_update().get(dedupe_key=key, state__in=ACTIVE_STATES), False
     record_event(

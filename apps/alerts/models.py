@@ -192,13 +192,17 @@ class Alert(VersionedModel):
                 fields=["dedupe_key"],
                 condition=Q(state__in=["open", "acknowledged"]),
                 name="alert_one_active_per_rule_and_subject",
-            )
+            ),
+            # An info alert opens resolved, so the constraint above cannot dedupe it: one per
+            # rule and event, whichever worker evaluates the event (and however often).
+            models.UniqueConstraint(
+                fields=["rule", "first_event_id"], condition=Q(severity="info"),
+                name="alert_one_info_per_rule_and_event",
+            ),
         ]
         indexes = [
             models.Index(fields=["agent", "state"]),
             models.Index(fields=["project", "state", "-last_fired_at"]),
-            # an info alert opens resolved: re-evaluating its event finds it by the event
-            models.Index(fields=["first_event_id"]),
         ]
 
     def __str__(self) -> str:

@@ -45,3 +45,28 @@ def test_evaluating_an_info_event_again_changes_nothing(make_rule, agent):
     engine.evaluate_event(event.pk)
     assert Alert.objects.count() == 1
     assert Notification.objects.count() == 1
+
+
+def test_two_workers_recording_the_same_info_event_make_one_alert(make_rule, agent,
+                                                                  monkeypatch):
+    """Worker B found no record of the event; worker A records it before B's INSERT: B's
+    INSERT hits the per-rule-and-event constraint and B notifies nothing."""
+    from apps.alerts import engine
+    from apps.core.events import record_event
+
+    make_rule("task.completed", severity="info")
+    event = record_event("task.completed", project=agent.project, agent=agent, data={})
+    real_open = engine._open
+    calls: list[int] = []
+
+    def racing_open(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            engine.evaluate_event(event.pk)  # worker A, start to end
+        return real_open(**kwargs)
+
+    monkeypatch.setattr(engine, "_open", racing_open)
+    engine.evaluate_event(event.pk)  # worker B
+    assert len(calls) == 2
+    assert Alert.objects.count() == 1
+    assert Notification.objects.count() == 1
