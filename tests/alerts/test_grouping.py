@@ -3,8 +3,10 @@ shrink it and the last one back resolves it. Race-safe and idempotent."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from apps.alerts import engine
@@ -134,6 +136,58 @@ def test_two_workers_forming_the_group_at_once_make_one_alert(make_rule, make_ag
     monkeypatch.setattr(engine, "_open_group", racing_open)
     engine.evaluate_event(events[1].pk, now=now)  # worker B
     assert len(calls) == 2
+    groups = Alert.objects.filter(grouped=True)
+    assert groups.count() == 1
+    assert {m["id"] for m in groups.get().members} == {a.pk for a in agents}
+    assert Notification.objects.filter(state="sent").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # each worker commits on its own connection
+def test_two_worker_threads_forming_the_group_make_one_alert(make_rule, make_agent,
+                                                              monkeypatch):
+    from django.db import connection, transaction
+
+    make_rule("agent.offline", severity="critical")
+    agents = [make_agent(f"bot-{i}") for i in range(6)]
+    now = timezone.now()
+    events = []
+    for a in agents:
+        type(a).objects.filter(pk=a.pk).update(status="offline")
+        events.append(record_event("agent.offline", project=a.project, agent=a, ts=now,
+                                   publish=False))
+    if connection.vendor != "postgresql":
+        # SQLite has one writer at a time: the workers cannot interleave; they follow each
+        # other, and the second joins the first one's group.
+        engine.evaluate_event(events[0].pk, now=now)
+        engine.evaluate_event(events[1].pk, now=now)
+    else:
+        real_open = engine._open_group
+        both_looked = threading.Barrier(2, timeout=10)
+
+        def open_after_both_looked(**kwargs):
+            both_looked.wait()  # both saw no group: both go on to INSERT it
+            return real_open(**kwargs)
+
+        monkeypatch.setattr(engine, "_open_group", open_after_both_looked)
+        errors: list[BaseException] = []
+
+        def worker(event_id: int) -> None:
+            from django.db import connection as own
+
+            try:
+                with transaction.atomic():
+                    engine.evaluate_event(event_id, now=now)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                own.close()
+
+        threads = [threading.Thread(target=worker, args=(e.pk,)) for e in events[:2]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert not errors, errors
     groups = Alert.objects.filter(grouped=True)
     assert groups.count() == 1
     assert {m["id"] for m in groups.get().members} == {a.pk for a in agents}
