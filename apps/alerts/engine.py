@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -243,8 +243,6 @@ def group_offline(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
     key is unique among active alerts, so two workers forming it at once make one row (the
     loser's INSERT fails and it joins the winner's row), and members change only under the
     row's lock. Idempotent: an agent already listed is not added twice."""
-    from datetime import timedelta
-
     from apps.agents.models import Agent, AgentEvent
 
     key = f"{rule.id}:g{event.project_id}"

@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from apps.alerts import selectors, services, vapid
+from apps.alerts import selectors, services, throttle, vapid
 from apps.alerts.forms import AlertRuleForm, PersonalForm, PolicyForm, TeamChannelForm
 from apps.alerts.models import (
     WATCH_PRESETS,
@@ -233,7 +233,7 @@ def rules(request: HttpRequest) -> HttpResponse:
     return render(request, "alerts/rules.html", {
         "rules": selectors.rule_list(),
         "policy_form": form,
-        "max_per_hour": settings.ALERTS_MAX_PER_AGENT_PER_HOUR,
+        "budgets": [(sev, throttle.max_per_hour(sev)) for sev in ("critical", "warning", "info")],
     })
 
 
