@@ -40,7 +40,14 @@ def is_valid(kind: str) -> bool:
 
 
 def valid_kinds_text() -> str:
-    return ", ".join(sorted(KNOWN_KINDS)) + ", or " + " / ".join(f"{p}<name>" for p in OPEN_PREFIXES)
+    """Every valid kind, compact: families share their prefix, e.g. task.{completed, failed}."""
+    families: dict[str, list[str]] = {}
+    for kind in sorted(KNOWN_KINDS):
+        head, _, tail = kind.rpartition(".")
+        families.setdefault(head, []).append(tail)
+    parts = [f"{head}.{{{', '.join(tails)}}}" if len(tails) > 1 else f"{head}.{tails[0]}"
+             for head, tails in families.items()]
+    return "; ".join(parts) + "; or " + " / ".join(f"{p}<name>" for p in OPEN_PREFIXES)
 
 
 def validate(kind: str) -> None:
