@@ -462,6 +462,16 @@ ALERTS_ENABLED = env_bool("ALERTS_ENABLED", True)
 ALERTS_ALLOW_PRIVATE_TARGETS = env_bool("ALERTS_ALLOW_PRIVATE_TARGETS", False)
 # Per agent, across all rules; more is held back as "throttled" and summarised later.
 ALERTS_MAX_PER_AGENT_PER_HOUR = env_int("ALERTS_MAX_PER_AGENT_PER_HOUR", 3, minimum=1)
+# The budget is counted per severity, so chatty info alerts never use up critical's:
+# 0 = unthrottled, -1 (the default for info and warning) = ALERTS_MAX_PER_AGENT_PER_HOUR.
+# Critical is unthrottled unless set.
+ALERTS_MAX_INFO_PER_AGENT_PER_HOUR = env_int("ALERTS_MAX_INFO_PER_AGENT_PER_HOUR", -1, minimum=-1)
+ALERTS_MAX_WARNING_PER_AGENT_PER_HOUR = env_int(
+    "ALERTS_MAX_WARNING_PER_AGENT_PER_HOUR", -1, minimum=-1)
+ALERTS_MAX_CRITICAL_PER_AGENT_PER_HOUR = env_int("ALERTS_MAX_CRITICAL_PER_AGENT_PER_HOUR", 0, minimum=0)
+# This many agents going offline within the window make one grouped alert, not one each.
+ALERTS_GROUP_MIN_AGENTS = env_int("ALERTS_GROUP_MIN_AGENTS", 5, minimum=2)
+ALERTS_GROUP_WINDOW_SECONDS = env_int("ALERTS_GROUP_WINDOW_SECONDS", 300, minimum=1)
 try:  # seconds between delivery attempts; one more attempt than delays, then "failed"
     ALERTS_RETRY_DELAYS = [float(d) for d in env_list("ALERTS_RETRY_DELAYS", ["10", "60", "300", "1800"])]
 except ValueError:

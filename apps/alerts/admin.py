@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from apps.alerts.models import (
     Alert,
+    AlertMute,
     AlertPolicy,
     AlertRule,
     Delivery,
@@ -52,7 +53,7 @@ class AlertAdmin(OwnerAdmin):
     list_display = ("title", "state", "severity", "project", "agent", "count", "last_fired_at")
     list_filter = ("state", "severity", "event_kind")
     search_fields = ("title", "message")
-    raw_id_fields = ("agent", "rule", "acknowledged_by", "resolved_by")
+    raw_id_fields = ("agent", "rule", "acknowledged_by", "resolved_by", "snoozed_by")
     list_select_related = ("project", "agent")
     inlines = [NotificationInline]
 
@@ -124,3 +125,20 @@ class PushSubscriptionAdmin(OwnerAdmin):
 class VapidKeyAdmin(ReadOnlyOwnerAdmin):
     list_display = ("public_key", "created_at")
     exclude = ("private_pem",)
+
+
+@admin.register(AlertMute)
+class AlertMuteAdmin(ReadOnlyOwnerAdmin):
+    """Read here; muted from an alert's page, lifted here or there through the service (audit)."""
+
+    list_display = ("__str__", "until", "created_by", "created_at", "lifted_at")
+    list_select_related = ("agent", "rule", "created_by")
+    actions = ["lift"]
+
+    @admin.action(description="Lift the selected mutes")
+    def lift(self, request, queryset):  # noqa: ANN001, ANN201
+        from apps.alerts import services
+
+        lifted = sum(services.mute_lift(mute=m, user=request.user, request=request)
+                     for m in queryset)
+        self.message_user(request, f"{lifted} mute(s) lifted.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,9 +16,17 @@ from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.alerts import services
-from apps.alerts.models import Alert, AlertRule, AlertState
-from apps.alerts.serializers import AlertRuleSerializer, AlertSerializer, RulesPutSerializer
+from apps.alerts import selectors, services
+from apps.alerts.models import Alert, AlertMute, AlertRule, AlertState
+from apps.alerts.serializers import (
+    AlertRuleSerializer,
+    AlertSerializer,
+    BulkResultSerializer,
+    BulkSerializer,
+    MuteSerializer,
+    RulesPutSerializer,
+    SnoozeSerializer,
+)
 from apps.core.api.permissions import IsTeamAdmin, api_key_of
 from apps.core.api.query import id_param
 from apps.core.api.throttles import WRITE_THROTTLES
@@ -33,7 +42,8 @@ class AlertListView(ListAPIView):
     serializer_class = AlertSerializer
 
     @extend_schema(parameters=[
-        OpenApiParameter("state", str, enum=["open", "acknowledged", "resolved", "active"]),
+        OpenApiParameter("state", str,
+                         enum=["open", "acknowledged", "resolved", "active", "snoozed"]),
         OpenApiParameter("project", str, description="project slug"),
         OpenApiParameter("agent", int),
     ])
@@ -44,11 +54,12 @@ class AlertListView(ListAPIView):
         request = self.request
         qs = _alerts(request)
         state = request.query_params.get("state")
-        if state == "active":
-            qs = qs.filter(state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED])
-        elif state:
+        if state in ("active", "snoozed"):
+            qs = selectors.filtered(qs, selectors.InboxFilters(state=state))
+        elif state is not None:
             if state not in AlertState.values:
-                raise ValidationError({"state": [f"One of: active, {', '.join(AlertState.values)}."]})
+                raise ValidationError({"state": [
+                    f"One of: active, snoozed, {', '.join(AlertState.values)}."]})
             qs = qs.filter(state=state)
         if request.query_params.get("project"):
             qs = qs.filter(project__slug=request.query_params["project"])
@@ -86,6 +97,107 @@ class AlertAckView(_AlertAction):
 class AlertResolveView(_AlertAction):
     def act(self, alert: Alert, user: Any) -> bool:
         return services.alert_resolve(alert=alert, user=user)
+
+
+def _snooze_until(data: dict) -> Any:
+    try:
+        return services.snooze_until(choice=data.get("snooze", ""), custom=data.get("until"))
+    except DjangoValidationError as exc:
+        raise ValidationError({"snooze": exc.messages}) from None
+
+
+class AlertSnoozeView(GenericAPIView):
+    """Snooze (1h, tomorrow 09:00 in the team's zone, custom until) or wake (off) an alert:
+    it leaves the active list and its notifications are held until the snooze ends."""
+
+    serializer_class = AlertActionSerializer
+    throttle_classes = WRITE_THROTTLES
+
+    def get_queryset(self) -> Any:
+        return _alerts(self.request)
+
+    @extend_schema(request=SnoozeSerializer, responses=AlertActionSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        alert = get_object_or_404(_alerts(request), pk=pk)
+        ser = SnoozeSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        if ser.validated_data["snooze"] == "off":
+            changed = services.alert_unsnooze(alert=alert, user=request.user,
+                                              request=request._request)
+        else:
+            until = _snooze_until(ser.validated_data)
+            changed = services.alert_snooze(alert=alert, until=until, user=request.user,
+                                            request=request._request)
+        alert.refresh_from_db()
+        return Response({"changed": changed, "alert": AlertSerializer(alert).data})
+
+
+class AlertBulkView(GenericAPIView):
+    """Acknowledge, resolve or snooze many alerts at once (ids outside the caller's scope are
+    ignored)."""
+
+    serializer_class = BulkResultSerializer
+    throttle_classes = WRITE_THROTTLES
+
+    def get_queryset(self) -> Any:
+        return _alerts(self.request)
+
+    @extend_schema(request=BulkSerializer, responses=BulkResultSerializer)
+    def post(self, request: Request) -> Response:
+        ser = BulkSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        until = _snooze_until(data) if data["action"] == "snooze" else None
+        alerts = list(_alerts(request).filter(pk__in=data["alerts"]).order_by("id"))
+        changed = services.alerts_bulk(alerts=alerts, action=data["action"], user=request.user,
+                                       until=until, request=request._request)
+        fresh = _alerts(request).filter(pk__in=[a.pk for a in alerts]).order_by("id")
+        return Response({"changed": changed, "alerts": AlertSerializer(fresh, many=True).data})
+
+
+class MuteListView(ListAPIView):
+    """GET the mutes in force; POST one for an agent or a rule (admins)."""
+
+    permission_classes = [IsTeamAdmin]
+    serializer_class = MuteSerializer
+    throttle_classes = WRITE_THROTTLES
+
+    def get_queryset(self) -> Any:
+        from django.utils import timezone
+
+        return (AlertMute.objects.filter(AlertMute.active_q(timezone.now()))
+                .select_related("agent", "rule").order_by("-created_at", "-id"))
+
+    @extend_schema(request=MuteSerializer, responses={201: MuteSerializer})
+    def post(self, request: Request) -> Response:
+        ser = MuteSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        try:
+            until = data.get("until")
+            if until is None and data.get("duration"):
+                until = services.mute_until(data["duration"])
+            mute = services.mute_create(user=request.user, agent=data.get("agent"),
+                                        rule=data.get("rule"), until=until,
+                                        reason=data.get("reason", ""), request=request._request)
+        except DjangoValidationError as exc:
+            raise ValidationError({"non_field_errors": exc.messages}) from None
+        return Response(MuteSerializer(mute).data, status=status.HTTP_201_CREATED)
+
+
+class MuteLiftView(GenericAPIView):
+    permission_classes = [IsTeamAdmin]
+    serializer_class = MuteSerializer
+    throttle_classes = WRITE_THROTTLES
+
+    def get_queryset(self) -> Any:
+        return AlertMute.objects.all()
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        mute = get_object_or_404(AlertMute, pk=pk)
+        services.mute_lift(mute=mute, user=request.user, request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RuleSettingsView(GenericAPIView):

@@ -1,7 +1,7 @@
 """The unread badge in the header: one cache round trip per page, one query on a miss.
 
 "Unread" = open alerts opened since the person last looked at the inbox (repeats of an
-alert they have seen are not news). A generation key
+alert they have seen are not news, nor are snoozed ones). A generation key
 changes whenever alerts change, which makes every cached count stale at once."""
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def unread_count(user_id: int) -> int:
     if cached is not None and cached[0] == gen:
         return cached[1]
     seen = PersonalSettings.objects.filter(user_id=user_id).values("inbox_seen_at")[:1]
+    from django.utils import timezone
+
     count = Alert.objects.filter(
         state=AlertState.OPEN, opened_at__gt=Coalesce(Subquery(seen), Value(EPOCH))
-    ).count()
+    ).exclude(snoozed_until__gt=timezone.now()).count()  # snoozed: not news until it wakes
     cache.set(_user_key(user_id), (gen, count), TTL)
     return count

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from apps.alerts import selectors
 from apps.realtime.consumers import LivePageConsumer
 
-ALERT_KINDS = frozenset({"alert.opened", "alert.acknowledged", "alert.resolved"})
+ALERT_KINDS = frozenset({"alert.opened", "alert.acknowledged", "alert.resolved", "alert.snoozed"})
 
 
 class AlertsInboxConsumer(LivePageConsumer):
@@ -54,4 +54,5 @@ class AlertsInboxConsumer(LivePageConsumer):
         if not self.filters.matches(alert):
             return (f'<article id="alert-{alert.pk}" data-deleted data-version="{alert.version}">'
                     f"</article>{counts}")
-        return render_to_string("alerts/_row.html", {"can_act": self.is_admin, "alert": alert}) + counts
+        return render_to_string("alerts/_row.html", {"can_act": self.is_admin, "alert": alert,
+                                                      "filters": self.filters}) + counts

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -28,10 +29,12 @@ from apps.alerts.models import (
     ACTIVE_STATES,
     SEVERITY_RANK,
     Alert,
+    AlertMute,
     AlertPolicy,
     AlertState,
     Notification,
     NotificationState,
+    Severity,
 )
 from apps.alerts.rules import RuleSpec
 from apps.core.events import record_event
@@ -39,6 +42,7 @@ from apps.core.events import record_event
 logger = logging.getLogger(__name__)
 
 HELD_STATES = (NotificationState.THROTTLED, NotificationState.SUPPRESSED)
+SNOOZED_REASON = "snoozed"
 DRAIN_BATCH = 200
 DRAIN_BUDGET_SECONDS = 10.0
 DRAIN_UNFINISHED = -1
@@ -115,11 +119,21 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
     if event.kind in rules.MUST_HOLD_ON_OPEN and agent is not None:
         if agent.status not in rules.STATUS_KINDS[event.kind]:
             return None
+    if event.kind in rules.GROUPED_KINDS and agent is not None:
+        grouped = group_offline(rule=rule, event=event, now=now)
+        if grouped is not None:
+            return grouped
     key = f"{rule.id}:" + (
         f"a{event.agent_id}" if event.agent_id
         else f"p{event.project_id}" + rules.subject_suffix(event.kind, event.data)
     )
-    if _repeat_fast(rule=rule, event=event, key=key, now=now):
+    if rule.severity == Severity.INFO:
+        # Opened resolved, so no active alert dedupes a re-run of the same event: its own
+        # record does (evaluation stays idempotent).
+        done = Alert.objects.filter(first_event_id=event.pk, rule_id=rule.id).first()
+        if done is not None:
+            return done
+    elif _repeat_fast(rule=rule, event=event, key=key, now=now):
         return None
     with transaction.atomic(savepoint=False):  # inside a drain's batch: no savepoint needed
         alert = (
@@ -132,9 +146,10 @@ def fire(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
             alert, opened = _open(rule=rule, event=event, key=key, now=now)
         if not opened and alert.last_event_id is not None and event.pk <= alert.last_event_id:
             return alert  # this event (or a later one) was already counted
-        due = alert.state == AlertState.OPEN and (
+        # An informational alert opens resolved: notified once, never standing open.
+        due = opened or (alert.state == AlertState.OPEN and (
             alert.last_action_at is None or now - alert.last_action_at >= rule.action_interval
-        )
+        ))
         if not opened or due:
             # One UPDATE for the repeat and the action stamp; the row is locked, so the
             # in-memory copy can follow without a re-read.
@@ -188,6 +203,10 @@ def _open(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> tuple[Alert
         data=event.data or {}, task_title=event.task.title if event.task_id else "",
         threshold=rule.threshold, window_minutes=int(rule.window.total_seconds() // 60),
     )
+    info = rule.severity == Severity.INFO
+    # Informational rules record and notify but leave nothing standing open in the inbox.
+    closed = dict(state=AlertState.RESOLVED, resolved_at=now,
+                  resolved_reason="informational: recorded, nothing to do") if info else {}
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
@@ -195,33 +214,163 @@ def _open(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> tuple[Alert
                 severity=rule.severity, event_kind=event.kind, title=title[:300],
                 message=alert_message(kind=event.kind, data=event.data or {}),
                 first_event_id=event.pk, last_event_id=event.pk, opened_at=now,
-                last_fired_at=now,
+                last_fired_at=now, muted=is_muted(rule_id=rule.id, agent_id=event.agent_id, now=now),
+                **closed,
             )
     except IntegrityError:
+        if info:  # another worker recorded this very event a moment ago
+            return Alert.objects.get(rule_id=rule.id, first_event_id=event.pk), False
         # Another worker opened it a moment ago: this event is a repeat of that alert.
         return Alert.objects.select_for_update().get(dedupe_key=key, state__in=ACTIVE_STATES), False
     record_event(
         "alert.opened", project=event.project, agent=agent, changed=alert,
         actor_label="alerts",
         data={"alert_id": alert.pk, "rule_id": rule.id, "severity": rule.severity,
-              "title": alert.title},
+              "title": alert.title, "state": alert.state},
     )
     return alert, True
+
+
+# --- many agents offline together: one grouped alert ----------------------------------------
+def _group_title(n: int) -> str:
+    return f"{n} agent{'s' if n != 1 else ''} went offline"
+
+
+def group_offline(*, rule: RuleSpec, event: Any, now: datetime) -> Alert | None:
+    """When ALERTS_GROUP_MIN_AGENTS or more agents of a project went offline within
+    ALERTS_GROUP_WINDOW_SECONDS, they share one alert (notified once) instead of one each.
+    None: too few, the caller opens a per-agent alert as usual. Race-safe: the group's dedupe
+    key is unique among active alerts, so two workers forming it at once make one row (the
+    loser's INSERT fails and it joins the winner's row), and members change only under the
+    row's lock. Idempotent: an agent already listed is not added twice."""
+    from apps.agents.models import Agent, AgentEvent
+
+    key = f"{rule.id}:g{event.project_id}"
+    with transaction.atomic(savepoint=False):
+        group = Alert.objects.select_for_update().filter(
+            dedupe_key=key, state__in=ACTIVE_STATES).first()
+        created = False
+        if group is None:
+            since = event.ts - timedelta(seconds=settings.ALERTS_GROUP_WINDOW_SECONDS)
+            together = set(
+                AgentEvent.objects.filter(
+                    kind=event.kind, project_id=event.project_id, ts__gte=since,
+                    agent__status__in=rules.STATUS_KINDS[event.kind],
+                ).values_list("agent_id", flat=True).distinct()
+            ) | {event.agent_id}
+            if len(together) < settings.ALERTS_GROUP_MIN_AGENTS:
+                return None
+            group, created = _open_group(rule=rule, event=event, key=key, now=now)
+            if created:
+                # Fold the per-agent alerts opened before the group formed into it.
+                for alert in Alert.objects.filter(
+                    rule_id=rule.id, project_id=event.project_id, event_kind=event.kind,
+                    state__in=ACTIVE_STATES, grouped=False, agent__isnull=False,
+                ):
+                    together.add(alert.agent_id)
+                    resolve(alert=alert, now=now, reason=f"grouped into alert #{group.pk}")
+            ids = together
+        else:
+            ids = {event.agent_id}
+        listed = {m["id"] for m in group.members}
+        new = [{"id": a["id"], "name": a["name"]} for a in
+               Agent.objects.filter(pk__in=ids - listed).order_by("name", "id").values("id", "name")]
+        if new or created:
+            group.members = [*group.members, *new]
+            group.count = len(group.members)
+            group.title = _group_title(group.count)[:300]
+            group.last_event_id = max(group.last_event_id or 0, event.pk)
+            group.last_fired_at = now
+            changes = ["members", "count", "title", "last_event_id", "last_fired_at"]
+            if created:
+                group.last_action_at = now
+                changes.append("last_action_at")
+            group.version = F("version") + 1
+            group.save(update_fields=[*changes, "version"])
+            group.refresh_from_db(fields=["version"])
+        if created:
+            notify(alert=group, rule=rule, now=now, repeat=False)
+            badge.changed()
+    return group
+
+
+def _open_group(*, rule: RuleSpec, event: Any, key: str, now: datetime) -> tuple[Alert, bool]:
+    try:
+        with transaction.atomic():
+            group = Alert.objects.create(
+                rule_id=rule.id, project_id=event.project_id, agent=None, dedupe_key=key,
+                severity=rule.severity, event_kind=event.kind, title=_group_title(0),
+                message="Several agents went quiet at once: a shared cause (network, host, "
+                        "provider) is more likely than each agent failing on its own.",
+                grouped=True, members=[], count=0, first_event_id=event.pk,
+                last_event_id=event.pk, opened_at=now, last_fired_at=now,
+                muted=is_muted(rule_id=rule.id, agent_id=None, now=now),
+            )
+    except IntegrityError:  # another worker formed the group a moment ago: join it
+        return Alert.objects.select_for_update().get(dedupe_key=key, state__in=ACTIVE_STATES), False
+    record_event(
+        "alert.opened", project=event.project, agent=None, changed=group, actor_label="alerts",
+        data={"alert_id": group.pk, "rule_id": rule.id, "severity": rule.severity,
+              "title": group.title, "state": group.state, "grouped": True},
+    )
+    return group, True
+
+
+def ungroup(*, agent_ids: set[int], project_id: int, now: datetime) -> list[Alert]:
+    """Agents back online leave the grouped alerts listing them; an empty group resolves."""
+    changed = []
+    for group in Alert.objects.filter(project_id=project_id, grouped=True,
+                                      state__in=ACTIVE_STATES).only("pk", "members"):
+        if not agent_ids & {m["id"] for m in group.members}:
+            continue
+        with transaction.atomic(savepoint=False):
+            locked = Alert.objects.select_for_update().filter(
+                pk=group.pk, state__in=ACTIVE_STATES).first()
+            if locked is None:
+                continue
+            left = [m for m in locked.members if m["id"] not in agent_ids]
+            if len(left) == len(locked.members):
+                continue
+            if not left:
+                resolve(alert=locked, now=now, reason="cleared: every agent is back")
+            else:
+                Alert.objects.filter(pk=locked.pk).update(
+                    members=left, count=len(left), title=_group_title(len(left)),
+                    version=F("version") + 1)
+            changed.append(locked)
+    return changed
+
+
+def is_muted(*, rule_id: int | None, agent_id: int | None, now: datetime) -> bool:
+    q = Q(rule_id=rule_id) if rule_id else Q(pk__in=[])
+    if agent_id:
+        q |= Q(agent_id=agent_id)
+    return AlertMute.objects.filter(q).filter(AlertMute.active_q(now)).exists()
 
 
 # --- notifying ------------------------------------------------------------------------------
 def notify(*, alert: Alert, rule: RuleSpec, now: datetime, repeat: bool) -> Notification:
     subject = subject_of(agent_id=alert.agent_id, project_id=alert.project_id)
     title = alert.title if not repeat else f"Still happening ({alert.count}×): {alert.title}"
-    hold = throttle.hold_reason(
-        subject=subject, agent=alert.agent, now=now,
-        respect_sleep_windows=rule.respect_sleep_windows,
-        respect_quiet_hours=rule.respect_quiet_hours,
-    )
     fields = dict(
         alert=alert, project_id=alert.project_id, agent_id=alert.agent_id, subject=subject,
         severity=alert.severity, channels=list(rule.channels), title=title[:300],
         body=alert.message, created_at=now,
+    )
+    if alert.muted or is_muted(rule_id=rule.id, agent_id=alert.agent_id, now=now):
+        # Recorded on the alert, never sent and never summarised later.
+        if not alert.muted:
+            Alert.objects.filter(pk=alert.pk).update(muted=True)
+            alert.muted = True
+        return Notification.objects.create(state=NotificationState.MUTED, reason="muted", **fields)
+    if alert.is_snoozed(now):
+        # Held like quiet hours; flush_held sends the summary once the snooze is over.
+        return Notification.objects.create(
+            state=NotificationState.SUPPRESSED, reason=SNOOZED_REASON, **fields)
+    hold = throttle.hold_reason(
+        subject=subject, agent=alert.agent, now=now,
+        respect_sleep_windows=rule.respect_sleep_windows,
+        respect_quiet_hours=rule.respect_quiet_hours, severity=alert.severity,
     )
     if hold is not None:
         return Notification.objects.create(state=hold.state, reason=hold.reason, **fields)
@@ -260,23 +409,25 @@ def flush_held(*, now: datetime | None = None) -> list[Notification]:
     )
     sent = []
     for subject in list(subjects)[:500]:
-        held = list(
-            Notification.objects.select_related("agent", "project")
+        held = [
+            h for h in Notification.objects.select_related("agent", "project", "alert")
             .filter(subject=subject, state__in=HELD_STATES, summarised_in=None)
             .order_by("created_at", "id")
-        )
+            # still snoozed (and not yet resolved): held until the snooze ends
+            if not (h.alert is not None and h.alert.is_active and h.alert.is_snoozed(now))
+        ]
         if not held:
             continue
         first = held[0]
+        severity = max((h.severity for h in held), key=lambda s: SEVERITY_RANK.get(s, 0))
         hold = throttle.hold_reason(
             subject=subject, agent=first.agent, now=now, policy=policy,
             respect_sleep_windows=any("sleep" in h.reason for h in held),
-            respect_quiet_hours=any("quiet" in h.reason for h in held),
+            respect_quiet_hours=any("quiet" in h.reason for h in held), severity=severity,
         )
         if hold is not None:
             continue
         who = first.agent.name if first.agent else (first.project.name if first.project else "")
-        severity = max((h.severity for h in held), key=lambda s: SEVERITY_RANK.get(s, 0))
         channels = sorted({c for h in held for c in (h.channels or [])})
         n = len(held)
         with transaction.atomic():
@@ -307,6 +458,8 @@ def clear_conditions(*, agent: Any, now: datetime | None = None) -> list[Alert]:
             continue
         if resolve(alert=alert, now=now, reason=f"cleared: the agent is {agent.status} now"):
             resolved.append(alert)
+    if agent.status not in rules.STATUS_KINDS["agent.offline"]:
+        ungroup(agent_ids={agent.pk}, project_id=agent.project_id, now=now)
     return resolved
 
 
@@ -363,6 +516,13 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     cleared = 0
     for agent in Agent.objects.filter(pk__in=list(agent_ids)[:1000]):
         cleared += len(clear_conditions(agent=agent, now=now))
+    for group in Alert.objects.filter(grouped=True, state__in=ACTIVE_STATES).only(
+            "pk", "project_id", "members")[:200]:
+        ids = {m["id"] for m in group.members}
+        back = ids - set(Agent.objects.filter(
+            pk__in=ids, status__in=rules.STATUS_KINDS["agent.offline"]).values_list("pk", flat=True))
+        if back:
+            cleared += len(ungroup(agent_ids=back, project_id=group.project_id, now=now))
     summaries = flush_held(now=now)
     requeued = dispatch.requeue_stuck(now=now)
     drained = drain()  # events whose drain task was lost

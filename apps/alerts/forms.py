@@ -64,8 +64,9 @@ class AlertRuleForm(forms.ModelForm):
         kind = self.cleaned_data["event_kind"].strip().lower()
         if not KIND_RE.match(kind):
             raise forms.ValidationError("Use a dotted event kind such as agent.blocked.")
-        if kind.startswith("alert."):
-            raise forms.ValidationError("Alerts cannot watch alert events.")
+        from apps.alerts import kinds
+
+        kinds.validate(kind)
         return kind
 
     def clean_threshold(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -173,6 +173,17 @@ class Alert(VersionedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolved_reason = models.CharField(max_length=200, blank=True)
+    # Out of the active view, its notifications held, until then (a "Snoozed" filter shows it).
+    snoozed_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    snoozed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Opened while its agent or rule was muted: recorded, not notified.
+    muted = models.BooleanField(default=False)
+    # A grouped alert (many agents offline together): agent is empty and members lists them,
+    # [{"id": <agent id>, "name": "<name>"}], oldest first. Changed only under the row's lock.
+    grouped = models.BooleanField(default=False)
+    members = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-last_fired_at", "-id"]
@@ -181,7 +192,13 @@ class Alert(VersionedModel):
                 fields=["dedupe_key"],
                 condition=Q(state__in=["open", "acknowledged"]),
                 name="alert_one_active_per_rule_and_subject",
-            )
+            ),
+            # An info alert opens resolved, so the constraint above cannot dedupe it: one per
+            # rule and event, whichever worker evaluates the event (and however often).
+            models.UniqueConstraint(
+                fields=["rule", "first_event_id"], condition=Q(severity="info"),
+                name="alert_one_info_per_rule_and_event",
+            ),
         ]
         indexes = [
             models.Index(fields=["agent", "state"]),
@@ -195,11 +212,19 @@ class Alert(VersionedModel):
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    def is_snoozed(self, now: datetime | None = None) -> bool:
+        return self.snoozed_until is not None and self.snoozed_until > (now or timezone.now())
+
+    @property
+    def snoozed(self) -> bool:
+        return self.is_active and self.is_snoozed()
+
 
 class NotificationState(models.TextChoices):
     SENT = "sent", "Sent"
     THROTTLED = "throttled", "Throttled"
     SUPPRESSED = "suppressed", "Suppressed"
+    MUTED = "muted", "Muted"
 
 
 class Notification(models.Model):
@@ -236,6 +261,49 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_state_display()}: {self.title}"
+
+
+class AlertMute(models.Model):
+    """New alerts for this agent or rule are recorded but not notified, until `until` (empty:
+    until someone lifts it). Exactly one of agent and rule is set."""
+
+    agent = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes"
+    )
+    until = models.DateTimeField(null=True, blank=True, help_text="Empty: until lifted.")
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(agent__isnull=False, rule__isnull=True)
+                | Q(agent__isnull=True, rule__isnull=False),
+                name="alert_mute_agent_or_rule",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Mute of {self.subject_label}"
+
+    @property
+    def subject_label(self) -> str:
+        return f"agent {self.agent}" if self.agent_id else f"rule {self.rule}"
+
+    @classmethod
+    def active_q(cls, now: datetime) -> Q:
+        return Q(lifted_at__isnull=True) & (Q(until__isnull=True) | Q(until__gt=now))
 
 
 class DeliveryState(models.TextChoices):

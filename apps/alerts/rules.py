@@ -28,6 +28,9 @@ STATUS_KINDS = {
 }
 # On opening, these must still hold: a late "blocked" after "unblocked" opens nothing.
 MUST_HOLD_ON_OPEN = {"agent.blocked", "agent.idle", "agent.offline"}
+# Kinds that many agents hit together for one shared cause: past ALERTS_GROUP_MIN_AGENTS
+# within ALERTS_GROUP_WINDOW_SECONDS they make one grouped alert (engine.group_offline).
+GROUPED_KINDS = frozenset({"agent.offline"})
 # Agentless events about one thing other than an agent (a model endpoint): kind → the data key
 # naming the thing. Their alerts are per thing (two endpoints down are two alerts), and
 # SUBJECT_CLEARS says which later kinds resolve them (the endpoint is back).

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from apps.alerts.models import (
     ACTIVE_STATES,
+    SEVERITY_RANK,
     Alert,
+    AlertMute,
     AlertRule,
     AlertState,
     Delivery,
@@ -19,7 +22,9 @@ from apps.alerts.models import (
 )
 
 PAGE_SIZE = 50
-STATE_FILTERS = ("active", "open", "acknowledged", "resolved", "all")
+STATE_FILTERS = ("active", "open", "acknowledged", "snoozed", "resolved", "all")
+# Snoozed alerts leave the views of what needs someone now until the snooze ends.
+AWAKE_FILTERS = ("active", "open", "acknowledged")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class InboxFilters:
         return q
 
     def matches(self, alert: Alert) -> bool:
+        snoozed = alert.is_active and alert.is_snoozed()
+        if self.state == "snoozed" and not snoozed:
+            return False
+        if self.state in AWAKE_FILTERS and snoozed:
+            return False
         if self.state == "active" and alert.state not in ACTIVE_STATES:
             return False
         if self.state in AlertState.values and alert.state != self.state:
@@ -75,8 +85,16 @@ def alerts_in(project_ids: Any = None) -> QuerySet[Alert]:
     return qs
 
 
+def _snoozed_q() -> Q:
+    return Q(snoozed_until__gt=timezone.now())
+
+
 def filtered(qs: QuerySet[Alert], f: InboxFilters) -> QuerySet[Alert]:
-    if f.state == "active":
+    if f.state in AWAKE_FILTERS:
+        qs = qs.exclude(_snoozed_q())
+    if f.state == "snoozed":
+        qs = qs.filter(_snoozed_q(), state__in=ACTIVE_STATES)
+    elif f.state == "active":
         qs = qs.filter(state__in=ACTIVE_STATES)
     elif f.state in AlertState.values:
         qs = qs.filter(state=f.state)
@@ -89,9 +107,27 @@ def filtered(qs: QuerySet[Alert], f: InboxFilters) -> QuerySet[Alert]:
     return qs
 
 
+SEVERITY_ORDER = Case(*[When(severity=s, then=Value(r)) for s, r in SEVERITY_RANK.items()],
+                      default=Value(0), output_field=IntegerField())
+
+
+def inbox_order(qs: QuerySet[Alert], f: InboxFilters) -> QuerySet[Alert]:
+    """What needs someone first: critical, then warning, then info; within a severity the
+    oldest first, so a burst of new alerts cannot push a long-waiting one off the page (the
+    inbox is a queue to empty). History views (resolved, all) read newest first."""
+    if f.state in ("resolved", "all"):
+        return qs.order_by("-last_fired_at", "-id")
+    return qs.alias(sev_rank=SEVERITY_ORDER).order_by("-sev_rank", "opened_at", "id")
+
+
 def inbox_page(project: Any, f: InboxFilters, page: Any = 1) -> Page:
-    qs = filtered(alerts_in([project.pk] if project else None), f).order_by("-last_fired_at", "-id")
+    qs = inbox_order(filtered(alerts_in([project.pk] if project else None), f), f)
     return Paginator(qs, PAGE_SIZE).get_page(page)
+
+
+def active_mutes(now: Any = None) -> list[AlertMute]:
+    return list(AlertMute.objects.filter(AlertMute.active_q(now or timezone.now()))
+                .select_related("agent", "rule", "created_by").order_by("-created_at", "-id")[:200])
 
 
 def inbox_counts(project: Any) -> dict[str, int]:
@@ -100,11 +136,15 @@ def inbox_counts(project: Any) -> dict[str, int]:
     qs = Alert.objects.all()
     if project:
         qs = qs.filter(project=project)
-    rows = qs.values("state").annotate(n=Count("id"))
+    rows = qs.values("state").annotate(n=Count("id"), z=Count("id", filter=_snoozed_q()))
     counts = {s: 0 for s in AlertState.values}
+    snoozed = 0
     for row in rows:
-        counts[row["state"]] = row["n"]
+        # open and acknowledged count what is awake; snoozed ones are counted apart
+        counts[row["state"]] = row["n"] - (row["z"] if row["state"] in ACTIVE_STATES else 0)
+        snoozed += row["z"] if row["state"] in ACTIVE_STATES else 0
     counts["active"] = counts["open"] + counts["acknowledged"]
+    counts["snoozed"] = snoozed
     return counts
 
 

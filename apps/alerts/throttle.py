@@ -1,5 +1,5 @@
 """Why a notification would be held back right now, if it would: the agent's sleep window,
-the team's quiet hours, or the per-agent hourly budget across all rules."""
+the team's quiet hours, or the per-agent hourly budget of that severity across all rules."""
 
 from __future__ import annotations
 
@@ -81,14 +81,22 @@ def in_sleep_window(agent: Any, at: datetime) -> bool:
         return False
 
 
-def max_per_hour() -> int:
-    return int(getattr(settings, "ALERTS_MAX_PER_AGENT_PER_HOUR", 3))
+def max_per_hour(severity: str = "warning") -> int:
+    """The hourly budget of one severity per subject; 0 means unthrottled. Info and warning
+    fall back to the general ALERTS_MAX_PER_AGENT_PER_HOUR, critical to unthrottled."""
+    general = int(getattr(settings, "ALERTS_MAX_PER_AGENT_PER_HOUR", 3))
+    name = f"ALERTS_MAX_{severity.upper()}_PER_AGENT_PER_HOUR"
+    value = int(getattr(settings, name, 0 if severity == "critical" else -1))
+    return general if value < 0 else value
 
 
-def sent_in_last_hour(subject: str, now: datetime) -> int:
-    return Notification.objects.filter(
+def sent_in_last_hour(subject: str, now: datetime, severity: str | None = None) -> int:
+    qs = Notification.objects.filter(
         subject=subject, state=NotificationState.SENT, is_test=False, created_at__gt=now - HOUR
-    ).count()
+    )
+    if severity is not None:
+        qs = qs.filter(severity=severity)
+    return qs.count()
 
 
 def hold_reason(
@@ -99,12 +107,15 @@ def hold_reason(
     respect_sleep_windows: bool,
     respect_quiet_hours: bool,
     policy: AlertPolicy | None = None,
+    severity: str = "warning",
 ) -> Hold | None:
     if respect_sleep_windows and in_sleep_window(agent, now):
         return Hold(NotificationState.SUPPRESSED, "the agent's sleep window")
     if respect_quiet_hours and in_quiet_hours(now, policy):
         return Hold(NotificationState.SUPPRESSED, "quiet hours")
-    limit = max_per_hour()
-    if sent_in_last_hour(subject, now) >= limit:
-        return Hold(NotificationState.THROTTLED, f"limit of {limit} notifications per hour")
+    # Each severity spends its own budget: a stream of info messages cannot hold back a critical.
+    limit = max_per_hour(severity)
+    if limit and sent_in_last_hour(subject, now, severity) >= limit:
+        return Hold(NotificationState.THROTTLED,
+                    f"limit of {limit} {severity} notifications per hour")
     return None

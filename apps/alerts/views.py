@@ -4,6 +4,7 @@ person's own channels. Thin: parse, check the role, call a service or selector, 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from apps.alerts import selectors, services, vapid
+from apps.alerts import selectors, services, throttle, vapid
 from apps.alerts.forms import AlertRuleForm, PersonalForm, PolicyForm, TeamChannelForm
 from apps.alerts.models import (
     WATCH_PRESETS,
@@ -72,9 +73,107 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "severities": Severity.choices,
         "rules": Rule.objects.only("id", "name").order_by("name")[:200],
         "states": [("active", "Active"), ("open", "Open"), ("acknowledged", "Acknowledged"),
-                   ("resolved", "Resolved"), ("all", "All")],
+                   ("snoozed", "Snoozed"), ("resolved", "Resolved"), ("all", "All")],
     }
     return render(request, "alerts/inbox.html", ctx)
+
+
+def _snooze_moment(request: HttpRequest) -> datetime:
+    """The snooze the form asked for (1h, tomorrow, or a custom datetime-local value)."""
+    from django.utils.dateparse import parse_datetime
+
+    raw = request.POST.get("until", "").strip()
+    return services.snooze_until(choice=request.POST.get("snooze", ""),
+                                 custom=parse_datetime(raw) if raw else None)
+
+
+@require_POST
+@admin_required
+def alert_snooze(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk)
+    if request.POST.get("snooze") == "off":
+        services.alert_unsnooze(alert=alert, user=request.user, request=request)
+        return _after_action(request, alert)
+    try:
+        until = _snooze_moment(request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(local_next(request, reverse("alerts-detail", args=[alert.pk])))
+    if not services.alert_snooze(alert=alert, until=until, user=request.user, request=request):
+        messages.info(request, "That alert was already resolved.")
+    elif not request.htmx:
+        messages.success(request, "Snoozed: it is back in the inbox when the snooze ends.")
+    if request.htmx and request.POST.get("view") in selectors.AWAKE_FILTERS:
+        return HttpResponse("")  # the row leaves this view
+    return _after_action(request, alert)
+
+
+@require_POST
+@admin_required
+def alerts_bulk(request: HttpRequest) -> HttpResponse:
+    """The inbox's bulk bar: a plain form post (works without JavaScript), then back."""
+    back = local_next(request, reverse("alerts-inbox"))
+    ids = [int(v) for v in request.POST.getlist("alert") if v.isdigit()][:500]
+    action = request.POST.get("action", "")
+    if not ids:
+        messages.info(request, "Tick the alerts to act on first.")
+        return redirect(back)
+    try:
+        until = _snooze_moment(request) if action == "snooze" else None
+        project = current_project(request)
+        qs = selectors.alerts_in([project.pk] if project else None).filter(pk__in=ids)
+        done = services.alerts_bulk(alerts=list(qs.order_by("id")), action=action,
+                                    user=request.user, until=until, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(back)
+    verb = {"ack": "acknowledged", "resolve": "resolved", "snooze": "snoozed"}[action]
+    messages.success(request, f"{done} alert{'s' if done != 1 else ''} {verb}"
+                     + (f" ({len(ids) - done} already were)." if done < len(ids) else "."))
+    return redirect(back)
+
+
+# --- mutes ----------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@member_required
+def mutes(request: HttpRequest) -> HttpResponse:
+    """The mutes in force, and (admins) a new one for an agent or a rule."""
+    if request.method == "POST":
+        if not roles.is_admin(request.user):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        from apps.agents.models import Agent
+
+        try:
+            agent = rule = None
+            if request.POST.get("agent", "").isdigit():
+                agent = get_object_or_404(Agent, pk=int(request.POST["agent"]))
+            if request.POST.get("rule", "").isdigit():
+                rule = get_object_or_404(AlertRule, pk=int(request.POST["rule"]))
+            mute = services.mute_create(user=request.user, agent=agent, rule=rule,
+                                        until=services.mute_until(request.POST.get("for", "")),
+                                        reason=request.POST.get("reason", ""), request=request)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Muted {mute.subject_label}: its new alerts are recorded "
+                                      "but not notified.")
+        return redirect(local_next(request, reverse("alerts-mutes")))
+    return render(request, "alerts/mutes.html", {
+        "mutes": selectors.active_mutes(), "can_act": roles.is_admin(request.user),
+    })
+
+
+@require_POST
+@admin_required
+def mute_lift(request: HttpRequest, pk: int) -> HttpResponse:
+    from apps.alerts.models import AlertMute
+
+    mute = get_object_or_404(AlertMute, pk=pk)
+    if services.mute_lift(mute=mute, user=request.user, request=request):
+        messages.success(request, f"Unmuted {mute.subject_label}.")
+    return redirect(local_next(request, reverse("alerts-mutes")))
 
 
 @require_GET
@@ -89,7 +188,8 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     return render(request, "alerts/detail.html",
                   {"alert": alert, "can_act": roles.is_admin(request.user),
-                   "approval": pending_approval(alert.agent_id)})
+                   "approval": pending_approval(alert.agent_id),
+                   "mute_durations": services.MUTE_DURATIONS})
 
 
 def _after_action(request: HttpRequest, alert: Alert) -> HttpResponse:
@@ -133,7 +233,7 @@ def rules(request: HttpRequest) -> HttpResponse:
     return render(request, "alerts/rules.html", {
         "rules": selectors.rule_list(),
         "policy_form": form,
-        "max_per_hour": settings.ALERTS_MAX_PER_AGENT_PER_HOUR,
+        "budgets": [(sev, throttle.max_per_hour(sev)) for sev in ("critical", "warning", "info")],
     })
 
 
@@ -151,8 +251,12 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         else:
             messages.success(request, f"Rule “{saved.name}” saved.")
             return redirect("alerts-rules")
+    from apps.alerts.kinds import KNOWN_KINDS
+
+    offered = {value for value, _ in WATCH_PRESETS}
     return render(request, "alerts/rule_form.html",
-                  {"form": form, "rule": rule, "presets": WATCH_PRESETS},
+                  {"form": form, "rule": rule, "presets": WATCH_PRESETS,
+                   "other_kinds": sorted(KNOWN_KINDS - offered)},
                   status=400 if request.method == "POST" else 200)
 
 

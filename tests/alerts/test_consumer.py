@@ -83,3 +83,31 @@ def test_the_counts_in_the_page_head_follow_live(viewer, make_rule, make_agent, 
         assert '<span class="tab-count" id="tab-count-open" data-snapshot>1</span>' in frame
         await comm.disconnect()
     async_to_sync(scenario)()
+
+
+def test_a_snoozed_alert_leaves_the_active_list_live(viewer, admin_user, make_rule, make_agent,
+                                                     emit):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.alerts import services
+
+    make_rule("agent.blocked")
+    emit("agent.blocked", make_agent("ada"), status="blocked", reason="first")
+    alert = Alert.objects.get()
+
+    async def scenario():
+        active = await _connect("/ws/alerts/?state=active&project=apollo", viewer)
+        snoozed = await _connect("/ws/alerts/?state=snoozed&project=apollo", viewer)
+        await active.receive_from(timeout=5)
+        await snoozed.receive_from(timeout=5)
+        await sync_to_async(services.alert_snooze)(
+            alert=alert, until=timezone.now() + timedelta(hours=1), user=admin_user)
+        tomb = await _until(active, f'id="alert-{alert.pk}"')
+        assert "data-deleted" in tomb
+        row = await _until(snoozed, f'id="alert-{alert.pk}"')
+        assert "data-deleted" not in row and "snoozed until" in row
+        await active.disconnect()
+        await snoozed.disconnect()
+    async_to_sync(scenario)()

@@ -27,7 +27,7 @@ def test_the_fourth_notification_in_an_hour_is_held_back_and_recorded(make_rule,
     assert _sent().count() == 3
     held = Notification.objects.get(state="throttled")
     assert held.alert.event_kind == "hook.c"
-    assert "3 notifications per hour" in held.reason
+    assert "3 warning notifications per hour" in held.reason
 
 
 def test_the_next_message_summarises_what_was_held_back(make_rule, agent, emit):
