@@ -2,6 +2,21 @@
 
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models import Count
+
+
+def unlink_repeated_info_alerts(apps, schema_editor):
+    """Before this release an info alert could be opened twice for one event (a re-evaluation
+    after it was resolved). Keep the first as the event's alert; the later ones keep their
+    history and notifications but no longer name the event, so the constraint can hold."""
+    Alert = apps.get_model("alerts", "Alert")
+    repeated = (Alert.objects.filter(severity="info", first_event_id__isnull=False)
+                .values("rule_id", "first_event_id").annotate(n=Count("id")).filter(n__gt=1))
+    for row in repeated:
+        ids = list(Alert.objects.filter(severity="info", rule_id=row["rule_id"],
+                                        first_event_id=row["first_event_id"])
+                   .order_by("id").values_list("id", flat=True))
+        Alert.objects.filter(id__in=ids[1:]).update(first_event_id=None)
 
 
 class Migration(migrations.Migration):
@@ -14,6 +29,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(unlink_repeated_info_alerts, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='alert',
             constraint=models.UniqueConstraint(condition=models.Q(('severity', 'info')), fields=('rule', 'first_event_id'), name='alert_one_info_per_rule_and_event'),
