@@ -216,6 +216,18 @@ class Platform:
 PLATFORM_SECRET_KEY = "test-secret-key-for-the-live-platform-process-0123456789"
 
 
+def platform_encrypt(value: str) -> str:
+    """A secret encrypted as the platform process (its own SECRET_KEY) stores it."""
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    key = base64.urlsafe_b64encode(
+        hashlib.sha256(f"switchboard.linear:{PLATFORM_SECRET_KEY}".encode()).digest())
+    return Fernet(key).encrypt(value.encode()).decode()
+
+
 @pytest.fixture(scope="session")
 def platform(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Platform]:
     """`manage.py serve` as a subprocess on the test database: daphne (HTTP + WebSockets) and,

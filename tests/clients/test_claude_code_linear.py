@@ -5,8 +5,6 @@ and its answer comes back to Linear as the session's response."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from apps.linear.models_agent import LinearAgentSession, LinearAppInstall, Sessi
 from tests.clients.claude_cli import Claude
 from tests.clients.conftest import warm_up
 from tests.clients.fake_anthropic import FakeAnthropic
-from tests.conftest import PLATFORM_SECRET_KEY, make_key
+from tests.conftest import make_key, platform_encrypt
 from tests.linear.conftest import fake_linear, linear_conn, mapping, synced  # noqa: F401
 from tests.support import wait_for
 
@@ -32,15 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def api() -> Iterator[FakeAnthropic]:
     with FakeAnthropic() as fake:
         yield fake
-
-
-def platform_encrypt(value: str) -> str:
-    """Encrypted as the platform process (its own SECRET_KEY) stores secrets."""
-    from cryptography.fernet import Fernet
-
-    key = base64.urlsafe_b64encode(
-        hashlib.sha256(f"switchboard.linear:{PLATFORM_SECRET_KEY}".encode()).digest())
-    return Fernet(key).encrypt(value.encode()).decode()
 
 
 @pytest.fixture
