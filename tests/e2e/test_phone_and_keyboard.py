@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import login_browser, screenshot
 from tests.core import search_seed
@@ -41,17 +42,18 @@ def test_the_menu_opens_as_a_sheet_and_closes_on_a_phone(live, phone, viewer, pr
     box = toggle.bounding_box()
     assert box["width"] >= 40 and box["height"] >= 40  # a real button, not a 19.5 px strip
     toggle.click()
-    assert nav_link.is_visible()
-    assert toggle.get_attribute("aria-expanded") == "true"
+    expect(nav_link).to_be_visible()
+    # <details> fires "toggle" asynchronously, so aria-expanded follows a moment later
+    expect(toggle).to_have_attribute("aria-expanded", "true")
     assert phone.locator(".mainnav").bounding_box()["width"] > 300
     screenshot(phone, "phone-menu-open")
     phone.keyboard.press("Escape")
-    assert not nav_link.is_visible()
-    assert toggle.get_attribute("aria-expanded") == "false"
+    expect(nav_link).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
     toggle.click()
     nav_link.click()
     phone.wait_for_url(re.compile(r".*/agents/$"))
-    assert not phone.locator(".mainnav a", has_text="Agents").is_visible()
+    expect(phone.locator(".mainnav a", has_text="Agents")).to_be_hidden()
 
 
 def test_the_menu_is_inline_on_a_wide_screen(live, page, viewer, project):

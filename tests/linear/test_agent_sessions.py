@@ -317,8 +317,13 @@ def test_mirroring_paces_itself_and_never_runs_into_the_rate_limit(installed, cl
     with linear_app.lock:
         linear_app.rate_limit = linear_app.rate_remaining = 5
         linear_app.rate_reset_at = time.time() + 120
+    from apps.linear.app_install import install_client
+
+    pauses: list[float] = []
+    install_client(row.install).sleep = pauses.append  # the sender's own client: no real waits
     flush(row)
     assert not [r for r in linear_app.requests if r["limited"]]  # never a 429
+    assert pauses, "the client never slowed down near the limit"
     waiting = LinearAgentActivity.objects.filter(status=OutboxStatus.PENDING).order_by("seq")
     assert waiting.exists() and "rate limit" in waiting[0].error.lower()
     assert (waiting[0].next_attempt_at - waiting[0].created_at).total_seconds() > 60
