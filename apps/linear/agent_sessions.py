@@ -9,7 +9,8 @@ the `stop` signal stops it.
 Out: the agent's events become activities in the session's outbox (apps.linear.session_outbox
 sends them in order): task started → action, permission prompt → elicitation, error → error,
 completed → response. Tool calls are summarised at most once per
-LINEAR_AGENT_ACTION_INTERVAL_SECONDS by a beat task, never one activity per call.
+LINEAR_AGENT_ACTION_INTERVAL_SECONDS by a beat task, never one activity per call. The session's
+external link and plan (apps.linear.session_plan) go out through the same outbox.
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ from apps.linear.models_agent import (
     LinearAppInstall,
     SessionState,
 )
+from apps.linear.session_plan import session_plan, todos_from_tool
 
 logger = logging.getLogger(__name__)
 
 ALLOW_WORDS = {"allow", "yes", "approve", "approved", "ok", "go ahead", "y"}
 DENY_WORDS = {"deny", "no", "reject", "rejected", "n", "stop"}
+OPEN_STATES = (SessionState.PENDING, SessionState.ACTIVE, SessionState.AWAITING_INPUT)
+FINAL_STATES = (SessionState.COMPLETE, SessionState.ERROR, SessionState.STOPPED)
 
 
 def site_url() -> str:
@@ -81,11 +85,15 @@ def activity_add(session: LinearAgentSession, kind: str, content: dict[str, Any]
 
 
 def _set_state(session: LinearAgentSession, state: str, **fields: Any) -> None:
+    # The plan changes when the session ends, or starts again (a reply after the end).
+    turned = state != session.state and (state in FINAL_STATES or session.state in FINAL_STATES)
     session.state = state
     for key, value in fields.items():
         setattr(session, key, value)
     LinearAgentSession.objects.filter(pk=session.pk).update(state=state, updated_at=timezone.now(),
                                                             **fields)
+    if turned and session.agent_id is not None:
+        plan_update(session)
     if session.issue_id:  # the board shows delegated cards with their session state
         from apps.core.events import bump_version
         from apps.linear.announce import issues_announce
@@ -94,6 +102,16 @@ def _set_state(session: LinearAgentSession, state: str, **fields: Any) -> None:
         if issue is not None:
             bump_version(issue)
             issues_announce([(issue.pk, "updated")])
+
+
+def plan_update(session: LinearAgentSession, **extra: Any) -> None:
+    """Queue the session's whole plan (Linear replaces it), with any other session fields."""
+    from apps.agents.models import Agent
+
+    name = (Agent.objects.filter(pk=session.agent_id).values_list("name", flat=True).first()
+            if session.agent_id else "") or ""
+    activity_add(session, ActivityKind.SESSION_UPDATE,
+                 {**extra, "plan": session_plan(session, name)})
 
 
 def _thought(session: LinearAgentSession, body: str, **kw: Any) -> None:
@@ -200,8 +218,7 @@ def session_task_attach(*, session: LinearAgentSession, task: Any,
     name = task.agent.name if task.agent_id else "An agent"
     _thought(session, f"{name} took {session.issue_identifier or 'this issue'} (Switchboard task "
                       f"{task.pk}). Follow it live: {link}", source_event_id=source_event_id)
-    activity_add(session, ActivityKind.SESSION_UPDATE, {
-        "externalUrls": [{"label": f"{name} in Switchboard", "url": link}]})
+    plan_update(session, externalUrls=[{"label": f"{name} in Switchboard", "url": link}])
     return True
 
 
@@ -288,7 +305,6 @@ MIRRORED_KINDS = {"task.assigned", "task.started", "task.completed", "task.faile
 PERMISSION_REASON = "waiting for permission"
 
 
-OPEN_STATES = (SessionState.PENDING, SessionState.ACTIVE, SessionState.AWAITING_INPUT)
 
 
 @transaction.atomic
@@ -407,7 +423,8 @@ def reactor(event_id: int, kind: str, project_id: int, agent_id: int | None) -> 
 
 def actions_summarise(now: datetime | None = None) -> int:
     """Beat: one `action` per active session for the tool calls finished since its last
-    summary ("Edit ×3, Bash ×2 — last: Edit app.py"). Returns activities queued."""
+    summary ("Edit ×3, Bash ×2"), and the plan again when the agent changed its to-do list.
+    Returns activities queued."""
     from apps.agents.models import ToolSpan
 
     now = now or timezone.now()
@@ -434,6 +451,13 @@ def actions_summarise(now: datetime | None = None) -> int:
             added = activity_add(session, ActivityKind.ACTION, {
                 "action": "Used tools", "parameter": parts[:200], "result": result})
             queued += added is not None
+            todos = next((t for t in (todos_from_tool(s["tool_name"], s["input"])
+                                      for s in reversed(spans)) if t is not None), None)
+            if todos is not None and todos != session.plan_todos:
+                session.plan_todos = todos
+                LinearAgentSession.objects.filter(pk=session.pk).update(plan_todos=todos)
+                plan_update(session)
+                queued += 1
     return queued
 
 

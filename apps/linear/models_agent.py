@@ -79,6 +79,9 @@ class LinearAgentSession(models.Model):
     mirrored_event_id = models.BigIntegerField(default=0)
     # When the last tool-call summary went out: tool activity is batched, never one per call.
     last_action_at = models.DateTimeField(null=True, blank=True)
+    # The coding agent's own to-do list (its TodoWrite / todowrite / update_plan tool calls) as
+    # Linear plan steps; the session's plan is built around it (apps.linear.agent_sessions).
+    plan_todos = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -18,6 +18,7 @@ import requests
 from graphql import GraphQLError
 
 ACTIVITY_TYPES = {"thought", "action", "elicitation", "response", "error"}
+PLAN_STATUSES = {"pending", "inProgress", "completed", "canceled"}
 REQUIRED_SCOPES = {"app:assignable", "app:mentionable"}
 
 
@@ -136,7 +137,14 @@ class AgentAppMixin:
             if input.get("externalUrls") is not None:
                 session["externalUrls"] = input["externalUrls"]
             if input.get("plan") is not None:
-                session["plan"] = input["plan"]
+                plan = input["plan"]
+                # Linear's plan: the whole checklist, each step {content, status}.
+                if not isinstance(plan, list) or any(
+                        not isinstance(step, dict) or set(step) != {"content", "status"}
+                        or not isinstance(step["content"], str) or not step["content"]
+                        or step["status"] not in PLAN_STATUSES for step in plan):
+                    raise GraphQLError("Invalid plan", extensions={"code": "INVALID_INPUT"})
+                session["plan"] = plan
             return {"success": True, "agentSession": session, "lastSyncId": 1.0}
 
     def session_activities(self, session_id: str) -> list[dict[str, Any]]:

@@ -68,6 +68,11 @@ def test_delegation_routes_to_an_agent_and_says_so_first(installed, claude_pool,
     update = linear_app.session_updates[0]
     assert update["id"] == session["id"]
     assert update["input"]["externalUrls"][0]["url"].endswith(f"/agents/{agent.pk}/")
+    ident = issue["identifier"]
+    assert update["input"]["plan"] == [
+        {"content": f"Hand {ident} to a Switchboard agent", "status": "completed"},
+        {"content": f"claude-1 works on {ident}", "status": "inProgress"},
+        {"content": "Post the result here", "status": "pending"}]
 
 
 def test_the_whole_life_is_mirrored_in_order(installed, claude_pool, linear_app):
@@ -363,3 +368,84 @@ def test_a_question_becomes_an_elicitation_and_the_reply_unblocks(installed, cla
     assert len(elicitations) == 1
     assert "Which database should I use?" in elicitations[0]["content"]["body"]
     assert LinearAgentSession.objects.get(pk=row.pk).state == SessionState.ACTIVE
+
+
+def test_the_plan_follows_the_agents_own_todo_list(installed, claude_pool, linear_app):
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.agents.models import ToolSpan
+    from apps.agents.services import task_complete
+
+    rule, agent = claude_pool
+    issue = agent_issue(linear_app)
+    session = linear_app.open_session(issue)
+    deliver(linear_app, linear_app.session_event("created", session))
+    row = LinearAgentSession.objects.get()
+    now = timezone.now() + timedelta(seconds=1)
+
+    def todo_call(i, todos, seconds=0):
+        at = now + timedelta(seconds=seconds)
+        ToolSpan.objects.create(project_id=agent.project_id, agent=agent, span_id=f"t{i}",
+                                tool_name="TodoWrite", started_at=at, finished_at=at,
+                                input=json.dumps({"todos": todos}), outcome="ok")
+
+    todo_call(1, [{"content": "Find the bug", "status": "completed", "activeForm": "Finding"},
+                  {"content": "Fix it", "status": "in_progress", "activeForm": "Fixing"},
+                  {"content": "Run the tests", "status": "pending", "activeForm": "Running"}])
+    ToolSpan.objects.create(project_id=agent.project_id, agent=agent, span_id="clipped",
+                            tool_name="TodoWrite", started_at=now + timedelta(seconds=1),
+                            finished_at=now + timedelta(seconds=1), input='{"todos": [{"con',
+                            outcome="ok")  # clipped at 16 KB: the last good list stays
+    assert actions_summarise(now=now + timedelta(seconds=2)) == 2  # the summary and the plan
+    flush(row)
+    ident = issue["identifier"]
+    assert linear_app.agent_sessions[session["id"]]["plan"] == [
+        {"content": f"Hand {ident} to a Switchboard agent", "status": "completed"},
+        {"content": "Find the bug", "status": "completed"},
+        {"content": "Fix it", "status": "inProgress"},
+        {"content": "Run the tests", "status": "pending"},
+        {"content": "Post the result here", "status": "pending"}]
+    updates = len(linear_app.session_updates)
+    todo_call(2, [{"content": "Find the bug", "status": "completed"},
+                  {"content": "Fix it", "status": "in_progress"},
+                  {"content": "Run the tests", "status": "pending"}], seconds=3)
+    assert actions_summarise(now=now + timedelta(seconds=4)) == 1  # same list: no new plan
+    flush(row)
+    assert len(linear_app.session_updates) == updates
+
+    task_complete(task=row.task, result="Fixed.")
+    mirror_all()
+    flush(row)
+    assert kinds(linear_app, session["id"])[-1] == "response"
+    assert [s["status"] for s in linear_app.agent_sessions[session["id"]]["plan"]] == [
+        "completed", "completed", "inProgress", "pending", "completed"]
+
+
+def test_a_stopped_session_cancels_what_was_left(installed, claude_pool, linear_app):
+    rule, agent = claude_pool
+    issue = agent_issue(linear_app)
+    session = linear_app.open_session(issue)
+    deliver(linear_app, linear_app.session_event("created", session))
+    deliver(linear_app, linear_app.session_event("prompted", session, signal="stop"))
+    flush(LinearAgentSession.objects.get())
+    assert [s["status"] for s in linear_app.agent_sessions[session["id"]]["plan"]] == [
+        "completed", "canceled", "canceled"]
+
+
+@pytest.mark.parametrize("tool,data,steps", [
+    ("todowrite", {"todos": [{"content": "a", "status": "cancelled", "priority": "high",
+                              "id": "1"}]}, [{"content": "a", "status": "canceled"}]),
+    ("update_plan", {"plan": [{"step": "b", "status": "in_progress"}, {"step": "  "}]},
+     [{"content": "b", "status": "inProgress"}]),
+    ("Bash", {"command": "ls"}, None),
+    ("TodoWrite", {"todos": "not a list"}, None),
+])
+def test_todo_lists_of_each_client_become_plan_steps(tool, data, steps):
+    import json
+
+    from apps.linear.session_plan import todos_from_tool
+
+    assert todos_from_tool(tool, json.dumps(data)) == steps
