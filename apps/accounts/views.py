@@ -27,6 +27,7 @@ from apps.accounts.forms import (
 from apps.accounts.github import env_in_effect, github_config, github_login_enabled
 from apps.accounts.models import GithubSignIn, Invite, User
 from apps.core import roles
+from apps.core.links import absolute_url
 from apps.core.permissions import admin_required, member_required, owner_required
 from apps.core.roles import Role
 
@@ -36,12 +37,6 @@ AUDIT_PAGE_SIZE = 50
 
 def team_name() -> str:
     return getattr(settings, "SITE_NAME", "") or "Switchboard"
-
-
-def _absolute(request: HttpRequest, path: str) -> str:
-    if settings.SITE_URL:
-        return settings.SITE_URL + path
-    return request.build_absolute_uri(path)
 
 
 # --- claim ---------------------------------------------------------------------------------
@@ -142,7 +137,7 @@ def team(request: HttpRequest) -> HttpResponse:
         "all_roles": [(r.value, r.label, roles.ROLE_POWERS[r]) for r in Role],
         "new_invite": new_invite,
         "team_name": team_name(),
-        "sign_in_url": _absolute(request, reverse("account_login")),
+        "sign_in_url": absolute_url(reverse("account_login"), request),
     }
     if can_invite:
         context["invites"] = list(selectors.pending_invites())
@@ -174,7 +169,7 @@ def team_invite_create(request: HttpRequest) -> HttpResponse:
         return redirect("team")
     # Shown once, on the next page view; only the hash is stored.
     request.session[NEW_INVITE_SESSION_KEY] = {
-        "url": _absolute(request, reverse("invite-accept", args=[raw])),
+        "url": absolute_url(reverse("invite-accept", args=[raw]), request),
         "role": Role(invite.role).label,
         "expires_label": f"{days} day{'s' if days != 1 else ''} ({invite.expires_at:%d %b %Y})",
         "note": invite.note,
@@ -328,8 +323,8 @@ def sign_in_settings(request: HttpRequest) -> HttpResponse:
             "stored": stored,
             "env": env,
             "config": github_config(),
-            "callback_url": _absolute(request, reverse("github_callback")),
-            "homepage_url": _absolute(request, "/"),
+            "callback_url": absolute_url(reverse("github_callback"), request),
+            "homepage_url": absolute_url("/", request),
             "check": check,
             "password_login_enabled": settings.PASSWORD_LOGIN_ENABLED,
         },

@@ -125,9 +125,18 @@ def _key_owner(project: Project, actor_label: str) -> int | None:
 
 
 @transaction.atomic
-def agent_set_owner(*, agent: Agent, owner: Any, label: str, actor: Any,
+def agent_set_owner(*, agent: Agent, owner_id: int | str | None, label: str, actor: Any,
                     request: Any = None) -> Agent:
-    """An admin says who answers for the agent and how it is labelled (audited)."""
+    """An admin says who answers for the agent (a team member's id, or none) and how it is
+    labelled (audited)."""
+    from django.contrib.auth import get_user_model
+
+    owner = None
+    if owner_id not in (None, ""):
+        owner = get_user_model().objects.filter(is_active=True, pk=owner_id).first() \
+            if str(owner_id).isdigit() else None
+        if owner is None:
+            raise ValidationError({"owner": ["No such team member."]})
     agent = _lock(agent)
     label = label.strip()
     if len(label) > 60:

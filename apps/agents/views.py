@@ -10,7 +10,6 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -22,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.agents import selectors
 from apps.agents.kinds import KNOWN, kind_choices
 from apps.agents.models import Agent, AgentStatus, Priority
+from apps.core import links
 from apps.core.permissions import admin_required, member_required
 from apps.core.redirects import local_next
 from apps.projects.selectors import current_project
@@ -50,10 +50,6 @@ def claude_settings_snippet(site_url: str) -> str:
     ])
 
 
-def _site_url(request: HttpRequest) -> str:
-    return getattr(settings, "SITE_URL", "") or request.build_absolute_uri("/").rstrip("/")
-
-
 def _project_param(project: Any) -> str:
     return project.slug if project is not None else "all"
 
@@ -80,9 +76,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "agents/overview.html#live",
-            overview_context(project, site_url=_site_url(request), snapshot=True),
+            overview_context(project, site_url=links.site_url(request), snapshot=True),
         )
-    ctx = overview_context(project, site_url=_site_url(request))
+    ctx = overview_context(project, site_url=links.site_url(request))
     ctx["project_param"] = _project_param(project)
     return render(request, "agents/overview.html", ctx)
 
@@ -357,14 +353,7 @@ def agent_manage(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"{done} {agent.name}" + (
                 f" and {n - 1} sub-agent{'s' if n > 2 else ''}." if n > 1 else "."))
         elif op == "owner":
-            from django.contrib.auth import get_user_model
-
-            owner_id = request.POST.get("owner", "")
-            owner = get_user_model().objects.filter(pk=owner_id).first() \
-                if owner_id.isdigit() else None
-            if owner_id and owner is None:
-                raise ValidationError({"owner": ["No such team member."]})
-            services.agent_set_owner(agent=agent, owner=owner,
+            services.agent_set_owner(agent=agent, owner_id=request.POST.get("owner", ""),
                                      label=request.POST.get("label", ""), actor=request.user,
                                      request=request)
             messages.success(request, f"Saved the owner and label of {agent.name}.")

@@ -7,15 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from apps.alerts.models import Notification, Severity
-
-
-def site_url() -> str:
-    return getattr(settings, "SITE_URL", "") or "http://127.0.0.1:8000"
+from apps.core.links import site_url
 
 
 def _short(value: Any, limit: int = 160) -> str:

@@ -27,6 +27,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core.links import absolute_url
 from apps.linear.models import LinearIssue
 from apps.linear.models_agent import (
     ActivityKind,
@@ -45,12 +46,8 @@ OPEN_STATES = (SessionState.PENDING, SessionState.ACTIVE, SessionState.AWAITING_
 FINAL_STATES = (SessionState.COMPLETE, SessionState.ERROR, SessionState.STOPPED)
 
 
-def site_url() -> str:
-    return settings.SITE_URL or "http://127.0.0.1:8000"
-
-
 def agent_link(agent_id: int) -> str:
-    return site_url() + reverse("agent-detail", args=[agent_id])
+    return absolute_url(reverse("agent-detail", args=[agent_id]))
 
 
 # --- the outbox ---------------------------------------------------------------------------------

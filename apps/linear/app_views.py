@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core import roles
+from apps.core.links import absolute_url
 from apps.core.permissions import admin_required, forbidden
 from apps.linear import app_install
-from apps.linear.agent_sessions import site_url
 from apps.linear.client import LinearError
 from apps.linear.models_agent import LinearAppInstall
 
@@ -21,10 +21,7 @@ STATE_KEY = "linear_app_oauth_state"
 
 
 def callback_url(request: HttpRequest) -> str:
-    path = reverse("linear-app-callback")
-    from django.conf import settings
-
-    return f"{site_url()}{path}" if settings.SITE_URL else request.build_absolute_uri(path)
+    return absolute_url(reverse("linear-app-callback"), request)
 
 
 @require_POST

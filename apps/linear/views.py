@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core import roles
+from apps.core.links import absolute_url
 from apps.core.permissions import admin_required, forbidden, member_required
 from apps.core.redirects import local_next
 from apps.linear import selectors, services
@@ -172,8 +173,7 @@ def _enqueue_full_sync() -> None:
 
 
 def webhook_url(request: HttpRequest) -> str:
-    path = reverse("linear-webhook")
-    return f"{settings.SITE_URL}{path}" if settings.SITE_URL else request.build_absolute_uri(path)
+    return absolute_url(reverse("linear-webhook"), request)
 
 
 def _save_mapping(request: HttpRequest) -> HttpResponse:

@@ -76,15 +76,18 @@ def verify(*, body: bytes, headers: Any, now: float | None = None) -> tuple[str,
         raise Rejection(400, "Missing Linear-Signature or Linear-Delivery header.")
     if len(delivery_id) > 100:
         raise Rejection(400, "Linear-Delivery is too long.")
-    from apps.linear.app_install import webhook_secrets
-
-    # The workspace webhook's secret, and each app installation's session-event webhook's.
-    secrets = [s for s in [webhook_secret(), *webhook_secrets()] if s]
-    if not secrets:
-        raise Rejection(503, "No webhook secret is configured.")
     given = signature.strip().lower()
-    if not any(hmac.compare_digest(sign(body, s), given) for s in secrets):
-        raise Rejection(401, "Signature does not match.")
+    # The workspace webhook's secret first (the busy path: issue events), and only when it does
+    # not match, each app installation's session-event webhook's (a query and a decryption).
+    workspace = webhook_secret()
+    if not (workspace and hmac.compare_digest(sign(body, workspace), given)):
+        from apps.linear.app_install import webhook_secrets
+
+        installs = webhook_secrets()
+        if not workspace and not installs:
+            raise Rejection(503, "No webhook secret is configured.")
+        if not any(hmac.compare_digest(sign(body, s), given) for s in installs):
+            raise Rejection(401, "Signature does not match.")
     try:
         payload = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):

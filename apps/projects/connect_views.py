@@ -17,7 +17,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from apps.agents.selectors import connect_status
-from apps.core import roles
+from apps.core import links, roles
 from apps.core.permissions import forbidden, member_required
 from apps.projects import connect, selectors, services
 from apps.projects.models import ApiKey, ApiKeyScope, Project
@@ -25,10 +25,6 @@ from apps.projects.models import ApiKey, ApiKeyScope, Project
 # The raw key of a key made here waits in the session for exactly one page view: the POST
 # redirects (so a reload cannot make a second key) and the GET after it takes it out.
 SESSION_KEY = "connect_new_key"
-
-
-def _site_url(request: HttpRequest) -> str:
-    return (getattr(settings, "SITE_URL", "") or request.build_absolute_uri("/")).rstrip("/")
 
 
 def _agent_slug(value: str | None) -> str:
@@ -66,7 +62,7 @@ def project_connect(request: HttpRequest, slug: str) -> HttpResponse:
 
     created, raw = _take_new_key(request, project)
     agent = _agent_slug(request.GET.get("agent"))
-    site_url = _site_url(request)
+    site_url = links.site_url(request)
     opened_ms = int(opened.timestamp() * 1000)
     query = urlencode({"project": project.slug, "opened": opened_ms})
     ctx = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -11,6 +10,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core import roles
+from apps.core.links import site_url
 from apps.core.permissions import admin_required, member_required
 from apps.projects import selectors, services
 from apps.projects.forms import ApiKeyForm, ProjectForm
@@ -151,7 +151,7 @@ def project_keys(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form if status == 400 else ApiKeyForm(),
             "keys": keys,
             "active_count": sum(1 for k in keys if k.is_active),
-            "api_base": settings.SITE_URL or request.build_absolute_uri("/").rstrip("/"),
+            "api_base": site_url(request),
             "created_key": created,
             "raw_key": new_key["raw"] if created else None,
             "active_tab": "keys",

@@ -353,7 +353,7 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
 
 # --- the alerts transports' message ------------------------------------------------------------
 def report_url(report_id: int) -> str:
-    from apps.alerts.messages import site_url
+    from apps.core.links import site_url
 
     return site_url() + reverse("report-detail", args=[report_id])
 

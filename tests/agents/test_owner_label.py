@@ -3,6 +3,7 @@ changed by admins, filtered on in the list and the API."""
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from apps.agents.models import Agent
@@ -71,7 +72,7 @@ def test_viewers_cannot_change_the_owner(project, viewer, client):
 
 def test_setting_the_same_values_records_nothing(project, admin_user):
     agent, _ = agent_register(project=project, name="builder", label="ci", owner=admin_user)
-    agent_set_owner(agent=agent, owner=admin_user, label="ci", actor=admin_user)
+    agent_set_owner(agent=agent, owner_id=admin_user.pk, label="ci", actor=admin_user)
     assert not AuditEntry.objects.filter(action="agent.owner_changed").exists()
 
 
@@ -102,3 +103,14 @@ def test_the_api_filters_by_label_and_owner(project, admin_user, api):
                                         ).json()["results"]]
     assert names == ["alpha"]
     assert api.get("/api/v1/agents", {"owner": "abc"}).status_code == 400
+
+
+@pytest.mark.parametrize("owner", ["999999", "x"])
+def test_an_unknown_owner_is_refused(project, admin_user, client, owner):
+    agent, _ = agent_register(project=project, name="builder", label="ci")
+    client.force_login(admin_user)
+    r = client.post(reverse("agent-manage", args=[agent.pk]),
+                    {"op": "owner", "owner": owner, "label": "other"}, follow=True)
+    assert "No such team member." in r.content.decode()
+    agent.refresh_from_db()
+    assert agent.owner is None and agent.label == "ci"

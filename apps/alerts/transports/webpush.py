@@ -19,8 +19,8 @@ def _approval(message, user) -> dict:  # noqa: ANN001
     from django.urls import reverse
 
     from apps.agents.approvals import decision_token
-    from apps.alerts.messages import site_url
     from apps.core import roles
+    from apps.core.links import site_url
 
     waiting = message.payload.get("approval")  # filled by build_message, no second lookup
     if not waiting or not roles.is_admin(user):
