@@ -80,7 +80,8 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", listen_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
 
     def json(self, index: int = -1) -> Any:

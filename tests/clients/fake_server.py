@@ -76,7 +76,8 @@ class ScriptedFake:
         self.usage = dict(self.USAGE)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         return type("Handler", (self.Handler,), {"fake": self})

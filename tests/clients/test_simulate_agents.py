@@ -81,7 +81,8 @@ def test_it_says_when_the_server_only_serves_https(project) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
     try:
         with pytest.raises(CommandError, match=r"HTTP 301.*pass --url https://switchboard.example.com"):
             simulate("--project", project.slug, "--duration", "1", "--key", "sbk_x",

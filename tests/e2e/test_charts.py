@@ -181,7 +181,8 @@ def site(tmp_path_factory) -> Iterator[str]:
     (root / "fragment.html").write_text(
         _chart("swapped", FRAGMENT_PAYLOAD, 160))
     server = ThreadingHTTPServer(("127.0.0.1", _port()), partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
