@@ -68,11 +68,13 @@ def test_it_reports_a_real_session(opencode: OpenCode, api: FakeOpenAI) -> None:
         {"tools": [{"name": "read", "input": {"filePath": str(missing)}}]},  # throws
         {"text": "The invoice file is missing."},
     ])
-    result, events = opencode.run("INVOICES fix the failing test")
+    result, events = opencode.run("INVOICES fix the failing test",
+                                  SWITCHBOARD_AGENT_LABEL="nightly")
     assert result.returncode == 0, result.stderr
     agent = session_agent(opencode)
     assert agent.external_id == events[0]["sessionID"]
     assert agent.name == "billing-service"
+    assert agent.label == "nightly"  # the plugin reads it from OpenCode's environment
     assert agent.status == AgentStatus.IDLE and agent.status_reason == "turn finished"
     assert trail(agent)[-2:] == ["working", "idle"]
 
