@@ -19,10 +19,14 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.clients.node_tools import arch, npm_binary, tools_dir
+from tests.support import free_port, port_open, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "clients" / "opencode" / "switchboard.ts"
@@ -126,3 +130,39 @@ class OpenCode:
     def spooled(self) -> str:
         parts = [f"{p.name}:\n{p.read_text()[-2000:]}" for p in sorted(self.state.glob("*"))]
         return "\n".join(parts) or "(nothing spooled)"
+
+
+@contextmanager
+def serve(opencode: OpenCode) -> Iterator[dict]:
+    """`opencode serve` on a free port, with one session made over its HTTP API (yielded)."""
+    port = free_port()
+    proc = opencode.start(str(opencode.binary), "serve", "--port", str(port),
+                          "--hostname", "127.0.0.1")
+    try:
+        base = f"http://127.0.0.1:{port}/session?directory={opencode.cwd}"
+
+        def answers() -> bool:
+            # A request that arrives while `serve` still boots its first instance (it npm
+            # installs the plugin types then) can hang for good: ask until one is answered.
+            try:
+                with urllib.request.urlopen(base, timeout=3) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(lambda: port_open("127.0.0.1", port), timeout=60, message="opencode serve")
+        wait_for(answers, timeout=120, interval=0.5, message="opencode serve to answer")
+        request = urllib.request.Request(base, data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            yield json.loads(response.read())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except Exception:
+            proc.kill()
+
+
+def bash(command: str, description: str = "run") -> dict:
+    return {"name": "bash", "input": {"command": command, "description": description}}

@@ -60,10 +60,12 @@ def test_it_reports_a_real_session(claude: Claude, api: FakeAnthropic) -> None:
         {"tools": [bash("ls /nonexistent-folder", "fails")]},
         {"text": "All tests pass."},
     ])
-    result, messages = claude.run("INVOICES fix the failing test", "--allowedTools", "Bash")
+    result, messages = claude.run("INVOICES fix the failing test", "--allowedTools", "Bash",
+                                  SWITCHBOARD_AGENT_LABEL="nightly")
     assert result.returncode == 0, result.stderr
     agent = session_agent(claude)
     assert agent.name.startswith("payments-api #")  # the folder and a short session id
+    assert agent.label == "nightly"  # the hook reads it from Claude Code's environment
     assert agent.external_id == messages[-1]["session_id"]
     # -p sessions say nothing of their model at SessionStart: the first answer does.
     asked = {r["body"].get("model") for r in api.requests if r["path"].endswith("/messages")}

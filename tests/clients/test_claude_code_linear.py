@@ -5,21 +5,20 @@ and its answer comes back to Linear as the session's response."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from apps.agents.models import Agent, AgentStatus, ApprovalRequest, TaskStatus
 from apps.linear.models import LinearIssue, RoutingRule, RoutingTarget
-from apps.linear.models_agent import LinearAgentSession, LinearAppInstall, SessionState
+from apps.linear.models_agent import LinearAgentSession, SessionState
 from tests.clients.claude_cli import Claude
 from tests.clients.conftest import warm_up
 from tests.clients.fake_anthropic import FakeAnthropic
-from tests.conftest import make_key, platform_encrypt
+from tests.clients.linear_support import app_installed, deliver, kinds  # noqa: F401
+from tests.conftest import make_key
 from tests.linear.conftest import fake_linear, linear_conn, mapping, synced  # noqa: F401
 from tests.support import wait_for
 
@@ -30,34 +29,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def api() -> Iterator[FakeAnthropic]:
     with FakeAnthropic() as fake:
         yield fake
-
-
-@pytest.fixture
-def app_installed(fake_linear) -> tuple[LinearAppInstall, str]:  # noqa: F811
-    """The app as installed by an owner: the token the fake Linear issued, the session
-    webhook's secret, the API at the fake (install.api_url)."""
-    token, secret = "lin_oauth_e2e_token", "session-webhook-secret-e2e"
-    fake_linear.app_tokens.add(token)
-    fake_linear.webhooks.append({"id": "wh-sessions", "url": "", "secret": secret,
-                                 "resourceTypes": ["AgentSessionEvent"]})
-    install = LinearAppInstall.objects.create(
-        organization_id="org-1", organization_name="Acme Inc", app_user_id="viewer-1",
-        access_token_encrypted=platform_encrypt(token), api_url=fake_linear.url,
-        webhook_secret_encrypted=platform_encrypt(secret))
-    return install, secret
-
-
-def deliver(live, fake, payload: dict) -> requests.Response:
-    body = json.dumps(payload).encode()
-    headers = fake.signed(body, fake.session_webhook()["secret"])[1]
-    return requests.post(f"{live.url}/api/v1/linear/webhook", data=body, headers=headers,
-                         timeout=10)
-
-
-def kinds(fake, sid: str) -> list[str]:
-    # Tool-call summaries depend on when beat runs: the order of the rest is the contract.
-    return [a["content"]["type"] for a in fake.session_activities(sid)
-            if a["content"].get("action") != "Used tools"]
 
 
 def test_delegated_in_linear_done_by_claude_code(

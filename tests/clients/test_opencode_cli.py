@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,9 +25,9 @@ from apps.telemetry.models import TokenUsage
 from tests.clients.conftest import status_trail as trail
 from tests.clients.conftest import warm_up
 from tests.clients.fake_openai import FakeOpenAI
-from tests.clients.opencode_cli import OpenCode
+from tests.clients.opencode_cli import OpenCode, bash, serve
 from tests.conftest import make_key
-from tests.support import free_port, port_open, wait_for
+from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,42 +54,6 @@ def opencode(live, key: str, api: FakeOpenAI, tmp_path: Path) -> OpenCode:
     return OpenCode(tmp_path, api.url, live.url, key)
 
 
-@contextmanager
-def serve(opencode: OpenCode) -> Iterator[dict]:
-    """`opencode serve` on a free port, with one session made over its HTTP API (yielded)."""
-    port = free_port()
-    proc = opencode.start(str(opencode.binary), "serve", "--port", str(port),
-                          "--hostname", "127.0.0.1")
-    try:
-        base = f"http://127.0.0.1:{port}/session?directory={opencode.cwd}"
-
-        def answers() -> bool:
-            # A request that arrives while `serve` still boots its first instance (it npm
-            # installs the plugin types then) can hang for good: ask until one is answered.
-            try:
-                with urllib.request.urlopen(base, timeout=3) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait_for(lambda: port_open("127.0.0.1", port), timeout=60, message="opencode serve")
-        wait_for(answers, timeout=120, interval=0.5, message="opencode serve to answer")
-        request = urllib.request.Request(base, data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            yield json.loads(response.read())
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:
-            proc.kill()
-
-
-def bash(command: str, description: str = "run") -> dict:
-    return {"name": "bash", "input": {"command": command, "description": description}}
-
-
 def session_agent(opencode: OpenCode) -> Agent:
     agent = wait_for(lambda: Agent.objects.filter(kind="opencode", parent=None).first(),
                      timeout=30, message="the session's agent")
@@ -106,11 +68,13 @@ def test_it_reports_a_real_session(opencode: OpenCode, api: FakeOpenAI) -> None:
         {"tools": [{"name": "read", "input": {"filePath": str(missing)}}]},  # throws
         {"text": "The invoice file is missing."},
     ])
-    result, events = opencode.run("INVOICES fix the failing test")
+    result, events = opencode.run("INVOICES fix the failing test",
+                                  SWITCHBOARD_AGENT_LABEL="nightly")
     assert result.returncode == 0, result.stderr
     agent = session_agent(opencode)
     assert agent.external_id == events[0]["sessionID"]
     assert agent.name == "billing-service"
+    assert agent.label == "nightly"  # the plugin reads it from OpenCode's environment
     assert agent.status == AgentStatus.IDLE and agent.status_reason == "turn finished"
     assert trail(agent)[-2:] == ["working", "idle"]
 
