@@ -52,9 +52,11 @@ def approval_request(*, agent: Agent, key: str, tool_name: str, summary: str, in
 
 @transaction.atomic
 def approval_decide(*, approval: ApprovalRequest, decision: str, actor: Any,
-                    message: str = "", now: datetime | None = None) -> ApprovalRequest:
+                    message: str = "", actor_label: str = "",
+                    now: datetime | None = None) -> ApprovalRequest:
     """A person allows or denies. Only a prompt still waiting can be decided; deciding one that
-    was answered already (by someone else, or locally) is refused with a clear message."""
+    was answered already (by someone else, or locally) is refused with a clear message.
+    `actor_label` names a person who is not a member (someone answering in Linear)."""
     now = now or timezone.now()
     if decision not in DECISIONS:
         raise ValidationError({"decision": ["allow or deny."]})
@@ -64,7 +66,7 @@ def approval_decide(*, approval: ApprovalRequest, decision: str, actor: Any,
         shown = approval.get_status_display().lower() if approval.status != "pending" \
             else "answered locally"
         raise ValidationError(f"This request was {shown} already.")
-    label = actor.get_username() if getattr(actor, "is_authenticated", False) else ""
+    label = actor.get_username() if getattr(actor, "is_authenticated", False) else actor_label
     name = getattr(actor, "display_name", "") or label or "someone"
     approval.status = DECISIONS[decision]
     approval.decided_by = actor if getattr(actor, "is_authenticated", False) else None

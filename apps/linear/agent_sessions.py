@@ -267,7 +267,7 @@ def _session_prompted(install: LinearAppInstall, data: dict[str, Any],
         from django.core.exceptions import ValidationError
 
         try:
-            approval_decide(approval=waiting, decision=decision, actor=None,
+            approval_decide(approval=waiting, decision=decision, actor=None, actor_label=who,
                             message=f"{'Allowed' if decision == 'allow' else 'Denied'} by "
                                     f"{who.removeprefix('Linear: ')} in Linear")
         except ValidationError:
@@ -360,7 +360,7 @@ def _mirror_one(session: LinearAgentSession, event: Any) -> int:
             "action": "Started", "parameter": (event.task.title if event.task else "")[:200]},
             source_event_id=event.pk)
     elif kind == "task.completed":
-        result = str(data.get("result") or "").strip() or "Done."
+        result = str(data.get("result") or "").strip() or _no_result(event, agent_name)
         added = activity_add(session, ActivityKind.RESPONSE, {"body": result[:6000]},
                              source_event_id=event.pk)
         _set_state(session, SessionState.COMPLETE)
@@ -381,9 +381,10 @@ def _mirror_one(session: LinearAgentSession, event: Any) -> int:
         _set_state(session, SessionState.AWAITING_INPUT)
     elif kind == "approval.decided":
         decision = data.get("decision") or "decided"
+        who = event.actor_label or ""
+        who = f"{who.removeprefix('Linear: ')} in Linear" if who.startswith("Linear: ") else who
         added = activity_add(session, ActivityKind.THOUGHT, {
-            "body": f"Permission {decision}"
-                    + (f" by {event.actor_label}" if event.actor_label else "") + "."},
+            "body": f"Permission {decision}" + (f" by {who}" if who else "") + "."},
             source_event_id=event.pk)
         _set_state(session, SessionState.ACTIVE)
     elif kind == "agent.blocked":
@@ -404,6 +405,23 @@ def _mirror_one(session: LinearAgentSession, event: Any) -> int:
             "body": str(data.get("message") or "The agent reported an error.")[:6000]},
             source_event_id=event.pk)
     return int(added is not None)
+
+
+def _no_result(event: Any, agent_name: str) -> str:
+    """What a completion without a result says: why it stopped when a permission it asked for
+    during the task was denied (a client may end its turn there without another word)."""
+    from apps.agents.models import AgentEvent, ApprovalStatus
+
+    task = event.task
+    decided = (AgentEvent.objects.filter(
+        agent_id=event.agent_id, kind="approval.decided", pk__lt=event.pk,
+        ts__gte=task.started_at or task.created_at).order_by("-pk").values_list("data", flat=True)
+        .first() if task is not None else None) or {}
+    if decided.get("decision") == ApprovalStatus.DENIED:
+        tool = decided.get("tool_name") or "a tool"
+        return (f"{agent_name} stopped without finishing: permission to use {tool} was denied. "
+                "Reply here with what it should do instead.")
+    return "Done."
 
 
 def reactor(event_id: int, kind: str, project_id: int, agent_id: int | None) -> None:

@@ -151,9 +151,12 @@ def test_permission_prompts_are_decided_by_replies_in_linear(
     assert kinds(fake_linear, sid) == ["thought", "action", "elicitation", "thought",
                                       "elicitation", "thought", "response"]
     thoughts = [a["content"]["body"] for a in activities(fake_linear, sid)[3::2]]
-    assert thoughts == ["Permission allowed.", "Permission denied."]
+    assert thoughts == ["Permission allowed by Ada Lovelace in Linear.",
+                        "Permission denied by Ada Lovelace in Linear."]
     # A refused tool ends OpenCode's turn: the model is not asked again and the task is done
-    # with no text of its own.
+    # with no text of its own, so the response says why it stopped.
     assert len(api.chats(marker)) == 2
-    assert responses(fake_linear, sid) == ["Done."]
+    assert responses(fake_linear, sid) == [
+        f"{agent.name} stopped without finishing: permission to use bash was denied. "
+        "Reply here with what it should do instead."]
     assert LinearAgentSession.objects.get(linear_id=sid).state == SessionState.COMPLETE

@@ -99,8 +99,31 @@ def test_the_whole_life_is_mirrored_in_order(installed, claude_pool, linear_app)
         "thought", "action", "elicitation", "thought", "response"]
     acts = linear_app.session_activities(session["id"])
     assert "Bash" in acts[2]["content"]["body"] and "rm -rf build/" in acts[2]["content"]["body"]
+    assert acts[3]["content"]["body"] == "Permission allowed by Ada Lovelace in Linear."
     assert acts[4]["content"]["body"] == "Fixed the flaky test."
     assert LinearAgentSession.objects.get(pk=row.pk).state == SessionState.COMPLETE
+
+
+def test_a_denial_that_ends_the_task_says_so(installed, claude_pool, linear_app):
+    from apps.agents.approvals import approval_request
+    from apps.agents.services import task_complete
+
+    rule, agent = claude_pool
+    session = linear_app.open_session(agent_issue(linear_app))
+    deliver(linear_app, linear_app.session_event("created", session))
+    row = LinearAgentSession.objects.get(linear_id=session["id"])
+    approval_request(agent=agent, key="perm-1", tool_name="Bash", summary="terraform apply",
+                     input="{}", wait_seconds=60)
+    mirror_all()
+    deliver(linear_app, linear_app.session_event("prompted", session, body="deny"))
+    task_complete(task=AgentTask.objects.get(pk=row.task_id), result="")
+    mirror_all()
+    flush(row)
+    acts = linear_app.session_activities(session["id"])
+    assert acts[-2]["content"]["body"] == "Permission denied by Ada Lovelace in Linear."
+    assert acts[-1]["content"] == {"type": "response", "body": (
+        "claude-1 stopped without finishing: permission to use Bash was denied. Reply here "
+        "with what it should do instead.")}
 
 
 def test_a_reply_becomes_the_agents_next_instruction(installed, claude_pool, linear_app):
