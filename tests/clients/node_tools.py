@@ -4,6 +4,7 @@ Under CI=true a missing npm or a failed install fails the test (tests.support.mi
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import shutil
@@ -35,10 +36,15 @@ def npm_binary(label: str, folder: str, packages: list[str], binary: str) -> Pat
     if not shutil.which("npm"):
         missing(f"npm is needed to install the {label} CLI")
     home.mkdir(parents=True, exist_ok=True)
-    (home / "package.json").write_text('{"private": true}\n')
-    result = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
-         *packages], cwd=home, capture_output=True, text=True, timeout=900)
+    # CI runs its two passes at once: one installs, the other waits for it and reuses it.
+    with open(tools_dir() / f".{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return path
+        (home / "package.json").write_text('{"private": true}\n')
+        result = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
+             *packages], cwd=home, capture_output=True, text=True, timeout=900)
     if result.returncode != 0 or not path.exists():
         missing(f"npm install of {label} failed:\n{result.stderr[-2000:]}")
     return path

@@ -180,7 +180,7 @@ def redis_cache(settings):
 
     from tests.support import missing
 
-    url = "redis://127.0.0.1:6379/9"
+    url = "redis://127.0.0.1:6379/13"  # not CI's REDIS_URL database: the other run may use it
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError:
