@@ -341,8 +341,15 @@ def roll_events(*, now: datetime | None = None, budget: float | None = None) -> 
             lo = mark.position
             if lo >= upper:
                 return read, False
-            hi = min(lo + (CHUNK if _pg() else min(CHUNK, SQLITE_CHUNK)), upper)
-            roll_event_range(lo, hi)
+            # Start at the next event there is: ids that were never used (a sequence that
+            # jumped, a restored or imported database) would each cost a chunk of nothing.
+            first = (AgentEvent.objects.filter(id__gt=lo, id__lte=upper).order_by("id")
+                     .values_list("id", flat=True).first())
+            if first is None:
+                hi = upper
+            else:
+                hi = min(first - 1 + (CHUNK if _pg() else min(CHUNK, SQLITE_CHUNK)), upper)
+                roll_event_range(first - 1, hi)
             mark.position = hi
             mark.save(update_fields=["position", "updated_at"])
         read += hi - lo

@@ -90,3 +90,9 @@ def test_delegated_in_linear_done_by_claude_code(
     assert response == "Released: released.txt is in place."
     task = agent.tasks.get(linear_issue_id=local.linear_id)
     assert task.status == TaskStatus.COMPLETED
+    # The session's plan, kept by agentSessionUpdate, ends with every step done.
+    wait_for(lambda: fake_linear.agent_sessions[session["id"]].get("plan", [{}])[-1].get(
+        "status") == "completed", timeout=15, message="the final plan in Linear")
+    plan = fake_linear.agent_sessions[session["id"]]["plan"]
+    assert [step["status"] for step in plan] == ["completed"] * 3
+    assert plan[1]["content"] == f"{agent.name} works on {local.identifier}"

@@ -175,6 +175,20 @@ def test_a_time_budget_stops_early_and_the_next_run_goes_on(agent, monkeypatch):
     _assert_equal_to_raw()
 
 
+def test_ids_never_used_are_skipped_not_walked_chunk_by_chunk(agent, monkeypatch):
+    monkeypatch.setattr(rollups, "CHUNK", 10)
+    AgentEvent.objects.bulk_create([_event(agent, "note", T0) for _ in range(3)])
+    far = _event(agent, "note", T0)
+    far.id = AgentEvent.objects.latest("id").id + 1_000_000  # a sequence that jumped
+    AgentEvent.objects.bulk_create([far])
+    runs = 1
+    while roll_up(budget=0).behind:
+        runs += 1
+        assert runs < 5, "the rollup walks the empty id range ten at a time"
+    _assert_equal_to_raw()
+    assert Watermark.objects.get(name="events").position == far.id
+
+
 def test_events_younger_than_the_lag_wait_for_the_next_run(agent, settings):
     settings.TELEMETRY_ROLLUP_LAG_SECONDS = 60
     AgentEvent.objects.bulk_create([_event(agent, "note", timezone.now())])
