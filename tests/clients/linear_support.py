@@ -6,13 +6,17 @@ app_installed`) next to the Linear fixtures of tests.linear.conftest."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 import requests
 
+from apps.agents.models import Agent
+from apps.linear.models import LinearIssue, RoutingRule, RoutingTarget
 from apps.linear.models_agent import LinearAppInstall
 from tests.conftest import platform_encrypt
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -46,3 +50,18 @@ def activities(fake: Any, sid: str) -> list[dict[str, Any]]:
 
 def kinds(fake: Any, sid: str) -> list[str]:
     return [a["content"]["type"] for a in activities(fake, sid)]
+
+
+def delegate(live: Any, fake: Any, agent: Agent,
+             issue: LinearIssue) -> dict[str, Any]:
+    """The issue routed to `agent` by a rule, delegated in Linear: the created session."""
+    rule = RoutingRule.objects.create(name="delegated in Linear")
+    RoutingTarget.objects.create(rule=rule, agent=agent, capacity=1)
+    opened = fake.open_session(fake.issues_by_id[issue.linear_id])
+    delegated = time.monotonic()
+    assert deliver(live, fake, fake.session_event("created", opened)
+                   ).status_code == 200
+    wait_for(lambda: kinds(fake, opened["id"])[:1] == ["thought"], timeout=30,
+             message="the first thought in Linear")
+    assert time.monotonic() - delegated < 10, "Linear would show the session as stale"
+    return opened

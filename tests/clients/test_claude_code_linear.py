@@ -5,19 +5,23 @@ and its answer comes back to Linear as the session's response."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from apps.agents.models import Agent, AgentStatus, ApprovalRequest, TaskStatus
-from apps.linear.models import LinearIssue, RoutingRule, RoutingTarget
+from apps.linear.models import LinearIssue
 from apps.linear.models_agent import LinearAgentSession, SessionState
 from tests.clients.claude_cli import Claude
 from tests.clients.conftest import warm_up
 from tests.clients.fake_anthropic import FakeAnthropic
-from tests.clients.linear_support import app_installed, deliver, kinds  # noqa: F401
+from tests.clients.linear_support import (  # noqa: F401 (app_installed: a fixture)
+    app_installed,
+    delegate,
+    deliver,
+    kinds,
+)
 from tests.conftest import make_key
 from tests.linear.conftest import fake_linear, linear_conn, mapping, synced  # noqa: F401
 from tests.support import wait_for
@@ -49,16 +53,8 @@ def test_delegated_in_linear_done_by_claude_code(
         agent = wait_for(lambda: Agent.objects.filter(status=AgentStatus.IDLE,
                                                       kind="claude-code").first(),
                          timeout=60, message="the Claude Code session to go idle")
-        rule = RoutingRule.objects.create(name="delegated in Linear")
-        RoutingTarget.objects.create(rule=rule, agent=agent, capacity=1)
         local = LinearIssue.objects.filter(state__type__in=["backlog", "unstarted"]).first()
-        session = fake_linear.open_session(fake_linear.issues_by_id[local.linear_id])
-        delegated = time.monotonic()
-        assert deliver(live, fake_linear, fake_linear.session_event("created", session)
-                       ).status_code == 200
-        wait_for(lambda: kinds(fake_linear, session["id"])[:1] == ["thought"], timeout=30,
-                 message="the first thought in Linear")
-        assert time.monotonic() - delegated < 10, "Linear would show the session as stale"
+        session = delegate(live, fake_linear, agent, local)
         first = fake_linear.session_activities(session["id"])[0]["content"]["body"]
         assert agent.name in first and f"/agents/{agent.pk}/" in first
         # Claude Code picks the task up at its Stop hook and asks to run Bash.

@@ -7,7 +7,6 @@ reply in Linear decides."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,17 @@ from typing import Any
 import pytest
 
 from apps.agents.models import Agent, ApprovalRequest, TaskStatus, ToolSpan
-from apps.linear.models import LinearIssue, RoutingRule, RoutingTarget
+from apps.linear.models import LinearIssue
 from apps.linear.models_agent import LinearAgentSession, SessionState
 from tests.clients.conftest import warm_up
 from tests.clients.fake_openai import FakeOpenAI
-from tests.clients.linear_support import activities, app_installed, deliver, kinds  # noqa: F401
+from tests.clients.linear_support import (  # noqa: F401 (app_installed: a fixture)
+    activities,
+    app_installed,
+    delegate,
+    deliver,
+    kinds,
+)
 from tests.clients.opencode_cli import OpenCode, bash, serve
 from tests.conftest import make_key
 from tests.linear.conftest import fake_linear, linear_conn, mapping, synced  # noqa: F401
@@ -39,21 +44,6 @@ def idle_opencode(live: Any, project: Any, api: FakeOpenAI, tmp_path: Path,
     key = make_key(project, "write")
     warm_up(live.url, key)
     return OpenCode(tmp_path, api.url, live.url, key, **config)
-
-
-def delegate(live: Any, fake: Any, agent: Agent,
-             issue: LinearIssue) -> dict[str, Any]:
-    """The issue routed to `agent` by a rule, delegated in Linear: the created session."""
-    rule = RoutingRule.objects.create(name="delegated in Linear")
-    RoutingTarget.objects.create(rule=rule, agent=agent, capacity=1)
-    opened = fake.open_session(fake.issues_by_id[issue.linear_id])
-    delegated = time.monotonic()
-    assert deliver(live, fake, fake.session_event("created", opened)
-                   ).status_code == 200
-    wait_for(lambda: kinds(fake, opened["id"])[:1] == ["thought"], timeout=30,
-             message="the first thought in Linear")
-    assert time.monotonic() - delegated < 10, "Linear would show the session as stale"
-    return opened
 
 
 def responses(fake: Any, sid: str) -> list[str]:
