@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from apps.alerts.models import Notification, Severity
-from apps.core.links import site_url
+from apps.core.links import absolute_url
 
 
 def _short(value: Any, limit: int = 160) -> str:
@@ -108,7 +108,7 @@ def build_message(notification: Notification) -> Message:
         return builder(notification)
     alert = notification.alert
     path = reverse("alerts-detail", args=[alert.pk]) if alert else reverse("alerts-inbox")
-    url = site_url() + path
+    url = absolute_url(path)
     held = notification.summary or []
     ctx = {"n": notification, "alert": alert, "url": url, "held": held,
            "severity_label": Severity(notification.severity).label}
@@ -144,7 +144,7 @@ def build_message(notification: Notification) -> Message:
             payload["approval"] = {
                 "id": waiting.pk, "tool_name": waiting.tool_name, "summary": waiting.summary,
                 "expires_at": waiting.expires_at.isoformat(),
-                "url": site_url() + reverse("agent-detail", args=[waiting.agent_id]),
+                "url": absolute_url(reverse("agent-detail", args=[waiting.agent_id])),
             }
     return Message(
         title=notification.title, text=text, html=html, url=url,

@@ -44,6 +44,14 @@ ALLOW_WORDS = {"allow", "yes", "approve", "approved", "ok", "go ahead", "y"}
 DENY_WORDS = {"deny", "no", "reject", "rejected", "n", "stop"}
 OPEN_STATES = (SessionState.PENDING, SessionState.ACTIVE, SessionState.AWAITING_INPUT)
 FINAL_STATES = (SessionState.COMPLETE, SessionState.ERROR, SessionState.STOPPED)
+LINEAR_LABEL = "Linear: "  # the actor label of a person answering in Linear
+
+
+def _in_linear(label: str) -> str:
+    """A person answering in Linear, labelled `Linear: Ada Lovelace`, as `Ada Lovelace in
+    Linear`; any other label as it is."""
+    return f"{label.removeprefix(LINEAR_LABEL)} in Linear" if label.startswith(LINEAR_LABEL) \
+        else label
 
 
 def agent_link(agent_id: int) -> str:
@@ -240,7 +248,7 @@ def _session_prompted(install: LinearAppInstall, data: dict[str, Any],
     activity = payload.get("agentActivity") if isinstance(payload.get("agentActivity"),
                                                             dict) else {}
     user = activity.get("user") if isinstance(activity.get("user"), dict) else {}
-    who = f"Linear: {user.get('name') or 'someone'}"[:150]
+    who = f"{LINEAR_LABEL}{user.get('name') or 'someone'}"[:150]
     content = activity.get("content") if isinstance(activity.get("content"), dict) else {}
     body = str(content.get("body") or "").strip()
     agent = session.agent
@@ -269,7 +277,7 @@ def _session_prompted(install: LinearAppInstall, data: dict[str, Any],
         try:
             approval_decide(approval=waiting, decision=decision, actor=None, actor_label=who,
                             message=f"{'Allowed' if decision == 'allow' else 'Denied'} by "
-                                    f"{who.removeprefix('Linear: ')} in Linear")
+                                    f"{_in_linear(who)}")
         except ValidationError:
             _thought(session, "That prompt was already answered.")
             return "late decision"
@@ -300,8 +308,6 @@ MIRRORED_KINDS = {"task.assigned", "task.started", "task.completed", "task.faile
                   "agent.blocked", "agent.unblocked"}
 # A permission prompt blocks the agent too; its approval.requested says more, once.
 PERMISSION_REASON = "waiting for permission"
-
-
 
 
 @transaction.atomic
@@ -381,8 +387,7 @@ def _mirror_one(session: LinearAgentSession, event: Any) -> int:
         _set_state(session, SessionState.AWAITING_INPUT)
     elif kind == "approval.decided":
         decision = data.get("decision") or "decided"
-        who = event.actor_label or ""
-        who = f"{who.removeprefix('Linear: ')} in Linear" if who.startswith("Linear: ") else who
+        who = _in_linear(event.actor_label or "")
         added = activity_add(session, ActivityKind.THOUGHT, {
             "body": f"Permission {decision}" + (f" by {who}" if who else "") + "."},
             source_event_id=event.pk)

@@ -353,9 +353,9 @@ def slack_payload(digest: Digest) -> dict[str, Any]:
 
 # --- the alerts transports' message ------------------------------------------------------------
 def report_url(report_id: int) -> str:
-    from apps.core.links import site_url
+    from apps.core.links import absolute_url
 
-    return site_url() + reverse("report-detail", args=[report_id])
+    return absolute_url(reverse("report-detail", args=[report_id]))
 
 
 def build_message(notification: Any) -> Any:

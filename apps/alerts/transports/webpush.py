@@ -20,7 +20,7 @@ def _approval(message, user) -> dict:  # noqa: ANN001
 
     from apps.agents.approvals import decision_token
     from apps.core import roles
-    from apps.core.links import site_url
+    from apps.core.links import absolute_url
 
     waiting = message.payload.get("approval")  # filled by build_message, no second lookup
     if not waiting or not roles.is_admin(user):
@@ -31,7 +31,7 @@ def _approval(message, user) -> dict:  # noqa: ANN001
         "body": f"Waiting for permission — {what}"[:300],
         "url": waiting["url"],
         "approval": {"id": waiting["id"], "token": decision_token(waiting["id"], user),
-                     "decide_url": site_url() + reverse("approval-from-notification")},
+                     "decide_url": absolute_url(reverse("approval-from-notification"))},
     }
 
 
