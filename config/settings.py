@@ -226,6 +226,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "switchboard")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Rebuilds its broker connection after a failed send (apps/core/beat.py).
+CELERY_BEAT_SCHEDULER = "apps.core.beat:Scheduler"
 # Each app adds its periodic tasks in its AppConfig.ready() via apps.core.schedule.
 CELERY_BEAT_SCHEDULE: dict = {}
 
