@@ -26,13 +26,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from apps.agents.lifecycle import IDLE_REASON
-from apps.agents.models import Agent, AgentEvent, AgentStatus, SpanOutcome
+from apps.agents.models import AgentEvent, AgentStatus, SpanOutcome
 from apps.agents.serializers import REPORTED_OUTCOMES
 from apps.agents.services import heartbeat_is_plain
 from apps.agents.spans import payload
@@ -198,6 +198,17 @@ def _checked_rest(data: dict[str, Any]) -> bool:
     return outcome is None or outcome in REPORTED_OUTCOMES
 
 
+class _AgentState(NamedTuple):
+    """What heartbeat_is_plain reads of an agent, from the touch's RETURNING row: building an
+    Agent instance for it was 6 % of an embedded span event's time."""
+
+    status: str
+    status_reason: str
+    pending_commands: int
+    archived_at: Any
+    last_message: str = ""
+
+
 # --- SQL --------------------------------------------------------------------------------------
 _AGENT = """UPDATE agents_agent SET last_heartbeat_at = %(now)s
   WHERE project_id = %(project)s AND {match}
@@ -325,9 +336,7 @@ def record(p: SpanPlan, *, project_id: int, label: str,
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql[0], params)
             row = cursor.fetchone()
-            if row is None or not heartbeat_is_plain(Agent(
-                    status=row[3], status_reason=row[4], pending_commands=row[5],
-                    archived_at=row[6])):
+            if row is None or not heartbeat_is_plain(_AgentState(*row[3:7])):  # type: ignore[arg-type]
                 return None
             agent_id, parent_id, params["task_id"] = row[0], row[1], row[2]
             params["agent_id"] = agent_id

@@ -18,7 +18,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -38,32 +37,26 @@ PULSE_SECONDS = 10.0
 PULSE_BATCH_SECONDS = 2.0
 
 
-class _PublisherLoop:
-    """A private event loop in a daemon thread, one per process (re-made after a fork).
+class _Outbox:
+    """Messages for the channel layer, handed to the event loop `loop` in batches.
 
-    Writers append their messages to one FIFO and wake the loop only when it is not already
-    draining; the loop takes everything queued at once and publishes it in one pipelined round
-    trip to Redis. Under load that is one wake-up and one round trip for dozens of messages
-    instead of a coroutine, a self-pipe write and a round trip each (a third of a span event's
-    CPU before, benchmarks/ingest.py)."""
+    Writers append to one FIFO and wake the loop only when it is not already draining; the
+    loop takes everything queued at once and sends it in order (to Redis in one pipelined
+    round trip). Under load that is one wake-up for dozens of messages instead of a coroutine
+    and a self-pipe write each, and one round trip instead of one per message: they were a
+    third of a span event's CPU (benchmarks/ingest.py)."""
 
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="sb-publisher", daemon=True
-        )
-        self.thread.start()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.lock = threading.Lock()
         self.pending: list[tuple[Any, list[tuple[str, dict[str, Any]]]]] = []
         self.draining = False
         self.idle = threading.Event()
         self.idle.set()
-        atexit.register(self.flush)
 
     def submit(self, layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
         with self.lock:
-            if len(self.pending) >= MAX_PENDING:  # Redis stalls: do not grow without bound
+            if len(self.pending) >= MAX_PENDING:  # the layer stalls: do not grow without bound
                 from apps.core.queueing import warn_now_and_then
 
                 warn_now_and_then(logger, "publisher-full", "%d live-page messages wait for "
@@ -75,7 +68,12 @@ class _PublisherLoop:
             if self.draining:
                 return
             self.draining = True
-        self.loop.call_soon_threadsafe(self._start)
+        try:
+            self.loop.call_soon_threadsafe(self._start)
+        except RuntimeError:  # the loop closed meanwhile (a server stopping): nobody listens
+            with self.lock:
+                self.pending, self.draining = [], False
+                self.idle.set()
 
     def _start(self) -> None:
         self.loop.create_task(self._drain())
@@ -99,8 +97,25 @@ class _PublisherLoop:
 
     def flush(self) -> None:
         """Wait (briefly) for what is queued, e.g. before a short-lived process exits."""
+        self.idle.wait(FLUSH_TIMEOUT)
+
+
+class _PublisherLoop(_Outbox):
+    """For layers other than the in-memory one: a private event loop in a daemon thread, one
+    per process (re-made after a fork), that keeps its connections."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        super().__init__(asyncio.new_event_loop())
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="sb-publisher", daemon=True
+        )
+        self.thread.start()
+        atexit.register(self.flush)
+
+    def flush(self) -> None:
         if self.pid == os.getpid():
-            self.idle.wait(FLUSH_TIMEOUT)
+            super().flush()
 
 
 async def _publish_all(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
@@ -139,12 +154,6 @@ def _pubsub_shards(layer: Any) -> Any:
     return inner
 
 
-def _log_failure(future: Future[Any]) -> None:
-    if future.cancelled() or future.exception() is None:
-        return
-    _log_exception(future.exception())
-
-
 def _log_exception(exc: BaseException) -> None:
     """Pages resync what they missed when they reconnect, so a channel layer that is down is
     one warning a minute, not a traceback per event."""
@@ -170,6 +179,18 @@ def _loop() -> _PublisherLoop:
         return _publisher
 
 
+_serving: _Outbox | None = None
+
+
+def _serving_outbox(loop: asyncio.AbstractEventLoop) -> _Outbox:
+    """The outbox of the server's own loop (the one-process server's in-memory layer)."""
+    global _serving
+    with _publisher_lock:
+        if _serving is None or _serving.loop is not loop:
+            _serving = _Outbox(loop)
+        return _serving
+
+
 def _send(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
     try:
         asyncio.get_running_loop()
@@ -184,23 +205,21 @@ def _send(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
     if isinstance(layer, InMemoryChannelLayer):
         from apps.realtime import hub
 
-        async def send_all() -> None:
-            for group, message in sends:  # in order: project group, then agent group
-                await layer.group_send(group, message)
-
         loop = hub.serving_loop
         if loop is not None and loop.is_running() and not loop.is_closed():
             # Thread-safe hand-over to the loop that owns the in-memory queues.
-            asyncio.run_coroutine_threadsafe(send_all(), loop).add_done_callback(_log_failure)
+            _serving_outbox(loop).submit(layer, sends)
         else:
-            async_to_sync(send_all)()
+            async_to_sync(_publish_all)(layer, sends)
     else:
         _loop().submit(layer, sends)
 
 
 def flush() -> None:
-    if _publisher is not None:
-        _publisher.flush()
+    """Wait (briefly) until what this process queued was handed to the channel layer."""
+    for outbox in (_publisher, _serving):
+        if outbox is not None:
+            outbox.flush()
 
 
 def publish(group: str, message: dict[str, Any]) -> None:
