@@ -235,3 +235,30 @@ def test_an_agent_kept_alive_by_the_fast_path_still_goes_offline_when_silent(age
     assert "+00:00" not in str(stored) or connection.vendor == "postgresql"
     assert sweep_offline() == 1
     assert Agent.objects.get(pk=agent.pk).status == "offline"
+
+
+def test_request_signals_reach_any_receiver_other_than_djangos(agent, write_key):
+    from django.core import signals
+
+    seen: list[str] = []
+
+    def started(**kwargs: Any) -> None:
+        seen.append("started")
+
+    def finished(**kwargs: Any) -> None:
+        seen.append("finished")
+
+    assert beat(agent, write_key).by == {FAST}
+    assert seen == []
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        assert beat(agent, write_key).by == {FAST}
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert seen == ["started", "finished"]
+    seen.clear()
+    assert beat(agent, write_key).by == {FAST}
+    assert seen == []
+
