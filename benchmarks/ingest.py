@@ -5,7 +5,7 @@
 
 What it does, in one run on a scratch PostgreSQL database (created next to DATABASE_URL and
 dropped afterwards):
-- starts the web server as the Procfile does (granian, WSGI: 2 workers x 2 threads; or
+- starts the web server as the Procfile does (granian, WSGI: 2 workers x 4 threads; or
   --server gunicorn with 4 sync workers) on 127.0.0.1 with DEBUG off;
 - registers 64 agents over the API, then 64 concurrent clients send heartbeats with a project
   API key for a fixed time: requests/s and p50/p95/p99 latency. The clients keep their
@@ -484,7 +484,8 @@ def main() -> None:
     parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
     parser.add_argument("--workers", type=int, default=None,
                         help="web worker processes (granian 2, gunicorn 4)")
-    parser.add_argument("--threads", type=int, default=2, help="granian threads per worker")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="granian threads per worker (the Procfile's WEB_THREADS)")
     parser.add_argument("--loadgen", choices=["wrk", "python"], default=None,
                         help="wrk when installed, else python")
     parser.add_argument("--client-procs", type=int, default=2)

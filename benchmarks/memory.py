@@ -54,7 +54,7 @@ def main() -> None:
         web, ws = free_port(), free_port()
         commands = {
             "web": ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads",
-                    "2", "--host", "127.0.0.1", "--port", str(web), "--no-ws",
+                    "4", "--host", "127.0.0.1", "--port", str(web), "--no-ws",
                     "config.wsgi:application"],
             "ws": ["daphne", "config.asgi:application", "--bind", "127.0.0.1", "--port",
                    str(ws)],
