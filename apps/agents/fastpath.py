@@ -15,7 +15,8 @@ the stack.
 
 2. One span event: `POST /api/v1/events` with `{"events": [one span.start or span.finish]}`,
    what every Claude Code tool call sends (apps/agents/intake.py: one statement on
-   PostgreSQL).
+   PostgreSQL), and the same start or finish through the span API, `POST /api/v1/spans`
+   (that statement, then the span read back for the answer).
 
 Both share the key check (`verified_key`, the per-process key cache), the per-key rate limit
 (`key_allowed`) and the security headers. Everything else (an error of any kind, a state
@@ -55,6 +56,7 @@ from rest_framework.settings import api_settings
 
 from apps.agents import intake, services
 from apps.agents import serializers as s
+from apps.agents.models import ToolSpan
 from apps.core.api.throttles import key_allowed
 from apps.core.middleware import SecurityHeadersMiddleware
 from apps.projects.authentication import note_key_use, verified_key
@@ -64,6 +66,7 @@ log = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/api/v1/agents/([1-9][0-9]{0,17})/heartbeat$")
 EVENTS_PATH = "/api/v1/events"
+SPANS_PATH = "/api/v1/spans"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -97,7 +100,7 @@ class FastPath:
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("HTTP_ORIGIN"):
             path = environ.get("PATH_INFO", "")
             match = PATH.match(path)
-            if match or path == EVENTS_PATH:
+            if match or path in (EVENTS_PATH, SPANS_PATH):
                 answered = self._try(environ, start_response, int(match[1]) if match else None)
                 if answered is not None:
                     return answered
@@ -132,7 +135,8 @@ class FastPath:
             signals.request_started.send(sender=self.__class__, environ=environ)
         try:
             if agent_id is None:
-                return self._event(environ, start_response, raw, body)
+                return self._event(environ, start_response, raw, body,
+                                   spans=environ["PATH_INFO"] == SPANS_PATH)
             return self._answer(environ, start_response, agent_id, raw, body)
         except Exception:  # anything unexpected: the regular stack answers (and logs) it
             log.exception("fast path failed; handing the request to Django")
@@ -188,9 +192,11 @@ class FastPath:
         return self._respond(request, start_response, payload, "POST, OPTIONS")
 
     def _event(self, environ: dict[str, Any], start_response: Callable[..., Any],
-               raw: str, body: bytes) -> list[bytes] | None:
+               raw: str, body: bytes, *, spans: bool = False) -> list[bytes] | None:
+        """One span event (`/events`), or the span API's start or finish (`/spans`)."""
         try:
-            span = intake.plan(json.loads(body))
+            data = json.loads(body)
+            span = intake.plan_span_api(data) if spans else intake.plan(data)
         except ValueError:
             return None
         if span is None:
@@ -204,6 +210,8 @@ class FastPath:
         if answer is None:
             return None
         note_key_use(key)
+        if spans:  # the span as the span API answers it: one more query
+            answer = s.SpanSerializer(ToolSpan.objects.get(pk=span.span_pk)).data
         return self._respond(request, start_response, answer, "GET, POST, HEAD, OPTIONS")
 
     def _respond(self, request: WSGIRequest, start_response: Callable[..., Any],

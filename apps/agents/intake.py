@@ -68,6 +68,7 @@ class SpanPlan:
     latency_ms: int | None = None
     outcome: str = SpanOutcome.PENDING
     error: str = ""
+    span_pk: int | None = None  # set by record(): the stored span's id
 
     @property
     def kind(self) -> str:
@@ -156,6 +157,18 @@ def plan(body: Any) -> SpanPlan | None:
     if result.phase == "start":
         return _plan_start(result, data)
     return _plan_finish(result, data)
+
+
+def plan_span_api(body: Any) -> SpanPlan | None:
+    """`POST /api/v1/spans` ({agent, span_id, phase, …}, SpanInSerializer's shape): the same
+    span written the same way as the span event it equals, when this path can take it."""
+    if not isinstance(body, dict) or "idempotency_key" in body:
+        return None
+    fields = dict(body)
+    agent, phase = fields.pop("agent", None), fields.get("phase")
+    if phase not in ("start", "finish") or not isinstance(agent, int) or isinstance(agent, bool):
+        return None
+    return plan({"events": [{"type": f"span.{phase}", "agent": agent, "data": fields}]})
 
 
 def _plan_start(result: SpanPlan, data: dict[str, Any]) -> SpanPlan | None:
@@ -330,7 +343,7 @@ def record(p: SpanPlan, *, project_id: int, label: str,
             row = cursor.fetchone()
         if row is None or not row[2]:
             return None
-        agent_id, parent_id, _, event_id, _ = row
+        agent_id, parent_id, _, event_id, p.span_pk = row
     else:
         connection.ensure_connection()  # not while in line for the writer's lock
         with transaction.atomic(), connection.cursor() as cursor:
@@ -345,6 +358,7 @@ def record(p: SpanPlan, *, project_id: int, label: str,
             event_id = inserted[0] if inserted else None
             if event_id is not None:
                 cursor.execute(sql[2], params)
+                p.span_pk = cursor.fetchone()[0]
     if event_id is None:  # the key was delivered before: nothing changed
         first = AgentEvent.objects.filter(project_id=project_id, idempotency_key=p.key) \
             .values_list("id", flat=True).first()

@@ -281,3 +281,78 @@ def test_a_read_key_and_the_rate_limit_are_django_answers(pair, read_key, write_
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[0].by == {FAST} and DJANGO in answers[2].by
     assert json.loads(answers[2].body)["error"]
+
+
+# --- the span API, POST /api/v1/spans -----------------------------------------------------
+def send_spans(app: Any, key: str, agent: Any, events: list[dict[str, Any]]) -> list[Answer]:
+    """The scenario's events as the span API takes them: flat, with the agent's id."""
+    answers = []
+    for event in events:
+        body = {"agent": agent.pk, "phase": event["type"][5:], **event["data"]}
+        answers.append(call(app, "/api/v1/spans", body, HTTP_AUTHORIZATION=f"Bearer {key}"))
+    return answers
+
+
+def span_rows(agent: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    spans = list(ToolSpan.objects.filter(agent=agent).order_by("span_id").values(*SPAN_FIELDS))
+    events = [(e.kind, e.data, e.actor_label, e.task_id, e.idempotency_key)
+              for e in AgentEvent.objects.filter(agent=agent, kind__startswith="span.")
+              .order_by("id")]
+    return spans, events
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_span_api_stores_and_answers_what_its_view_does(name, pair, write_key):
+    fast, slow = pair
+    events = SCENARIOS[name]
+    quick = send_spans(application, write_key, fast, events)
+    regular = send_spans(django_application, write_key, slow, events)
+    assert [a.by for a in quick] == [{FAST}] * len(events)
+    assert [a.by for a in regular] == [{DJANGO}] * len(events)
+    for a, b in zip(quick, regular, strict=True):
+        assert a.status_code == b.status_code == 200
+        body_a, body_b = a.json(), b.json()
+        assert body_a.pop("agent") == fast.pk and body_b.pop("agent") == slow.pk
+        assert isinstance(body_a.pop("id"), int) and isinstance(body_b.pop("id"), int)
+        assert body_a == body_b
+        strip = {"content-length", "date"}
+        assert {k: v for k, v in a.headers.items() if k not in strip} == \
+            {k: v for k, v in b.headers.items() if k not in strip}
+    assert span_rows(fast) == span_rows(slow)
+
+
+def test_the_span_api_takes_two_statements(pair, write_key):
+    fast, _ = pair
+    send_spans(application, write_key, fast, [start("a0")])  # the key is cached from here
+    with CaptureQueriesContext(connection) as ctx:
+        answers = send_spans(application, write_key, fast, [start("a1", input="x")])
+    assert [a.by for a in answers] == [{FAST}]
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == (2 if connection.vendor == "postgresql" else 4), statements
+
+
+@pytest.mark.parametrize("body", [
+    {"phase": "start", "span_id": "x", "turn": 1, "tool_name": "Bash"},  # no agent
+    {"agent": "1", "phase": "start", "span_id": "x", "turn": 1, "tool_name": "Bash"},
+    {"agent": 1, "phase": "begin", "span_id": "x", "turn": 1, "tool_name": "Bash"},
+    {"agent": 1, "phase": "finish", "span_id": "x", "turn": 1, "tool_name": "Bash",
+     "latency_ms": 5, "tokens_input": 10},  # tokens: the regular path records usage
+    {"agent": 1, "phase": "start", "span_id": "x", "turn": 1, "tool_name": "Bash", "task": 3},
+    {"agent": 1, "phase": "start", "span_id": "x", "tool_name": "Bash",
+     "idempotency_key": "k"},
+], ids=["no agent", "agent as text", "bad phase", "tokens", "task", "unknown field"])
+def test_span_api_bodies_it_does_not_reproduce_go_to_django(body, pair, write_key):
+    fast, slow = pair
+    answers = []
+    for app, agent in ((application, fast), (django_application, slow)):
+        sent = {**body, "agent": agent.pk} if isinstance(body.get("agent"), int) else body
+        answers.append(call(app, "/api/v1/spans", sent, HTTP_AUTHORIZATION=f"Bearer {write_key}"))
+    assert DJANGO in answers[0].by
+    assert answers[0].status_code == answers[1].status_code
+
+
+def test_the_span_api_for_another_projects_agent_is_djangos_404(foreign_agent, write_key):
+    answer = call(application, "/api/v1/spans", {
+        "agent": foreign_agent.pk, "phase": "start", "span_id": "x", "turn": 1,
+        "tool_name": "Bash"}, HTTP_AUTHORIZATION=f"Bearer {write_key}")
+    assert DJANGO in answer.by and answer.status_code == 404
