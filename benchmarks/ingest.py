@@ -15,6 +15,7 @@ dropped afterwards):
 - 64 keep-alive clients post ONE event per request, as the Claude Code hook does: a span start
   then its finish (~1 KB with the output), each with an idempotency key: requests/s, latency,
   and the queries one start and one finish take through the whole WSGI application;
+- the same starts and finishes through the span API (`POST /api/v1/spans`, flat bodies);
 - the share of HOT updates of the agents table after the heartbeat phase (pg_stat_user_tables);
 - a bare Django view doing one INSERT (AGENTS_BENCHMARK_VIEWS, on for this server only) under
   the same 64 clients, and our heartbeat rate as a ratio to it;
@@ -136,7 +137,19 @@ def _client_process(kind: str, port: int, clients: int, warmup: float, seconds: 
 
         return make
 
-    factory = {"heartbeat": heartbeat, "bare": bare, "batch": batch, "span": span}[kind]
+    def spans_api(agent_id: int):
+        prefix = uuid.uuid4().hex
+
+        def make(i: int) -> bytes:
+            body = {"agent": agent_id, "phase": "finish" if i % 2 else "start",
+                    "span_id": f"{prefix}-{i // 2}", "tool_name": "Bash", "turn": 1}
+            body.update({"latency_ms": 120, "output": OUTPUT} if i % 2 else {"input": "npm test"})
+            return _request("POST", "/api/v1/spans", json.dumps(body).encode(), key)
+
+        return make
+
+    factory = {"heartbeat": heartbeat, "bare": bare, "batch": batch, "span": span,
+               "spans_api": spans_api}[kind]
     out = {"latencies": [], "statuses": {}}
 
     async def main() -> None:
@@ -239,6 +252,33 @@ request = function()
   end
   data = '{{"span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "latency_ms": 120, "output": "' .. output .. '"}}'
   return wrk.format("POST", "/api/v1/events", headers, '{{"events": [{{"type": "span.finish", "agent": ' .. agent .. ', "idempotency_key": "' .. prefix .. "-" .. counter .. '", "data": ' .. data .. '}}]}}')
+end
+""" + WRK_DONE
+    if kind == "spans_api":  # the span API: a start, then its finish, flat bodies
+        headers.append(f'["Authorization"] = "Bearer {args["key"]}"')
+        ids = ",".join(str(a) for a in args["agents"])
+        return f"""
+local ids = {{{ids}}}
+local counter = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local prefix = nil
+local headers = {{{", ".join(headers)}}}
+local output = string.rep("x", 700)
+request = function()
+  if prefix == nil then
+    prefix = tostring(os.time()) .. "-" .. tostring(tid) .. "-" .. tostring(math.random(1, 1000000000))
+  end
+  counter = counter + 1
+  local span = prefix .. "-" .. math.floor(counter / 2)
+  local agent = ids[(math.floor(counter / 2) % #ids) + 1]
+  if counter % 2 == 0 then
+    return wrk.format("POST", "/api/v1/spans", headers, '{{"agent": ' .. agent .. ', "phase": "start", "span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "input": "npm test"}}')
+  end
+  return wrk.format("POST", "/api/v1/spans", headers, '{{"agent": ' .. agent .. ', "phase": "finish", "span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "latency_ms": 120, "output": "' .. output .. '"}}')
 end
 """ + WRK_DONE
     return f"""
@@ -447,11 +487,13 @@ def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
             hot = hot_update_share()
             hb_close = load_wrk("heartbeat", port, close=True, **fast)
             span = load_wrk("span", port, **fast)
+            spans_api = load_wrk("spans_api", port, **fast)
         else:
             bare = load("bare", port, procs=args.client_procs, **fast)
             hb = hb_close = load("heartbeat", port, procs=args.client_procs, **fast)
             hot = hot_update_share()
             span = load("span", port, procs=args.client_procs, **fast)
+            spans_api = load("spans_api", port, procs=args.client_procs, **fast)
         batch = load("batch", port, clients=args.batch_clients, procs=args.client_procs,
                      args={**data, "batch": args.batch}, **common)
         queries = queries_per_heartbeat(data["key"], data["agents"][0])
@@ -472,6 +514,10 @@ def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict:
         "span_event_rps": span["rate"], "span_event_p50_ms": span["p50"],
         "span_event_p99_ms": span["p99"], "span_event_statuses": span["statuses"],
         "span_ratio_to_bare": span["rate"] / bare["rate"] if bare["rate"] else float("nan"),
+        "spans_api_rps": spans_api["rate"], "spans_api_p50_ms": spans_api["p50"],
+        "spans_api_p99_ms": spans_api["p99"], "spans_api_statuses": spans_api["statuses"],
+        "spans_api_ratio_to_bare": spans_api["rate"] / bare["rate"] if bare["rate"]
+        else float("nan"),
         "queries_per_span_start": span_queries[0], "queries_per_span_finish": span_queries[1],
     }
 
@@ -545,6 +591,9 @@ def main() -> None:
             ("single span event p50 ms", "span_event_p50_ms", ""),
             ("single span event p99 ms", "span_event_p99_ms", "<= 30"),
             ("span event rate / bare INSERT rate", "span_ratio_to_bare", ">= 1.5"),
+            ("POST /spans start+finish/s (64 clients)", "spans_api_rps", ">= 5000"),
+            ("POST /spans p99 ms", "spans_api_p99_ms", "<= 30"),
+            ("POST /spans rate / bare INSERT rate", "spans_api_ratio_to_bare", ">= 1.5"),
             ("queries per span start", "queries_per_span_start", "<= 2"),
             ("queries per span finish", "queries_per_span_finish", "<= 2"),
         ]

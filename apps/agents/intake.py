@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from apps.agents.lifecycle import IDLE_REASON
-from apps.agents.models import AgentEvent, AgentStatus, SpanOutcome
+from apps.agents.models import AgentEvent, AgentStatus, SpanOutcome, ToolSpan
 from apps.agents.serializers import REPORTED_OUTCOMES
 from apps.agents.services import heartbeat_is_plain
 from apps.agents.spans import payload
@@ -69,6 +69,7 @@ class SpanPlan:
     outcome: str = SpanOutcome.PENDING
     error: str = ""
     span_pk: int | None = None  # set by record(): the stored span's id
+    span: ToolSpan | None = None  # set by record(whole_span=True) on PostgreSQL: the span
 
     @property
     def kind(self) -> str:
@@ -274,27 +275,34 @@ _LATENCY = {
 _PG_CASTS = {"now": "timestamptz", "started_at": "timestamptz", "finished_at": "timestamptz",
              "latency": "integer", "turn": "integer", "input_size": "integer",
              "output_size": "integer", "project": "bigint", "key": "text"}
-_sql_cache: dict[tuple[str, str, bool], str | tuple[str, str, str]] = {}
+_SPAN_COLUMNS = [f.attname for f in ToolSpan._meta.concrete_fields]
+_sql_cache: dict[tuple[str, str, bool, bool], str | tuple[str, str, str]] = {}
 
 
 def _match(by_id: bool) -> str:
     return "id = %(agent)s" if by_id else "external_id = %(agent)s"
 
 
-def _sql(vendor: str, phase: str, by_id: bool) -> Any:
-    """One CTE on PostgreSQL; three statements (agent, event, span) elsewhere."""
-    cached = _sql_cache.get((vendor, phase, by_id))
+def _sql(vendor: str, phase: str, by_id: bool, whole_span: bool = False) -> Any:
+    """One CTE on PostgreSQL; three statements (agent, event, span) elsewhere. `whole_span`
+    (PostgreSQL, for the span API's answer): the CTE also returns the span's columns."""
+    cached = _sql_cache.get((vendor, phase, by_id, whole_span))
     if cached is not None:
         return cached
     phase_sql = _START.format(latency=_LATENCY[vendor]) if phase == "start" else _FINISH
     if vendor == "postgresql":
         agent = _AGENT.format(match=_match(by_id), plain=_PLAIN)
         casts = {**_PG_CASTS, "agent": "bigint" if by_id else "text"}
+        span = _SPAN.format(agent="a", event=", e", phase=phase_sql)
+        final = "SELECT a.id, a.parent_id, a.plain, (SELECT id FROM e), (SELECT id FROM s) FROM a"
+        if whole_span:
+            span = span.replace("RETURNING id", "RETURNING " + ", ".join(_SPAN_COLUMNS))
+            final = ("SELECT a.id, a.parent_id, a.plain, (SELECT id FROM e), s.* "
+                     "FROM a LEFT JOIN s ON TRUE")
         sql: Any = (
             f"WITH a AS ({agent}),\n"
             "e AS (" + _EVENT.format(data="%(data)s::jsonb", agent="a", plain="a.plain") + "),\n"
-            "s AS (" + _SPAN.format(agent="a", event=", e", phase=phase_sql) + ")\n"
-            "SELECT a.id, a.parent_id, a.plain, (SELECT id FROM e), (SELECT id FROM s) FROM a"
+            "s AS (" + span + ")\n" + final
         )
         # Prepared (server-side binding): a NULL or a number must say its type.
         for name, cast in casts.items():
@@ -303,7 +311,7 @@ def _sql(vendor: str, phase: str, by_id: bool) -> Any:
         one = "(SELECT %(agent_id)s AS id, %(task_id)s AS current_task_id)"
         sql = (_AGENT.format(match=_match(by_id), plain=""), _EVENT.format(data="%(data)s", agent=one, plain="1"),
                _SPAN.format(agent=one, event="", phase=phase_sql))
-    _sql_cache[(vendor, phase, by_id)] = sql
+    _sql_cache[(vendor, phase, by_id, whole_span)] = sql
     return sql
 
 
@@ -328,22 +336,25 @@ def _params(p: SpanPlan, *, project_id: int, label: str, now: datetime) -> dict[
     }
 
 
-def record(p: SpanPlan, *, project_id: int, label: str,
-           now: datetime) -> dict[str, Any] | None:
+def record(p: SpanPlan, *, project_id: int, label: str, now: datetime,
+           whole_span: bool = False) -> dict[str, Any] | None:
     """Store the span event; the batch answer, or None when the regular path must take it (the
     agent is unknown or not plain). Only the agent's last_heartbeat_at may have been written
     then, which the regular path writes as well."""
     if recorders_want(p.kind):  # e.g. an alert rule on span kinds: its bookkeeping is there
         return None
     params = _params(p, project_id=project_id, label=label, now=now)
-    sql = _sql(connection.vendor, p.phase, p.agent_id is not None)
-    if connection.vendor == "postgresql":
+    postgresql = connection.vendor == "postgresql"
+    sql = _sql(connection.vendor, p.phase, p.agent_id is not None, whole_span and postgresql)
+    if postgresql:
         with prepared_cursor(connection) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None or not row[2]:
             return None
-        agent_id, parent_id, _, event_id, p.span_pk = row
+        agent_id, parent_id, _, event_id, p.span_pk = row[:5]
+        if whole_span and event_id is not None:
+            p.span = ToolSpan.from_db(connection.alias, _SPAN_COLUMNS, row[4:])
     else:
         connection.ensure_connection()  # not while in line for the writer's lock
         with transaction.atomic(), connection.cursor() as cursor:
@@ -368,3 +379,15 @@ def record(p: SpanPlan, *, project_id: int, label: str,
     return {"accepted": 1, "duplicates": 0, "commands": [],
             "results": [{"index": 0, "status": "created", "event_id": event_id}]}
 
+
+_SPAN_READ = (f"SELECT {', '.join(_SPAN_COLUMNS)} FROM agents_toolspan WHERE id = %s")
+
+
+def span_read(pk: int) -> ToolSpan:
+    """The stored span, for the span API's answer where the statement did not return it
+    (SQLite): one prepared SELECT (the ORM's query compilation cost more than the read)."""
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_SPAN_READ if connection.vendor != "postgresql"
+                       else _SPAN_READ.replace("%s", "%s::bigint"), [pk])
+        row = cursor.fetchone()
+    return ToolSpan.from_db(connection.alias, _SPAN_COLUMNS, row)
