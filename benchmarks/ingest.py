@@ -223,9 +223,19 @@ request = function()
                     headers, "{{}}")
 end
 """ + WRK_DONE
-    if kind == "span":
+    if kind in ("span", "spans_api"):  # a span start, then its finish
         headers.append(f'["Authorization"] = "Bearer {args["key"]}"')
         ids = ",".join(str(a) for a in args["agents"])
+        if kind == "span":  # one event per request, as the Claude Code hook sends it
+            event = (
+                "'{\"events\": [{\"type\": \"span.' .. phase .. '\", \"agent\": ' .. agent .. "
+                "', \"idempotency_key\": \"' .. prefix .. \"-\" .. counter .. '\", \"data\": "
+                "{\"span_id\": \"' .. span .. '\", ' .. fields .. '}}]}'")
+            path = "/api/v1/events"
+        else:  # the span API: flat bodies
+            event = ("'{\"agent\": ' .. agent .. ', \"phase\": \"' .. phase .. "
+                     "'\", \"span_id\": \"' .. span .. '\", ' .. fields .. '}'")
+            path = "/api/v1/spans"
         return f"""
 local ids = {{{ids}}}
 local counter = 0
@@ -245,40 +255,15 @@ request = function()
   counter = counter + 1
   local span = prefix .. "-" .. math.floor(counter / 2)
   local agent = ids[(math.floor(counter / 2) % #ids) + 1]
-  local data
+  local phase, fields
   if counter % 2 == 0 then
-    data = '{{"span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "input": "npm test"}}'
-    return wrk.format("POST", "/api/v1/events", headers, '{{"events": [{{"type": "span.start", "agent": ' .. agent .. ', "idempotency_key": "' .. prefix .. "-" .. counter .. '", "data": ' .. data .. '}}]}}')
+    phase = "start"
+    fields = '"tool_name": "Bash", "turn": 1, "input": "npm test"'
+  else
+    phase = "finish"
+    fields = '"tool_name": "Bash", "turn": 1, "latency_ms": 120, "output": "' .. output .. '"'
   end
-  data = '{{"span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "latency_ms": 120, "output": "' .. output .. '"}}'
-  return wrk.format("POST", "/api/v1/events", headers, '{{"events": [{{"type": "span.finish", "agent": ' .. agent .. ', "idempotency_key": "' .. prefix .. "-" .. counter .. '", "data": ' .. data .. '}}]}}')
-end
-""" + WRK_DONE
-    if kind == "spans_api":  # the span API: a start, then its finish, flat bodies
-        headers.append(f'["Authorization"] = "Bearer {args["key"]}"')
-        ids = ",".join(str(a) for a in args["agents"])
-        return f"""
-local ids = {{{ids}}}
-local counter = 0
-local threads = 0
-setup = function(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-local prefix = nil
-local headers = {{{", ".join(headers)}}}
-local output = string.rep("x", 700)
-request = function()
-  if prefix == nil then
-    prefix = tostring(os.time()) .. "-" .. tostring(tid) .. "-" .. tostring(math.random(1, 1000000000))
-  end
-  counter = counter + 1
-  local span = prefix .. "-" .. math.floor(counter / 2)
-  local agent = ids[(math.floor(counter / 2) % #ids) + 1]
-  if counter % 2 == 0 then
-    return wrk.format("POST", "/api/v1/spans", headers, '{{"agent": ' .. agent .. ', "phase": "start", "span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "input": "npm test"}}')
-  end
-  return wrk.format("POST", "/api/v1/spans", headers, '{{"agent": ' .. agent .. ', "phase": "finish", "span_id": "' .. span .. '", "tool_name": "Bash", "turn": 1, "latency_ms": 120, "output": "' .. output .. '"}}')
+  return wrk.format("POST", "{path}", headers, {event})
 end
 """ + WRK_DONE
     return f"""
@@ -332,6 +317,16 @@ def admin_exec(base: str, sql: str) -> None:
 
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql)
+
+
+def scratch_drop(base: str, name: str, *, keep: bool) -> None:
+    """After a benchmark: this process's connections closed, then its scratch database
+    dropped, unless --keep."""
+    from django.db import connections
+
+    connections.close_all()
+    if not keep:
+        admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def server_env(db_url: str, redis_url: str) -> dict[str, str]:
@@ -601,11 +596,7 @@ def main() -> None:
             value = statistics.median(r[key] for r in runs)
             print(f"  {label:<36} {value:>10.2f}  {target}")
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch_drop(base, name, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from ingest import admin_exec, scratch_url, server_env, span_body  # noqa: E402
+from ingest import admin_exec, scratch_drop, scratch_url, server_env, span_body  # noqa: E402
 
 KINDS = ("heartbeat", "span start", "span finish", "POST /spans", "single event",
          "batch of 100")
@@ -204,11 +204,7 @@ def main() -> None:
                   f"{f'{p95s:.2f} → {p95l:.2f}':>20}")
         print("  target: the same queries, and a cost that does not grow with the history")
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch_drop(base, name, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ the stack.
 2. One span event: `POST /api/v1/events` with `{"events": [one span.start or span.finish]}`,
    what every Claude Code tool call sends (apps/agents/intake.py: one statement on
    PostgreSQL), and the same start or finish through the span API, `POST /api/v1/spans`
-   (that statement, then the span read back for the answer).
+   (that statement also returning the span for the answer; on SQLite a read after it).
 
 Both share the key check (`verified_key`, the per-process key cache), the per-key rate limit
 (`key_allowed`) and the security headers. Everything else (an error of any kind, a state

@@ -125,12 +125,12 @@ class _PublisherLoop(_Outbox):
 async def _publish_all(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> None:
     """Every message, in order; on channels_redis' pub/sub layer pipelined per Redis shard
     (a group always maps to the same shard, so each group's order is kept)."""
-    shards = _pubsub_shards(layer)
-    if shards is None:
+    inner = _pubsub_loop_layer(layer)
+    if inner is None:
         for group, message in sends:
             await layer.group_send(group, message)
         return
-    inner, by_shard = shards, {}
+    by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
     for group, message in sends:
         channel = inner._get_group_channel_name(group)
         shard = inner._get_shard(channel)
@@ -145,7 +145,7 @@ async def _publish_all(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> N
             await pipe.execute()
 
 
-def _pubsub_shards(layer: Any) -> Any:
+def _pubsub_loop_layer(layer: Any) -> Any:
     """The running loop's RedisPubSubLoopLayer when `layer` is channels_redis' pub/sub layer
     with the internals this pipelining relies on (channels_redis 4.x); else None."""
     if not isinstance(layer, RedisPubSubChannelLayer):
