@@ -189,6 +189,10 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
+    if REDIS_URL.startswith("redis://"):
+        # kombu's Redis transport, made to fail a closed channel as a lost connection
+        # (apps/core/redis_broker.py), so a worker always recovers from a Redis restart.
+        CELERY_BROKER_TRANSPORT = "apps.core.redis_broker:Transport"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -135,6 +135,7 @@ import json, django
 django.setup()
 from django.conf import settings
 from django.test import Client
+from config.celery import app
 c = Client()
 secure = c.get("/healthz", secure=True, HTTP_HOST="switchboard.example.com")
 plain = c.get("/agents/", HTTP_HOST="switchboard.example.com")
@@ -149,6 +150,7 @@ print(json.dumps({
     "csrf_secure": settings.CSRF_COOKIE_SECURE,
     "cors": settings.CORS_ALLOWED_ORIGINS,
     "debug": settings.DEBUG,
+    "broker": type(app.connection_for_write().transport).__module__,
 }))
 """
 
@@ -163,6 +165,9 @@ def test_https_settings_send_hsts_and_secure_cookies(slow_runs):
     assert seen["session_secure"] is True and seen["csrf_secure"] is True
     assert seen["debug"] is False
     assert seen["cors"] == []
+    # The Redis transport that fails a closed channel as a lost connection
+    # (apps/core/redis_broker.py; tests/core/test_redis_broker.py).
+    assert seen["broker"] == "apps.core.redis_broker"
 
 
 def test_embedded_defaults_are_plain_http_without_cors(slow_runs):
@@ -173,3 +178,4 @@ def test_embedded_defaults_are_plain_http_without_cors(slow_runs):
     assert seen["redirect"][0] != 301
     assert seen["session_secure"] is False
     assert seen["cors"] == []
+    assert seen["broker"] == "apps.core.embedded_broker"
