@@ -561,7 +561,12 @@ def _claim(limit: int) -> list[int]:
 def _evaluate_claimed(ids: list[int]) -> None:
     from apps.agents.models import AgentEvent
 
-    for event in AgentEvent.objects.select_related("agent").filter(pk__in=ids).order_by("id"):
+    # By agent, then in order: an agent's alerts are then locked in the same order by every
+    # batch. In plain id order two workers' batches, each holding events of several agents,
+    # locked those agents' alerts in opposite orders and deadlocked (PostgreSQL aborted one,
+    # whose events were then evaluated again one by one).
+    for event in (AgentEvent.objects.select_related("agent").filter(pk__in=ids)
+                  .order_by("agent_id", "id")):
         evaluate_loaded(event)
 
 

@@ -14,6 +14,7 @@ from apps.alerts import engine
 from apps.alerts.models import Alert, PendingEvaluation
 from apps.alerts.reactor import schedule_drain
 from apps.core.events import record_event
+from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +153,71 @@ def test_two_workers_take_different_events(make_rule, agent):
         thread.join(10)
     assert len(first) == 3 and len(second) == 3
     assert not set(first) & set(second)
+
+
+@pytest.mark.django_db(transaction=True)  # the batch runs in its own connection
+def test_a_batch_locks_agents_alerts_in_agent_order(make_rule, make_agent):
+    """Two workers' batches with events of the same agents must lock those agents' alerts in
+    the same order, or they deadlock (seen under load: PostgreSQL aborted one of them)."""
+    from django.db import connections
+
+    make_rule("agent.error", threshold=1)
+    first, second = make_agent("first"), make_agent("second")
+    for a in (first, second):
+        record_event("agent.error", project=a.project, agent=a, data={"message": "open"},
+                     publish=False)
+    assert engine.drain() == 2
+    alerts = {a.agent_id: a.pk for a in Alert.objects.all()}
+    # The second agent's event is the older one: in id order its alert would be locked first.
+    for a in (second, first):
+        record_event("agent.error", project=a.project, agent=a, data={"message": "again"},
+                     publish=False)
+    if connection.vendor != "postgresql":  # one writer at a time: nothing to deadlock on
+        assert engine.drain() == 2
+        assert sorted(Alert.objects.values_list("count", flat=True)) == [2, 2]
+        return
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_first_alert() -> None:  # a second worker, busy with the first agent's alert
+        try:
+            with transaction.atomic():
+                Alert.objects.select_for_update().get(pk=alerts[first.pk])
+                holding.set()
+                release.wait(20)
+        finally:
+            connections["default"].close()
+
+    def drain() -> None:
+        try:
+            engine.drain()
+        finally:
+            connections["default"].close()
+
+    holder, drainer = threading.Thread(target=hold_first_alert), threading.Thread(target=drain)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        drainer.start()
+
+        def waiting_on_a_lock() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                               "current_database() AND wait_event_type = 'Lock'")
+                return cursor.fetchone()[0] == 1
+
+        wait_for(waiting_on_a_lock, timeout=10, message="the batch to wait for the lock")
+        # The batch waits for the first agent's alert holding nothing else: the second
+        # agent's alert is free.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM alerts_alert WHERE id = %s FOR UPDATE NOWAIT",
+                               [alerts[second.pk]])
+    finally:
+        release.set()
+        holder.join(10)
+        drainer.join(20)
+    assert sorted(Alert.objects.values_list("count", flat=True)) == [2, 2]
 
 
 def test_hook_events_posted_in_a_batch_reach_rules_that_watch_them(make_rule, agent, write_key):
