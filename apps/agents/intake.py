@@ -36,7 +36,7 @@ from apps.agents.models import AgentEvent, AgentStatus, SpanOutcome, ToolSpan
 from apps.agents.serializers import REPORTED_OUTCOMES
 from apps.agents.services import heartbeat_is_plain
 from apps.agents.spans import payload
-from apps.core.db import prepared_cursor
+from apps.core.db import lean_sqlite, prepared_cursor, sqlite_native, sqlite_transaction
 from apps.core.events import after_commit, recorders_want
 from apps.core.text import bad_text
 from apps.core.times import in_window
@@ -345,6 +345,7 @@ def record(p: SpanPlan, *, project_id: int, label: str, now: datetime,
         return None
     params = _params(p, project_id=project_id, label=label, now=now)
     postgresql = connection.vendor == "postgresql"
+    lean = not postgresql and lean_sqlite(connection)
     sql = _sql(connection.vendor, p.phase, p.agent_id is not None, whole_span and postgresql)
     if postgresql:
         with prepared_cursor(connection) as cursor:
@@ -355,29 +356,51 @@ def record(p: SpanPlan, *, project_id: int, label: str, now: datetime,
         agent_id, parent_id, _, event_id, p.span_pk = row[:5]
         if whole_span and event_id is not None:
             p.span = ToolSpan.from_db(connection.alias, _SPAN_COLUMNS, row[4:])
+    elif lean:
+        with sqlite_transaction(connection) as cursor:
+            written = _sqlite_statements(cursor, [sqlite_native(s) for s in sql], params, p)
+        if written is None:
+            return None
+        agent_id, parent_id, event_id = written
+        if event_id is not None:
+            after_commit(event_id, p.kind, project_id, agent_id, parent_id)
     else:
         connection.ensure_connection()  # not while in line for the writer's lock
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql[0], params)
-            row = cursor.fetchone()
-            if row is None or not heartbeat_is_plain(_AgentState(*row[3:7])):  # type: ignore[arg-type]
-                return None
-            agent_id, parent_id, params["task_id"] = row[0], row[1], row[2]
-            params["agent_id"] = agent_id
-            cursor.execute(sql[1], params)
-            inserted = cursor.fetchone()
-            event_id = inserted[0] if inserted else None
-            if event_id is not None:
-                cursor.execute(sql[2], params)
-                p.span_pk = cursor.fetchone()[0]
+            written = _sqlite_statements(cursor, sql, params, p)
+        if written is None:
+            return None
+        agent_id, parent_id, event_id = written
     if event_id is None:  # the key was delivered before: nothing changed
         first = AgentEvent.objects.filter(project_id=project_id, idempotency_key=p.key) \
             .values_list("id", flat=True).first()
         return {"accepted": 0, "duplicates": 1, "commands": [],
                 "results": [{"index": 0, "status": "duplicate", "event_id": first}]}
-    transaction.on_commit(lambda: after_commit(event_id, p.kind, project_id, agent_id, parent_id))
+    if postgresql or not lean:
+        transaction.on_commit(
+            lambda: after_commit(event_id, p.kind, project_id, agent_id, parent_id))
     return {"accepted": 1, "duplicates": 0, "commands": [],
             "results": [{"index": 0, "status": "created", "event_id": event_id}]}
+
+
+def _sqlite_statements(cursor: Any, sql: Any, params: dict[str, Any], p: SpanPlan
+                       ) -> tuple[int, int | None, int | None] | None:
+    """SQLite's three statements in the caller's transaction: (agent, parent, event id or None
+    for a key seen before), or None when the agent is not plain (only its heartbeat stamp was
+    written, as the regular path writes it too)."""
+    cursor.execute(sql[0], params)
+    row = cursor.fetchone()
+    if row is None or not heartbeat_is_plain(_AgentState(*row[3:7])):  # type: ignore[arg-type]
+        return None
+    agent_id, parent_id, params["task_id"] = row[0], row[1], row[2]
+    params["agent_id"] = agent_id
+    cursor.execute(sql[1], params)
+    inserted = cursor.fetchone()
+    event_id = inserted[0] if inserted else None
+    if event_id is not None:
+        cursor.execute(sql[2], params)
+        p.span_pk = cursor.fetchone()[0]
+    return agent_id, parent_id, event_id
 
 
 _SPAN_READ = (f"SELECT {', '.join(_SPAN_COLUMNS)} FROM agents_toolspan WHERE id = %s")

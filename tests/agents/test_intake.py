@@ -113,9 +113,17 @@ def stored(agent: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
     return spans, events
 
 
+# Committed: each request outside any transaction, as served. On SQLite the fast path then
+# writes on the raw connection (apps.core.db.sqlite_transaction) instead of through atomic().
+COMMITTED = pytest.param(True, marks=pytest.mark.django_db(transaction=True), id="committed")
+IN_TEST_TRANSACTION = pytest.param(False, id="in a test transaction")
+
+
+@pytest.mark.parametrize("committed", [IN_TEST_TRANSACTION, COMMITTED])
 @pytest.mark.parametrize("by_id", [False, True], ids=["external id", "agent id"])
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_it_stores_and_answers_what_the_regular_path_does(name, by_id, pair, write_key):
+def test_it_stores_and_answers_what_the_regular_path_does(name, by_id, committed, pair,
+                                                          write_key):
     fast, slow = pair
     events = SCENARIOS[name]
     quick = send(application, write_key, fast, events, "f", by_id)
@@ -176,6 +184,25 @@ def test_one_statement_on_postgresql(pair, write_key):
         assert all(s.lstrip().startswith("WITH a AS (UPDATE agents_agent") for s in statements)
     else:  # SQLite: agent, event, span inside one transaction
         assert len(statements) == 6, statements
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscribers_hear_of_it_once_committed(pair, write_key):
+    from apps.core import events as spine
+
+    heard: list[tuple[Any, ...]] = []
+    spine.register_reactor("test-intake", lambda *args: heard.append(args))
+    try:
+        answers = send(application, write_key, pair[0], [start("p1"), start("p1")], "p")
+        repeated = post(application, write_key, [{**start("p1"), "idempotency_key": "p-0",
+                                                   "agent_external_id": pair[0].external_id}])
+    finally:
+        spine._reactors.pop("test-intake")
+    assert [a.by for a in answers] == [{FAST}] * 2 and repeated.by == {FAST}
+    first, second = (a.json()["results"][0]["event_id"] for a in answers)
+    assert repeated.json()["duplicates"] == 1  # a key seen before: nothing to hear of
+    assert heard == [(first, "span.started", pair[0].project_id, pair[0].pk),
+                     (second, "span.started", pair[0].project_id, pair[0].pk)]
 
 
 def test_subscribers_hear_of_it_after_commit(pair, write_key, django_capture_on_commit_callbacks):
@@ -301,8 +328,9 @@ def span_rows(agent: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
     return spans, events
 
 
+@pytest.mark.parametrize("committed", [IN_TEST_TRANSACTION, COMMITTED])
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_the_span_api_stores_and_answers_what_its_view_does(name, pair, write_key):
+def test_the_span_api_stores_and_answers_what_its_view_does(name, committed, pair, write_key):
     fast, slow = pair
     events = SCENARIOS[name]
     quick = send_spans(application, write_key, fast, events)
