@@ -116,3 +116,51 @@ def test_many_clients_at_once_are_all_answered(live, project):
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(register, range(48)))
     assert codes == [201] * 48
+
+
+def test_answers_reach_their_own_requests_and_errors_theirs():
+    """Answers come back to the loop in batches: each must resolve its own request, an
+    exception must reach the request that raised it, and a request whose client went away
+    (its coroutine cancelled) must not break the others."""
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/boom":
+            raise RuntimeError("the view failed")
+        if path == "/slow":
+            time.sleep(0.2)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [path.encode()]
+
+    server = WsgiOverAsgi(app, threads=3)
+
+    async def one(path: str) -> bytes:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await server(scope(path=path), receive, send)
+        return sent[1]["body"]
+
+    async def many() -> tuple[list[bytes], BaseException | None, bool]:
+        gone = asyncio.ensure_future(one("/slow"))
+        await asyncio.sleep(0.05)
+        gone.cancel()  # the client hung up while its request ran
+        bodies = await asyncio.gather(*(one(f"/{n}") for n in range(200)))
+        try:
+            await one("/boom")
+            error = None
+        except RuntimeError as exc:
+            error = exc
+        await asyncio.sleep(0.3)  # the cancelled one's answer arrives and is dropped
+        return bodies, error, gone.cancelled()
+
+    bodies, error, cancelled = asyncio.run(many())
+    assert bodies == [f"/{n}".encode() for n in range(200)]
+    assert str(error) == "the view failed"
+    assert cancelled
+    # A second event loop (a new serve, a test) gets answers of its own.
+    assert asyncio.run(one("/again")) == b"/again"
