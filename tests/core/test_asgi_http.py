@@ -22,6 +22,20 @@ def scope(**extra: Any) -> dict[str, Any]:
             "http_version": "1.1", **extra}
 
 
+async def get(app: WsgiOverAsgi, path: str) -> list[dict[str, Any]]:
+    """One GET through `app` as the ASGI server would make it: what the app sent back."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope(path=path), receive, send)
+    return sent
+
+
 def test_the_environ_is_what_a_wsgi_server_builds():
     environ = wsgi_environ(scope(
         method="POST", path="/agents/café", query_string=b"q=%C3%A9&x=1",
@@ -57,20 +71,8 @@ def test_requests_run_side_by_side_on_the_pool():
 
     app = WsgiOverAsgi(slow_app, threads=4)
 
-    async def one(path: str) -> list[dict[str, Any]]:
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await app(scope(path=path), receive, send)
-        return sent
-
     async def four() -> list[list[dict[str, Any]]]:
-        return await asyncio.gather(*(one(f"/{n}") for n in range(4)))
+        return await asyncio.gather(*(get(app, f"/{n}") for n in range(4)))
 
     started = time.monotonic()
     answers = asyncio.run(four())
@@ -134,16 +136,7 @@ def test_answers_reach_their_own_requests_and_errors_theirs():
     server = WsgiOverAsgi(app, threads=3)
 
     async def one(path: str) -> bytes:
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await server(scope(path=path), receive, send)
-        return sent[1]["body"]
+        return (await get(server, path))[1]["body"]
 
     async def many() -> tuple[list[bytes], BaseException | None, bool]:
         gone = asyncio.ensure_future(one("/slow"))
