@@ -123,10 +123,10 @@ def main() -> None:
         time.sleep(3)
         idle = rss_mib(server.pid)
         peak = [idle]
-        stop = threading.Event()
+        sampled = threading.Event()
 
         def sample() -> None:
-            while not stop.wait(1.0):
+            while not sampled.wait(1.0):
                 peak.append(rss_mib(server.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -134,7 +134,7 @@ def main() -> None:
         sim = manage(env, "simulate_agents", "--project", "soak", "--agents", str(args.agents),
                      "--duration", str(args.seconds), "--url", f"http://127.0.0.1:{port}",
                      "--key", key, "--seed", "7")
-        stop.set()
+        sampled.set()
         sampler.join()
         text = log.read_text()
         statuses = re.findall(r"\" (\d{3}) ", text)
