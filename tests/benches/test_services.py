@@ -104,12 +104,17 @@ def _due(suite) -> Suite:
 
 
 def test_a_due_suite_starts_and_is_scheduled_for_the_next_night(suite):
-    _due(suite)
-    assert services.schedule_sweep()["started"] == 1
+    # The sweep at the suite's hour, whatever the time of day the test runs at (at 02:16 UTC
+    # "an hour from now" was already past the next 03:00).
+    suite = _due(suite)
+    hour = suite.schedule_hour
+    now = timezone.now().replace(hour=hour, minute=0, second=30, microsecond=0)
+    Suite.objects.filter(pk=suite.pk).update(next_run_at=now - timedelta(minutes=1))
+    assert services.schedule_sweep(now=now)["started"] == 1
     run = Run.objects.get()
     assert run.trigger == "schedule" and run.state == RunState.QUEUED
-    assert Suite.objects.get().next_run_at > timezone.now() + timedelta(hours=1)
-    assert services.schedule_sweep()["started"] == 0  # not twice
+    assert Suite.objects.get().next_run_at == now.replace(second=0) + timedelta(days=1)
+    assert services.schedule_sweep(now=now)["started"] == 0  # not twice
 
 
 def test_a_busy_endpoint_is_skipped_and_tried_again_later(suite, fake, settings):
