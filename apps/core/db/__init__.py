@@ -88,6 +88,7 @@ def sqlite_transaction(connection: Any) -> Iterator[Any]:
         try:
             yield cursor
         except BaseException:
-            cursor.execute("ROLLBACK")
+            if connection.connection.in_transaction:  # some errors end it in SQLite already
+                cursor.execute("ROLLBACK")
             raise
         cursor.execute("COMMIT")
