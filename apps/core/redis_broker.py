@@ -6,8 +6,9 @@ still queued on it, and kombu may already have collected the connection under th
 channel. kombu's Redis channel then builds its connection parameters from a transport whose
 client is gone and raises `AttributeError: 'NoneType' object has no attribute 'hostname'`. That
 is not among the connection errors Celery expects there, so it escaped the loop's reset half
-way: the hub kept its closed poller, and the worker, once Redis was back, never consumed again
-(a CI run of the production fault test found 127 Linear deliveries never applied). Raised as
+way (the acks queued behind it dropped, the hub left without a poller), and in a CI run of the
+production fault test the worker, once Redis was back, never consumed again (127 Linear
+deliveries never applied). Raised as
 redis' ConnectionError instead, the ack is logged as impossible (the message is redelivered:
 tasks are acknowledged late and idempotent), the reset completes and the consumer reconnects.
 Celery beat's producer fails the same way and is retried by kombu like any lost connection."""
