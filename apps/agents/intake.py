@@ -36,7 +36,7 @@ from apps.agents.models import AgentEvent, AgentStatus, SpanOutcome, ToolSpan
 from apps.agents.serializers import REPORTED_OUTCOMES
 from apps.agents.services import heartbeat_is_plain
 from apps.agents.spans import payload
-from apps.core.db import lean_sqlite, prepared_cursor, sqlite_native, sqlite_transaction
+from apps.core.db import lean_sqlite, prepared_cursor, sqlite_grouped, sqlite_native
 from apps.core.events import after_commit, recorders_want
 from apps.core.text import bad_text
 from apps.core.times import in_window
@@ -356,9 +356,10 @@ def record(p: SpanPlan, *, project_id: int, label: str, now: datetime,
         agent_id, parent_id, _, event_id, p.span_pk = row[:5]
         if whole_span and event_id is not None:
             p.span = ToolSpan.from_db(connection.alias, _SPAN_COLUMNS, row[4:])
-    elif lean:
-        with sqlite_transaction(connection) as cursor:
-            written = _sqlite_statements(cursor, [sqlite_native(s) for s in sql], params, p)
+    elif lean:  # in one transaction with the span events other threads are writing
+        native = [sqlite_native(s) for s in sql]
+        written = sqlite_grouped(connection,
+                                 lambda cursor: _sqlite_statements(cursor, native, params, p))
         if written is None:
             return None
         agent_id, parent_id, event_id = written

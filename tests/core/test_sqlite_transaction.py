@@ -1,6 +1,7 @@
 """The raw SQLite write transaction of the hot paths (apps.core.db.sqlite_transaction): it
 commits, rolls back on an error, raises sqlite3's errors as Django's, and an error after which
-SQLite already ended the transaction surfaces as itself. On a SQLite file of the test's own, so
+SQLite already ended the transaction surfaces as itself. Concurrent hot writes share
+transactions (sqlite_grouped), each getting its own answer, and one that fails fails alone. On a SQLite file of the test's own, so
 it runs the same in both CI passes."""
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 
-from apps.core.db import lean_sqlite, sqlite_native, sqlite_transaction
+from apps.core.db import lean_sqlite, sqlite_grouped, sqlite_native, sqlite_transaction
 from apps.core.db.sqlite3.base import DatabaseWrapper
 
 
@@ -83,3 +84,69 @@ def test_not_inside_a_transaction_or_while_queries_are_watched(db):
         assert not lean_sqlite(db)
     assert lean_sqlite(db)
     assert sqlite_native("a = %(a)s AND b LIKE '%%x'") == "a = :a AND b LIKE '%x'"
+
+
+# --- group commit (apps.core.db.sqlite_grouped) ----------------------------------------------
+def _threads(db: DatabaseWrapper, n: int, work) -> list[tuple[str, object]]:
+    """n threads each making one grouped write on a connection of its own (as serving threads
+    do), all released at once; what each got back or raised."""
+    import threading
+
+    start = threading.Barrier(n)
+    outcomes: list[tuple[str, object]] = [("", None)] * n
+
+    def one(i: int) -> None:
+        own = DatabaseWrapper(db.settings_dict, alias=f"writer-{i}")
+        try:
+            start.wait()
+            outcomes[i] = ("ok", sqlite_grouped(own, lambda cursor: work(cursor, i)))
+        except Exception as exc:  # noqa: BLE001 - recorded for the test to check
+            outcomes[i] = ("error", exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return outcomes
+
+
+def test_concurrent_writes_share_transactions_and_each_gets_its_own_answer(db):
+    import time
+
+    transactions: set[int] = set()
+
+    def insert(cursor, i: int) -> int:
+        transactions.add(id(cursor))  # one cursor per group's transaction
+        cursor.execute("INSERT INTO t (name) VALUES (?) RETURNING id", [f"w{i}"])
+        row = cursor.fetchone()
+        time.sleep(0.002)  # a write that takes a moment: the others queue behind it
+        return row[0]
+
+    outcomes = _threads(db, 24, insert)
+    assert all(kind == "ok" for kind, _ in outcomes), outcomes
+    with db.cursor() as cursor:
+        cursor.execute("SELECT name, id FROM t")
+        stored = dict(cursor.fetchall())
+    assert {f"w{i}": answer for i, (_, answer) in enumerate(outcomes)} == stored
+    assert len(stored) == 24
+    assert len(transactions) < 24  # grouped: fewer transactions than writes
+
+
+def test_a_failing_write_fails_alone_and_the_rest_of_its_group_is_stored(db):
+    import time
+
+    def insert(cursor, i: int) -> str:
+        time.sleep(0.002)
+        cursor.execute("INSERT INTO t (name) VALUES (?)", [f"w{i}"])
+        if i == 5:  # a write that fails after writing: its group is rolled back and each
+            cursor.execute("INSERT INTO t (name) VALUES (NULL, NULL)")  # write runs again alone
+        return f"w{i}"
+
+    outcomes = _threads(db, 12, insert)
+    failed = [i for i, (kind, _) in enumerate(outcomes) if kind == "error"]
+    assert failed == [5]
+    assert isinstance(outcomes[5][1], OperationalError)
+    assert sorted(names(db)) == sorted(f"w{i}" for i in range(12) if i != 5)

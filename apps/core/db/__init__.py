@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -92,3 +93,70 @@ def sqlite_transaction(connection: Any) -> Iterator[Any]:
                 cursor.execute("ROLLBACK")
             raise
         cursor.execute("COMMIT")
+
+
+class _Write:
+    """One thread's share of a grouped write (`sqlite_grouped`)."""
+
+    __slots__ = ("work", "wake", "finished", "result", "error")
+
+    def __init__(self, work: Callable[[Any], Any]) -> None:
+        self.work, self.wake = work, threading.Event()
+        self.finished, self.result, self.error = False, None, None
+
+
+_ALONE = object()  # its group failed: the write runs again in a transaction of its own
+_group_lock = threading.Lock()
+_group: list[_Write] = []
+_group_led = [False]
+
+
+def sqlite_grouped(connection: Any, work: Callable[[Any], Any]) -> Any:
+    """`work(cursor)` in a write transaction shared with the hot writes other threads are
+    waiting to make (group commit), returning its result once that transaction committed.
+
+    SQLite has one writer, and a hot write is three short statements between a BEGIN and a
+    COMMIT that cost as much as the statements. So the first thread to arrive leads: it takes
+    every write queued, runs them in one transaction on its connection and wakes their
+    threads; writes that queue meanwhile are led next by the first of them. If the group
+    fails, each write runs again alone, so one bad write never fails another. Only where
+    `lean_sqlite(connection)`; `work` must only write (its thread does what follows a
+    commit) and may run on another thread's connection."""
+    write = _Write(work)
+    with _group_lock:
+        _group.append(write)
+        lead = not _group_led[0]
+        _group_led[0] = True
+    if not lead:
+        write.wake.wait()
+        lead = not write.finished  # woken to lead the next group
+    if lead:
+        _lead(connection)
+    if write.error is _ALONE:
+        with sqlite_transaction(connection) as cursor:
+            return work(cursor)
+    if write.error is not None:
+        raise write.error
+    return write.result
+
+
+def _lead(connection: Any) -> None:
+    with _group_lock:
+        batch = _group[:]
+        _group.clear()
+    try:
+        with sqlite_transaction(connection) as cursor:
+            for write in batch:
+                write.result = write.work(cursor)
+    except BaseException as exc:  # noqa: BLE001 - handed to the write that caused it
+        for write in batch:
+            write.error = exc if len(batch) == 1 else _ALONE
+    finally:
+        for write in batch:
+            write.finished = True
+            write.wake.set()
+        with _group_lock:
+            if _group:
+                _group[0].wake.set()  # the first write that waited leads the next group
+            else:
+                _group_led[0] = False
